@@ -1,0 +1,66 @@
+"""atlan-ext: report OpenLineage lineage to Atlan from scripts, scheduled jobs and notebooks.
+
+Importing this package is cheap: pyatlan's client (seconds to import) is loaded only when an
+event is actually sent.
+"""
+
+from __future__ import annotations
+
+from atlan_ext import facets
+from atlan_ext._version import PRODUCER, __version__
+from atlan_ext.events import Dataset, Job, RunId, as_event, build_event, check_event
+from atlan_ext.exceptions import (
+    AtlanExtError,
+    InvalidDatasetError,
+    InvalidEventError,
+    InvalidFacetError,
+    InvalidJobError,
+    InvalidOutcomeError,
+    InvalidRunIdError,
+    InvalidTimeError,
+    InvalidTransitionError,
+    LineageAuthenticationError,
+    LineageDeliveryError,
+    LineageNotConfiguredError,
+    MissingDependencyError,
+    OutboxError,
+    UnknownRunStateError,
+    UnsupportedConnectorError,
+)
+from atlan_ext.run import AsyncRun, Run, current_run, lineage_run
+from atlan_ext.states import RunState, check_transition, terminal_state
+
+__all__ = [
+    "PRODUCER",
+    "AsyncRun",
+    "AtlanExtError",
+    "Dataset",
+    "InvalidDatasetError",
+    "InvalidEventError",
+    "InvalidFacetError",
+    "InvalidJobError",
+    "InvalidOutcomeError",
+    "InvalidRunIdError",
+    "InvalidTimeError",
+    "InvalidTransitionError",
+    "Job",
+    "LineageAuthenticationError",
+    "LineageDeliveryError",
+    "LineageNotConfiguredError",
+    "MissingDependencyError",
+    "OutboxError",
+    "Run",
+    "RunId",
+    "RunState",
+    "UnknownRunStateError",
+    "UnsupportedConnectorError",
+    "__version__",
+    "as_event",
+    "build_event",
+    "check_event",
+    "check_transition",
+    "current_run",
+    "facets",
+    "lineage_run",
+    "terminal_state",
+]

@@ -1,0 +1,374 @@
+"""Getting events to Atlan without ever holding or breaking the job.
+
+Every event goes to the outbox first, then to Atlan, and is marked delivered only when Atlan
+answered 202. A sync ``AtlanClient`` is driven by one sender thread per client: the job's
+thread hands an event over and waits at most ``timeout`` seconds for the answer (or not at all
+with ``background=True``). The sender is single-threaded and first-in first-out, so the events
+of a run reach Atlan in the order they were made; once an event of a run is not delivered,
+the run's later events stay in the outbox behind it instead of overtaking it, and the job
+stops waiting for that run. An ``AsyncAtlanClient`` is driven on the caller's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from atlan_ext.exceptions import LineageDeliveryError, OutboxError
+from atlan_ext.outbox import Outbox, default_path
+from atlan_ext.send import connector_value, is_async_client, send_checked, send_checked_async
+
+__all__ = ["Delivery", "default_outbox"]
+
+log = logging.getLogger("atlan_ext")
+
+_BATCH_LIMIT = 100  # events in one POST
+_IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
+_EXIT_FLUSH_SECONDS = 5.0
+
+Event = Dict[str, Any]
+
+# -- capture (the testing kit swaps a list in here) ----------------------------------------------
+
+_capture_lock = threading.Lock()
+_captures: List[List[Event]] = []
+
+
+def push_capture(events: List[Event]) -> None:
+    with _capture_lock:
+        _captures.append(events)
+
+
+def pop_capture(events: List[Event]) -> None:
+    with _capture_lock:
+        _captures.remove(events)
+
+
+def _captured(event: Event) -> bool:
+    with _capture_lock:
+        if not _captures:
+            return False
+        _captures[-1].append(event)
+        return True
+
+
+# -- the default outbox ----------------------------------------------------------------------
+
+_outbox_lock = threading.Lock()
+_outboxes: Dict[str, Outbox] = {}
+_said_once: Set[str] = set()
+
+
+def _say_once(key: str, message: str, *args: object) -> None:
+    if key not in _said_once:
+        _said_once.add(key)
+        log.warning(message, *args)
+
+
+def default_outbox() -> Outbox:
+    """The outbox at :func:`default_path` (``$ATLAN_EXT_HOME/outbox.db``), opened once.
+
+    If it cannot be opened, events are kept in memory for this process, with one warning.
+    """
+    path = str(default_path())
+    with _outbox_lock:
+        outbox = _outboxes.get(path)
+        if outbox is None:
+            try:
+                outbox = Outbox(path)
+            except OutboxError as error:
+                _say_once(f"outbox:{path}", "%s; lineage is kept in memory only", error)
+                outbox = Outbox(":memory:")
+            _outboxes[path] = outbox
+        return outbox
+
+
+# -- the sender thread of a sync client ------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    event: Event
+    event_id: int
+    run_id: str
+    terminal: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Optional[LineageDeliveryError] = None
+
+
+class _Sender:
+    """One thread that sends a sync client's events in order, in batches where it can."""
+
+    def __init__(self, client: Any, connector: str, outbox: Outbox) -> None:
+        self.client = client
+        self.connector = connector
+        self.outbox = outbox
+        self.queue: queue.Queue[_Item] = queue.Queue()
+        self.lock = threading.Lock()
+        self.thread: Optional[threading.Thread] = None
+        self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
+        self.slow: Set[str] = set()  # runs the job no longer waits for
+        self.busy = 0
+
+    def submit(self, item: _Item) -> None:
+        with self.lock:
+            self.busy += 1
+            self.queue.put(item)
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._work, name="atlan-ext-sender", daemon=True
+                )
+                self.thread.start()
+
+    def idle(self) -> bool:
+        with self.lock:
+            return self.busy == 0
+
+    def _work(self) -> None:
+        while True:
+            try:
+                first = self.queue.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self.lock:
+                    if self.queue.empty():
+                        self.thread = None
+                        return
+                continue
+            batch = [first]
+            while len(batch) < _BATCH_LIMIT:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._deliver(batch)
+            except Exception:  # never let the sender die with items unanswered
+                log.exception("atlan_ext: unexpected error while sending lineage")
+                for item in batch:
+                    if item.error is None and not item.done.is_set():
+                        item.error = LineageDeliveryError(
+                            "unexpected error in the sender", retryable=True
+                        )
+            finally:
+                for item in batch:
+                    self._finished(item)
+
+    def _finished(self, item: _Item) -> None:
+        if item.terminal:
+            self.blocked.discard(item.run_id)
+            self.slow.discard(item.run_id)
+        with self.lock:
+            self.busy -= 1
+        item.done.set()
+
+    def _deliver(self, batch: List[_Item]) -> None:
+        sendable = []
+        for item in batch:
+            if item.run_id in self.blocked:
+                item.error = LineageDeliveryError(
+                    "kept in the outbox behind an earlier undelivered event of the same run",
+                    retryable=True,
+                )
+                self.outbox.release([item.event_id])
+            else:
+                sendable.append(item)
+        if not sendable:
+            return
+        try:
+            send_checked(self.client, [item.event for item in sendable], self.connector)
+        except LineageDeliveryError as error:
+            if len(sendable) > 1 and not error.retryable:
+                # The endpoint may refuse an array: fall back to one request per event.
+                for item in sendable:
+                    self._deliver([item])
+                return
+            self._failed(sendable, error)
+            return
+        self.outbox.mark_delivered([item.event_id for item in sendable])
+
+    def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
+        self.outbox.mark_failed([item.event_id for item in items], str(error))
+        for item in items:
+            item.error = error
+            self.blocked.add(item.run_id)
+
+
+_senders_lock = threading.Lock()
+_senders: Dict[Tuple[int, str, str], _Sender] = {}
+
+
+def _sender_for(client: Any, connector: str, outbox: Outbox) -> _Sender:
+    key = (id(client), connector, outbox.path)
+    with _senders_lock:
+        sender = _senders.get(key)
+        if sender is None or sender.client is not client:
+            sender = _senders[key] = _Sender(client, connector, outbox)
+        return sender
+
+
+def flush(timeout: float = _EXIT_FLUSH_SECONDS) -> bool:
+    """Wait up to ``timeout`` seconds for every sender to finish; True if all did.
+
+    Whatever is still unsent stays in the outbox. Runs at interpreter exit.
+    """
+    deadline = time.monotonic() + timeout
+    with _senders_lock:
+        senders = list(_senders.values())
+    for sender in senders:
+        while not sender.idle():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+    return True
+
+
+atexit.register(flush)
+
+
+# -- the per-run delivery policy -------------------------------------------------------------
+
+
+class Delivery:
+    """Where a run's events go and how long the job may wait for them.
+
+    ``client``: pyatlan ``AtlanClient``, ``AsyncAtlanClient`` or ``None`` (kept locally).
+    ``timeout``: the longest one send may hold the job (seconds). ``background``: do not
+    wait at all. ``strict``: raise :class:`LineageDeliveryError` instead of logging it.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        connector: object = "spark",
+        *,
+        outbox: Optional[Outbox] = None,
+        timeout: float = 10.0,
+        background: bool = False,
+        strict: bool = False,
+    ) -> None:
+        if timeout is None or not timeout > 0:
+            raise ValueError(
+                f"delivery_timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        self.client = client
+        self.connector = connector_value(connector)
+        self._outbox = outbox
+        self.timeout = float(timeout)
+        self.background = background
+        self.strict = strict
+        self.is_async = client is not None and is_async_client(client)
+        self._async_slow: Set[str] = set()
+
+    @property
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = default_outbox()
+        return self._outbox
+
+    def remember(self, run_id: str, job: Event, inputs: List[Event], outputs: List[Event]) -> None:
+        """Let the outbox remember the run's job and datasets (no-op while capturing)."""
+        with _capture_lock:
+            if _captures:
+                return
+        self.outbox.remember_run(run_id, job, self.connector, inputs, outputs)
+
+    def _store(self, event: Event, lifecycle: Optional[str]) -> Optional[int]:
+        if _captured(event):
+            return None
+        claim = self.client is not None
+        event_id = self.outbox.add(event, self.connector, lifecycle_state=lifecycle, claim=claim)
+        if self.client is None:
+            _say_once(
+                "no-tenant",
+                "atlan_ext: no Atlan tenant configured (ATLAN_BASE_URL, ATLAN_API_KEY); lineage "
+                "is kept locally in %s. Send it later with: atlan-lineage replay",
+                self.outbox.path,
+            )
+        return event_id
+
+    def _report(self, event: Event, error: LineageDeliveryError) -> None:
+        run_id = event["run"]["runId"]
+        _say_once(
+            f"undelivered:{run_id}",
+            "atlan_ext: %s event of run %s (job %s) not delivered: %s. It is kept in %s; "
+            "send it later with: atlan-lineage replay",
+            event["eventType"],
+            run_id,
+            event["job"]["name"],
+            error,
+            self.outbox.path,
+        )
+        if self.strict:
+            raise error
+
+    def send(self, event: Event, lifecycle: Optional[str] = None) -> None:
+        """Deliver ``event`` from a sync context, per the policy above."""
+        if self.is_async:
+            raise TypeError(
+                "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
+                "use `async with` (or an async function) for an AsyncAtlanClient"
+            )
+        event_id = self._store(event, lifecycle)
+        if event_id is None or self.client is None:
+            return
+        run_id = event["run"]["runId"]
+        terminal = event["eventType"] in ("COMPLETE", "ABORT", "FAIL")
+        sender = _sender_for(self.client, self.connector, self.outbox)
+        item = _Item(event, event_id, run_id, terminal)
+        waiting = not self.background and run_id not in sender.slow
+        sender.submit(item)
+        if not waiting:
+            return
+        if not item.done.wait(self.timeout):
+            sender.slow.add(run_id)
+            self._report(
+                event,
+                LineageDeliveryError(
+                    f"no answer from Atlan within {self.timeout:g} s; delivery goes on in "
+                    "the background",
+                    retryable=True,
+                ),
+            )
+            return
+        if item.error is not None:
+            self._report(event, item.error)
+
+    async def send_async(self, event: Event, lifecycle: Optional[str] = None) -> None:
+        """Deliver ``event`` from a coroutine, on the caller's event loop."""
+        if not self.is_async:
+            # A sync client (or none): the same path as `send`, off the event loop.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.send, event, lifecycle)
+            return
+        event_id = self._store(event, lifecycle)
+        if event_id is None:
+            return
+        run_id = event["run"]["runId"]
+        if run_id in self._async_slow:
+            self.outbox.release([event_id])
+            return
+        try:
+            await asyncio.wait_for(
+                send_checked_async(self.client, [event], self.connector), self.timeout
+            )
+        except asyncio.TimeoutError:
+            self._async_slow.add(run_id)
+            self.outbox.mark_failed([event_id], "timed out")
+            self._report(
+                event,
+                LineageDeliveryError(
+                    f"no answer from Atlan within {self.timeout:g} s", retryable=True
+                ),
+            )
+        except LineageDeliveryError as error:
+            self._async_slow.add(run_id)
+            self.outbox.mark_failed([event_id], str(error))
+            self._report(event, error)
+        else:
+            self.outbox.mark_delivered([event_id])

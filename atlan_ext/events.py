@@ -1,0 +1,448 @@
+"""Jobs, datasets, run ids, and OpenLineage run events as plain JSON dicts.
+
+Every event is checked while it is built: a bad value raises a typed error that names it, and
+no half-built event is ever returned. Events are plain dicts, sent through pyatlan's raw-event
+path, because pyatlan's models lose facet fields, send ``"producer": ""`` and accept naive
+times. :func:`as_event` also takes what users already have (pyatlan and openlineage-python
+events) and turns it into the same checked dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Type, Union
+from urllib.parse import urlsplit
+
+from atlan_ext import facets as _facets
+from atlan_ext._version import PRODUCER
+from atlan_ext.exceptions import (
+    AtlanExtError,
+    InvalidDatasetError,
+    InvalidEventError,
+    InvalidFacetError,
+    InvalidJobError,
+    InvalidRunIdError,
+    InvalidTimeError,
+)
+from atlan_ext.states import RunState
+
+__all__ = [
+    "RUN_EVENT_SCHEMA_URL",
+    "Dataset",
+    "DatasetLike",
+    "Job",
+    "RunId",
+    "as_event",
+    "build_event",
+    "check_event",
+    "event_problems",
+    "format_time",
+]
+
+RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+Event = Dict[str, Any]
+
+
+def _text(value: object, what: str, error: Type[AtlanExtError]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_uri(value: object, what: str, error: Type[AtlanExtError]) -> str:
+    """Return ``value`` if it is an absolute URI (``scheme:...``), else raise ``error``."""
+    text = _text(value, what, error)
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", text):
+        raise error(f"{what} must be an absolute URI such as https://host/path, got {text!r}")
+    return text
+
+
+def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
+    if facets is None:
+        return {}
+    if not isinstance(facets, Mapping):
+        raise InvalidFacetError(
+            f"{where} facets must be a mapping of name to facet, got {facets!r}"
+        )
+    checked: Dict[str, Any] = {}
+    for key, facet in facets.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidFacetError(f"{where} facet name must be a non-empty string, got {key!r}")
+        if not isinstance(facet, Mapping):
+            raise InvalidFacetError(
+                f"{where} facet {key!r} must be a JSON object (dict), got {type(facet).__name__}"
+            )
+        try:
+            # A round trip both proves the facet serialisable and detaches it from the caller.
+            checked[key] = json.loads(json.dumps(facet, allow_nan=False))
+        except (TypeError, ValueError) as error:
+            raise InvalidFacetError(
+                f"{where} facet {key!r} is not JSON-serialisable: {error}"
+            ) from None
+    return checked
+
+
+def format_time(value: datetime) -> str:
+    """``value`` as an ISO-8601 UTC timestamp; naive datetimes are refused."""
+    if not isinstance(value, datetime):
+        raise InvalidTimeError(f"expected a timezone-aware datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidTimeError(
+            f"{value.isoformat()} has no time zone; pass an aware datetime, "
+            "e.g. datetime.now(timezone.utc)"
+        )
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _parse_time(text: str) -> Optional[datetime]:
+    candidate = text.strip()
+    if candidate[-1:] in ("Z", "z"):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+class RunId:
+    """Run ids: UUIDs, shaped as UUIDv7 (time-ordered) when atlan-ext makes them."""
+
+    @staticmethod
+    def new() -> str:
+        """A fresh UUIDv7 for the current time."""
+        return str(_uuid7(time.time_ns() // 1_000_000, secrets.randbits(76)))
+
+    @staticmethod
+    def from_key(*parts: object, at: Optional[datetime] = None) -> str:
+        """The same UUID every time for the same key, so that START and the terminal event
+        can be sent by different processes or hosts::
+
+            RunId.from_key("dag", "task", "2026-11-25T00:00Z", try_number)
+
+        The UUID is shaped as UUIDv7 with the key's time in its time bits: ``at`` when given,
+        else the first part that is an aware datetime or an ISO-8601 timestamp with a zone,
+        else the epoch. The rest is a SHA-1 of the key, as openlineage-python's
+        ``generate_static_uuid`` does.
+        """
+        if not parts:
+            raise InvalidRunIdError("RunId.from_key() needs at least one key part")
+        instant = at
+        if instant is None:
+            for part in parts:
+                if isinstance(part, datetime) and part.tzinfo is not None:
+                    instant = part
+                    break
+                if isinstance(part, str):
+                    instant = _parse_time(part)
+                    if instant is not None:
+                        break
+        if instant is None:
+            instant = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        format_time(instant)  # refuses a naive ``at``
+        instant = instant.astimezone(timezone.utc)
+        data = json.dumps([str(part) for part in parts]).encode("utf-8")
+        digest = hashlib.sha1(instant.isoformat().encode("utf-8") + data).digest()  # noqa: S324
+        return str(_uuid7(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84))
+
+    @staticmethod
+    def check(value: object) -> str:
+        """``value`` (a str or ``uuid.UUID``) as a canonical lowercase UUID string."""
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, str):
+            try:
+                return str(uuid.UUID(value.strip()))
+            except ValueError:
+                pass
+        raise InvalidRunIdError(
+            f"{value!r} is not a run id; a run id is a UUID such as {RunId.new()!r}: "
+            "use RunId.new() or RunId.from_key(...)"
+        )
+
+
+def _uuid7(timestamp_ms: int, node: int) -> uuid.UUID:
+    value = (timestamp_ms & 0xFFFFFFFFFFFF) << 80 | (node & 0xFFFFFFFFFFFFFFFFFFFF)
+    value = (value & ~(0xF000 << 64)) | (7 << 76)
+    value = (value & ~(0xC000 << 48)) | (0x8000 << 48)
+    return uuid.UUID(int=value)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: ``namespace`` (where it lives, e.g. ``snowflake://acct``) and ``name``."""
+
+    namespace: str
+    name: str
+    facets: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _text(self.namespace, "Dataset namespace", InvalidDatasetError)
+        _text(self.name, "Dataset name", InvalidDatasetError)
+        object.__setattr__(self, "facets", _check_facets(self.facets, f"dataset {self.name!r}"))
+
+    @classmethod
+    def parse(cls, uri: str, facets: Optional[Mapping[str, Any]] = None) -> Dataset:
+        """Split a dataset URI at the first ``/`` after the authority::
+
+        Dataset.parse("snowflake://acct/DB.SCHEMA.TABLE")  # snowflake://acct, DB.SCHEMA.TABLE
+        Dataset.parse("s3://bucket/path/file")             # s3://bucket, path/file
+        Dataset.parse("file:///tmp/out.csv")               # file, /tmp/out.csv
+        """
+        if not isinstance(uri, str):
+            raise InvalidDatasetError(f"a dataset URI must be a string, got {uri!r}")
+        text = uri.strip()
+        hint = "expected scheme://authority/name, e.g. snowflake://acct/DB.SCHEMA.TABLE"
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            raise InvalidDatasetError(f"{uri!r} is not a dataset URI; {hint}") from None
+        if parts.scheme == "file" and text.startswith("file:///") and len(text) > 8:
+            return cls("file", text[len("file://") :], facets or {})
+        if not parts.scheme or not text.startswith(f"{parts.scheme}://") or not parts.netloc:
+            raise InvalidDatasetError(f"{uri!r} is not a dataset URI; {hint}")
+        start = len(parts.scheme) + 3 + len(parts.netloc)
+        name = text[start + 1 :]
+        if text[start : start + 1] != "/" or not name.strip():
+            raise InvalidDatasetError(f"{uri!r} has no dataset name after the authority; {hint}")
+        return cls(text[:start], name, facets or {})
+
+    @property
+    def uri(self) -> str:
+        """The dataset as one URI, the inverse of :meth:`parse`."""
+        if self.namespace == "file":
+            return f"file://{self.name}"
+        return f"{self.namespace}/{self.name}"
+
+    def to_dict(self) -> Event:
+        """The dataset as it appears in an event's ``inputs`` or ``outputs``."""
+        return {"namespace": self.namespace, "name": self.name, "facets": dict(self.facets)}
+
+
+DatasetLike = Union[Dataset, str]
+
+
+def _dataset(value: DatasetLike) -> Dataset:
+    if isinstance(value, Dataset):
+        return value
+    return Dataset.parse(value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job. Its OpenLineage namespace is the name of the Atlan OpenLineage connection.
+
+    The keyword arguments build the standard job facets: ``job_type`` (Atlan's Generic
+    OpenLineage connector wants DAG or APPLICATION on parent jobs), ``description``, ``sql``,
+    ``source_code_url``; ``facets`` adds any others.
+    """
+
+    connection: str
+    name: str
+    job_type: Optional[str] = None
+    processing_type: str = "BATCH"
+    description: Optional[str] = None
+    sql: Optional[str] = None
+    source_code_url: Optional[str] = None
+    facets: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _text(self.connection, "Job connection (the Atlan OpenLineage connection)", InvalidJobError)
+        _text(self.name, "Job name", InvalidJobError)
+        built: Dict[str, Any] = {}
+        try:
+            if self.job_type is not None:
+                built["jobType"] = _facets.job_type(
+                    self.job_type, processing_type=self.processing_type
+                )
+            if self.description is not None:
+                built["documentation"] = _facets.documentation(self.description)
+            if self.sql is not None:
+                built["sql"] = _facets.sql(self.sql)
+            if self.source_code_url is not None:
+                built["sourceCodeLocation"] = _facets.source_code_location(self.source_code_url)
+        except InvalidFacetError as error:
+            raise InvalidJobError(f"job {self.name!r}: {error}") from None
+        built.update(_check_facets(self.facets, f"job {self.name!r}"))
+        object.__setattr__(self, "facets", built)
+
+    @property
+    def namespace(self) -> str:
+        """The OpenLineage job namespace: the Atlan connection's name."""
+        return self.connection
+
+    def to_dict(self) -> Event:
+        """The job as it appears in an event."""
+        return {"namespace": self.connection, "name": self.name, "facets": dict(self.facets)}
+
+
+def build_event(
+    state: object,
+    job: Job,
+    run_id: object,
+    *,
+    inputs: Iterable[DatasetLike] = (),
+    outputs: Iterable[DatasetLike] = (),
+    run_facets: Optional[Mapping[str, Any]] = None,
+    event_time: Optional[datetime] = None,
+    producer: str = PRODUCER,
+) -> Event:
+    """One OpenLineage ``RunEvent`` as a plain dict, valid against the 2-0-2 schema.
+
+    Every argument is checked first; a bad one raises a typed :class:`AtlanExtError` naming it.
+    """
+    event_type = RunState.coerce(state)
+    if not isinstance(job, Job):
+        raise InvalidJobError(f"expected an atlan_ext.Job, got {job!r}")
+    checked_run_id = RunId.check(run_id)
+    when = format_time(event_time if event_time is not None else datetime.now(timezone.utc))
+    checked_producer = check_uri(producer, "producer", InvalidEventError)
+    return {
+        "eventTime": when,
+        "producer": checked_producer,
+        "schemaURL": RUN_EVENT_SCHEMA_URL,
+        "eventType": event_type.value,
+        "run": {"runId": checked_run_id, "facets": _check_facets(run_facets, "run")},
+        "job": job.to_dict(),
+        "inputs": [_dataset(item).to_dict() for item in inputs],
+        "outputs": [_dataset(item).to_dict() for item in outputs],
+    }
+
+
+def event_problems(event: object) -> List[str]:
+    """What is wrong with ``event`` by atlan-ext's own rules (empty when nothing is).
+
+    The rules: a JSON object with ``eventTime`` (ISO-8601 with a time zone), ``producer``
+    (an absolute URI), ``schemaURL``, ``eventType`` (a run state), ``run.runId`` (a UUID),
+    ``job.namespace`` and ``job.name`` (non-empty), datasets with namespace and name, and
+    facets that are JSON objects.
+    """
+    if not isinstance(event, Mapping):
+        return [f"an event must be a JSON object, got {type(event).__name__}"]
+    problems: List[str] = []
+
+    def need_text(container: Mapping[str, Any], key: str, where: str) -> Optional[str]:
+        value = container.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}{key} must be a non-empty string, got {value!r}")
+            return None
+        return value
+
+    when = need_text(event, "eventTime", "")
+    if when is not None and _parse_time(when) is None:
+        problems.append(f"eventTime {when!r} is not an ISO-8601 time with a time zone")
+    producer = need_text(event, "producer", "")
+    if producer is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", producer):
+        problems.append(f"producer {producer!r} is not an absolute URI")
+    need_text(event, "schemaURL", "")
+    if "eventType" not in event:
+        problems.append("eventType is missing; Atlan needs START and a terminal event")
+    else:
+        try:
+            RunState.coerce(event["eventType"])
+        except AtlanExtError as error:
+            problems.append(f"eventType: {error}")
+    run = event.get("run")
+    if not isinstance(run, Mapping):
+        problems.append("run must be an object with a runId")
+    else:
+        run_id = run.get("runId")
+        try:
+            RunId.check(run_id)
+        except AtlanExtError:
+            problems.append(f"run.runId {run_id!r} is not a UUID")
+        if not isinstance(run.get("facets", {}), Mapping):
+            problems.append("run.facets must be an object")
+    job = event.get("job")
+    if not isinstance(job, Mapping):
+        problems.append("job must be an object with namespace and name")
+    else:
+        need_text(job, "namespace", "job.")
+        need_text(job, "name", "job.")
+        if not isinstance(job.get("facets", {}), Mapping):
+            problems.append("job.facets must be an object")
+    for side in ("inputs", "outputs"):
+        datasets = event.get(side, [])
+        if not isinstance(datasets, list):
+            problems.append(f"{side} must be a list")
+            continue
+        for index, dataset in enumerate(datasets):
+            where = f"{side}[{index}]."
+            if not isinstance(dataset, Mapping):
+                problems.append(f"{side}[{index}] must be an object")
+                continue
+            need_text(dataset, "namespace", where)
+            need_text(dataset, "name", where)
+            if not isinstance(dataset.get("facets", {}), Mapping):
+                problems.append(f"{where}facets must be an object")
+    try:
+        json.dumps(event, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        problems.append(f"the event is not JSON-serialisable: {error}")
+    return problems
+
+
+def check_event(event: object) -> Event:
+    """Return ``event`` as a detached dict if it follows atlan-ext's rules, else raise
+    :class:`InvalidEventError` listing every problem."""
+    problems = event_problems(event)
+    if problems:
+        raise InvalidEventError("invalid OpenLineage event: " + "; ".join(problems))
+    detached: Event = json.loads(json.dumps(event))
+    return detached
+
+
+def _loaded(module_name: str, attribute: str) -> Optional[type]:
+    module = sys.modules.get(module_name)
+    cls = getattr(module, attribute, None) if module is not None else None
+    return cls if isinstance(cls, type) else None
+
+
+def as_event(value: object) -> Event:
+    """Any event a user may already have, as a checked plain dict.
+
+    Takes a dict or a JSON string, pyatlan's ``OpenLineageEvent`` or ``OpenLineageRawEvent``,
+    or openlineage-python's ``RunEvent`` (``event_v2`` or the older ``run``). Nothing is
+    dropped: every field the object holds reaches the dict. (pyatlan's ``OpenLineageEvent``
+    itself drops unknown facet fields when it is *parsed* from a dict; pass such data as a
+    dict or an ``OpenLineageRawEvent`` instead.)
+    """
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise InvalidEventError(f"not a JSON event: {error}") from None
+    elif not isinstance(value, Mapping):
+        value = _foreign_event(value)
+    return check_event(value)
+
+
+def _foreign_event(value: object) -> object:
+    raw = _loaded("pyatlan.model.open_lineage.event", "OpenLineageRawEvent")
+    if raw is not None and isinstance(value, raw):
+        return value.__root__  # type: ignore[attr-defined]
+    pyatlan_event = _loaded("pyatlan.model.open_lineage.event", "OpenLineageEvent")
+    if pyatlan_event is not None and isinstance(value, pyatlan_event):
+        # The same serialisation pyatlan uses when it sends the event.
+        return json.loads(value.json(by_alias=True, exclude_unset=True))  # type: ignore[attr-defined]
+    run_v1 = _loaded("openlineage.client.run", "RunEvent")
+    run_v2 = _loaded("openlineage.client.event_v2", "RunEvent")
+    if (run_v1 is not None and isinstance(value, run_v1)) or (
+        run_v2 is not None and isinstance(value, run_v2)
+    ):
+        from openlineage.client.serde import Serde
+
+        return Serde.to_dict(value)
+    raise InvalidEventError(
+        f"cannot read an event from {type(value).__name__}; pass a dict, a JSON string, a "
+        "pyatlan OpenLineageEvent or OpenLineageRawEvent, or an openlineage-python RunEvent"
+    )

@@ -1,0 +1,103 @@
+"""Every exception atlan-ext raises.
+
+Everything derives from :class:`AtlanExtError`. Errors about bad input are also
+:class:`ValueError`, so code that already catches ``ValueError`` keeps working. Delivery
+errors carry the HTTP status (when there was one) and whether trying again later can help.
+No message ever carries an API token.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "AtlanExtError",
+    "InvalidDatasetError",
+    "InvalidEventError",
+    "InvalidFacetError",
+    "InvalidJobError",
+    "InvalidOutcomeError",
+    "InvalidRunIdError",
+    "InvalidTimeError",
+    "InvalidTransitionError",
+    "LineageAuthenticationError",
+    "LineageDeliveryError",
+    "LineageNotConfiguredError",
+    "MissingDependencyError",
+    "OutboxError",
+    "UnknownRunStateError",
+    "UnsupportedConnectorError",
+]
+
+
+class AtlanExtError(Exception):
+    """Base class of every error raised by atlan-ext."""
+
+
+class UnknownRunStateError(AtlanExtError, ValueError):
+    """A value that is not one of the six OpenLineage run states."""
+
+
+class InvalidTransitionError(AtlanExtError, ValueError):
+    """An event that the OpenLineage run cycle does not allow after the run's last state."""
+
+
+class InvalidDatasetError(AtlanExtError, ValueError):
+    """A dataset without a namespace or name, or a URI that cannot be split into both."""
+
+
+class InvalidJobError(AtlanExtError, ValueError):
+    """A job without a connection (namespace) or name, or with a malformed job facet."""
+
+
+class InvalidRunIdError(AtlanExtError, ValueError):
+    """A run id that is not a UUID."""
+
+
+class InvalidFacetError(AtlanExtError, ValueError):
+    """A facet that is not a JSON object of JSON-serialisable values."""
+
+
+class InvalidTimeError(AtlanExtError, ValueError):
+    """An event time without a time zone, or that is not a datetime."""
+
+
+class InvalidEventError(AtlanExtError, ValueError):
+    """An event (built elsewhere, or read from a file) that breaks the OpenLineage rules."""
+
+
+class InvalidOutcomeError(AtlanExtError, TypeError):
+    """An outcome that is neither ``None``, an exception, nor a process exit status."""
+
+
+class UnsupportedConnectorError(AtlanExtError, ValueError):
+    """A connector type that has no Atlan OpenLineage endpoint."""
+
+
+class LineageDeliveryError(AtlanExtError):
+    """Atlan did not accept an event.
+
+    ``status`` is the final HTTP status, or ``None`` when no answer came (connection
+    refused, timeout). ``retryable`` says whether sending the same event later can succeed.
+    """
+
+    def __init__(self, message: str, *, status: Optional[int] = None, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+class LineageNotConfiguredError(LineageDeliveryError):
+    """The tenant has no OpenLineage connection for the connector the event was sent to."""
+
+
+class LineageAuthenticationError(LineageDeliveryError):
+    """The tenant refused the API token (HTTP 401 or 403)."""
+
+
+class OutboxError(AtlanExtError):
+    """The local outbox database cannot be used (corrupted, foreign, or not writable)."""
+
+
+class MissingDependencyError(AtlanExtError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

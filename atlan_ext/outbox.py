@@ -1,0 +1,456 @@
+"""The local outbox: a SQLite database of every event not yet accepted by Atlan.
+
+With no tenant configured it keeps every event, so runs are real and inspectable before
+anything is set up. An event is written here *before* it is sent and marked delivered only
+after Atlan answered 202, in one transaction: a crash at any point loses nothing (delivery is
+at-least-once). Rows hold JSON only (never a pickle, never a token); the file is created 0600.
+
+Concurrency: WAL mode and a busy timeout let several processes share the file. A row being
+sent is *claimed* (by a lease that expires), so two replays, or a replay and a live job, never
+send the same event at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from atlan_ext.exceptions import OutboxError
+
+__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path"]
+
+_SCHEMA_ID = "atlan-ext-outbox"
+_SCHEMA_VERSION = "1"
+_LEASE_SECONDS = 300.0
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    job_namespace TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    state TEXT,
+    job TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    pid INTEGER,
+    host TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    event TEXT NOT NULL,
+    created REAL NOT NULL,
+    delivered REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    claimed_by TEXT,
+    claimed_until REAL
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, id);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, id);
+"""
+
+
+def default_path() -> Path:
+    """``$ATLAN_EXT_HOME/outbox.db``, else the per-user data folder of the platform."""
+    home = os.environ.get("ATLAN_EXT_HOME")
+    if home:
+        return Path(home).expanduser() / "outbox.db"
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "atlan-ext" / "outbox.db"
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event row: the event as made, and where its delivery stands."""
+
+    id: int
+    run_id: str
+    event_type: str
+    connector: str
+    event: Dict[str, Any]
+    created: float
+    delivered: Optional[float]
+    attempts: int
+    last_error: Optional[str]
+
+    @property
+    def status(self) -> str:
+        """``"delivered"`` or ``"pending"``."""
+        return "delivered" if self.delivered is not None else "pending"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the outbox remembers of a run: its job, datasets and lifecycle state."""
+
+    run_id: str
+    job_namespace: str
+    job_name: str
+    connector: str
+    state: Optional[str]
+    job: Dict[str, Any]
+    inputs: List[Dict[str, Any]]
+    outputs: List[Dict[str, Any]]
+    created: float
+    updated: float
+    pid: Optional[int]
+
+
+class Outbox:
+    """A handle on one outbox database file (or ``":memory:"``). Thread-safe."""
+
+    def __init__(self, path: os.PathLike[str] | str) -> None:
+        self.path = str(path)
+        self.owner = uuid.uuid4().hex
+        self._lock = threading.RLock()
+        self._db = self._connect()
+
+    def __repr__(self) -> str:
+        return f"Outbox({self.path!r})"
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        memory = self.path == ":memory:"
+        if not memory:
+            target = Path(self.path)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    # Create it 0600 before SQLite does: it may hold lineage of private jobs.
+                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as error:
+                raise OutboxError(f"cannot create the outbox at {self.path}: {error}") from None
+        try:
+            db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._check_and_create(db, memory)
+        except sqlite3.DatabaseError as error:
+            raise OutboxError(
+                f"{self.path} is not an atlan-ext outbox ({error}); it was left untouched. "
+                "Move it away or set ATLAN_EXT_HOME to another folder"
+            ) from None
+        return db
+
+    def _check_and_create(self, db: sqlite3.Connection, memory: bool) -> None:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            db.close()
+            raise sqlite3.DatabaseError("it holds other tables")
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None or row[0] != _SCHEMA_ID:
+                db.close()
+                raise sqlite3.DatabaseError("its meta table is not ours")
+            version = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+            if version is None or version[0] != _SCHEMA_VERSION:
+                db.close()
+                raise sqlite3.DatabaseError(
+                    f"it has schema version {version[0] if version else None}, "
+                    f"this atlan-ext reads {_SCHEMA_VERSION}"
+                )
+        if not memory:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        if not tables:
+            with _transaction(db):
+                for statement in _DDL.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?), ('version', ?)",
+                    (_SCHEMA_ID, _SCHEMA_VERSION),
+                )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def remember_run(
+        self,
+        run_id: str,
+        job: Dict[str, Any],
+        connector: str,
+        inputs: Sequence[Dict[str, Any]] = (),
+        outputs: Sequence[Dict[str, Any]] = (),
+    ) -> None:
+        """Record (or update the datasets of) a run, so later steps need only its id."""
+        now = time.time()
+        with self._lock, _transaction(self._db):
+            self._db.execute(
+                """INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
+                                     inputs, outputs, created, updated, pid, host)
+                   VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(run_id) DO UPDATE SET inputs=excluded.inputs,
+                       outputs=excluded.outputs, updated=excluded.updated""",
+                (
+                    run_id,
+                    job["namespace"],
+                    job["name"],
+                    connector,
+                    json.dumps(job),
+                    json.dumps(list(inputs)),
+                    json.dumps(list(outputs)),
+                    now,
+                    now,
+                    os.getpid(),
+                    os.uname().nodename if hasattr(os, "uname") else None,
+                ),
+            )
+
+    def run(self, run_id: str) -> Optional[RunRecord]:
+        """The remembered run, or ``None``."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
+                " created, updated, pid FROM runs WHERE run_id=?",
+                (run_id,),
+            ).fetchone()
+        return _run_record(row) if row else None
+
+    def runs(self, limit: int = 50) -> List[RunRecord]:
+        """The most recently updated runs, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
+                " created, updated, pid FROM runs ORDER BY updated DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    def orphans(self, older_than: float) -> List[RunRecord]:
+        """Runs that started (START or RUNNING last) and were not updated for ``older_than`` s."""
+        cutoff = time.time() - older_than
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
+                " created, updated, pid FROM runs WHERE state IN ('START', 'RUNNING')"
+                " AND updated < ? ORDER BY created",
+                (cutoff,),
+            ).fetchall()
+        return [_run_record(row) for row in rows]
+
+    # -- events ------------------------------------------------------------------------------
+
+    def add(
+        self,
+        event: Dict[str, Any],
+        connector: str,
+        *,
+        lifecycle_state: Optional[str] = None,
+        claim: bool = False,
+    ) -> int:
+        """Store a pending event and return its id.
+
+        ``lifecycle_state`` updates the run's state in the same transaction (the caller checked
+        the transition). ``claim`` leases the row to this handle, so a replay elsewhere leaves
+        it alone while this process sends it.
+        """
+        now = time.time()
+        run_id = event["run"]["runId"]
+        with self._lock, _transaction(self._db):
+            if lifecycle_state is not None:
+                self._db.execute(
+                    "UPDATE runs SET state=?, updated=? WHERE run_id=?",
+                    (lifecycle_state, now, run_id),
+                )
+            cursor = self._db.execute(
+                "INSERT INTO events (run_id, event_type, connector, event, created,"
+                " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    event["eventType"],
+                    connector,
+                    json.dumps(event, separators=(",", ":")),
+                    now,
+                    self.owner if claim else None,
+                    now + _LEASE_SECONDS if claim else None,
+                ),
+            )
+            event_id = cursor.lastrowid
+        assert event_id is not None
+        return event_id
+
+    def mark_delivered(self, ids: Sequence[int]) -> None:
+        """Mark events delivered (Atlan answered 202), in one transaction."""
+        if not ids:
+            return
+        now = time.time()
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "UPDATE events SET delivered=?, attempts=attempts+1, last_error=NULL,"
+                " claimed_by=NULL, claimed_until=NULL WHERE id=?",
+                [(now, event_id) for event_id in ids],
+            )
+
+    def mark_failed(self, ids: Sequence[int], error: str) -> None:
+        """Record a failed attempt and release the claim, so a replay can send them."""
+        if not ids:
+            return
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "UPDATE events SET attempts=attempts+1, last_error=?, claimed_by=NULL,"
+                " claimed_until=NULL WHERE id=?",
+                [(error[:500], event_id) for event_id in ids],
+            )
+
+    def release(self, ids: Sequence[int]) -> None:
+        """Give up the claim on events without counting an attempt."""
+        if not ids:
+            return
+        with self._lock, _transaction(self._db):
+            self._db.executemany(
+                "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE id=? AND claimed_by=?",
+                [(event_id, self.owner) for event_id in ids],
+            )
+
+    def claim_pending(self, limit: int, lease: float = _LEASE_SECONDS) -> List[OutboxEvent]:
+        """Lease up to ``limit`` pending events to this handle, oldest first.
+
+        An event is left out while an earlier pending event of its run is leased elsewhere,
+        so START is always sent before the later events of its run.
+        """
+        now = time.time()
+        with self._lock, _transaction(self._db):
+            rows = self._db.execute(
+                """SELECT id FROM events e
+                   WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < :now)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM events p WHERE p.run_id = e.run_id AND p.id < e.id
+                       AND p.delivered IS NULL AND p.claimed_until >= :now)
+                   ORDER BY id LIMIT :limit""",
+                {"now": now, "limit": limit},
+            ).fetchall()
+            ids = [row[0] for row in rows]
+            self._db.executemany(
+                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
+                [(self.owner, now + lease, event_id) for event_id in ids],
+            )
+            return self._events_by_ids(ids)
+
+    def _events_by_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
+        found: List[OutboxEvent] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                _event(row)
+                for row in self._db.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id",  # noqa: S608
+                    chunk,
+                )
+            )
+        return found
+
+    def events(
+        self, run_id: Optional[str] = None, *, pending_only: bool = False
+    ) -> List[OutboxEvent]:
+        """Events in the order they were made, of one run or of all."""
+        clauses, params = [], []
+        if run_id is not None:
+            clauses.append("run_id=?")
+            params.append(run_id)
+        if pending_only:
+            clauses.append("delivered IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id",  # noqa: S608
+                params,
+            ).fetchall()
+        return [_event(row) for row in rows]
+
+    def iter_events(self, batch: int = 1000) -> Iterator[OutboxEvent]:
+        """All events, oldest first, read in batches (memory does not grow with the file)."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _event(row)
+            last = rows[-1][0]
+
+    def counts(self) -> Tuple[int, int]:
+        """``(pending, delivered)`` event counts."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM events"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+
+_EVENT_COLUMNS = (
+    "id, run_id, event_type, connector, event, created, delivered, attempts, last_error"
+)
+
+
+def _event(row: Sequence[Any]) -> OutboxEvent:
+    return OutboxEvent(
+        id=row[0],
+        run_id=row[1],
+        event_type=row[2],
+        connector=row[3],
+        event=json.loads(row[4]),
+        created=row[5],
+        delivered=row[6],
+        attempts=row[7],
+        last_error=row[8],
+    )
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        job_namespace=row[1],
+        job_name=row[2],
+        connector=row[3],
+        state=row[4],
+        job=json.loads(row[5]),
+        inputs=json.loads(row[6]),
+        outputs=json.loads(row[7]),
+        created=row[8],
+        updated=row[9],
+        pid=row[10],
+    )
+
+
+class _transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")

@@ -1,0 +1,204 @@
+"""The checked run-state mapping: one :class:`RunState` for every representation of the six
+OpenLineage run states, the run cycle's legal transitions, and how a unit of work ended.
+
+The same six states exist as four unrelated types: pyatlan's ``OpenLineageEventType`` (a plain
+Enum) and ``OpenLineageRunState`` (a str Enum), and openlineage-python's ``run.RunState`` and
+``event_v2.RunState`` (two different classes that do not compare equal). :meth:`RunState.coerce`
+accepts all of them, by value, plus plain strings; the ``to_*`` methods convert back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import sys
+from typing import Any, Optional, Tuple, Union
+
+from atlan_ext.exceptions import (
+    InvalidOutcomeError,
+    InvalidTransitionError,
+    MissingDependencyError,
+    UnknownRunStateError,
+)
+
+__all__ = ["RunState", "check_transition", "terminal_state"]
+
+# Where the foreign run-state enums live: (module, attribute). An instance of one of them can
+# exist only once its module is imported, so recognising them never imports anything.
+_FOREIGN_ENUMS = (
+    ("pyatlan.model.enums", "OpenLineageEventType"),
+    ("pyatlan.model.enums", "OpenLineageRunState"),
+    ("openlineage.client.run", "RunState"),
+    ("openlineage.client.event_v2", "RunState"),
+    ("openlineage.client.generated.base", "EventType"),
+)
+
+
+def _foreign_enum_classes() -> Tuple[type, ...]:
+    found = []
+    for module_name, attribute in _FOREIGN_ENUMS:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, attribute, None) if module is not None else None
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+class RunState(str, enum.Enum):
+    """One of the six OpenLineage run states; the value equals the name.
+
+    >>> RunState.coerce(" complete ")
+    <RunState.COMPLETE: 'COMPLETE'>
+    >>> RunState.FAIL.is_terminal
+    True
+    """
+
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ABORT = "ABORT"
+    FAIL = "FAIL"
+    OTHER = "OTHER"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for COMPLETE, ABORT and FAIL: the states that end a run."""
+        return self in _TERMINAL
+
+    @classmethod
+    def coerce(cls, value: object) -> RunState:
+        """Return the :class:`RunState` for ``value``.
+
+        Accepts a ``RunState``, pyatlan's ``OpenLineageEventType`` or ``OpenLineageRunState``,
+        openlineage-python's ``run.RunState`` or ``event_v2.RunState`` (matched by value), or a
+        string in any case with surrounding space. Raises :class:`UnknownRunStateError`, naming
+        the value and the valid states, for anything else.
+        """
+        if isinstance(value, RunState):
+            return value
+        if isinstance(value, enum.Enum):
+            if isinstance(value, _foreign_enum_classes()) and value.value in cls.__members__:
+                return cls[value.value]
+        elif isinstance(value, str):
+            key = value.strip().upper()
+            if key in cls.__members__:
+                return cls[key]
+        raise UnknownRunStateError(_unknown_message(value))
+
+    def to_event_type(self) -> Any:
+        """This state as pyatlan's ``OpenLineageEventType`` (used by ``OpenLineageEvent``)."""
+        from pyatlan.model.enums import OpenLineageEventType
+
+        return _convert(self, OpenLineageEventType)
+
+    def to_atlan_run_state(self) -> Any:
+        """This state as pyatlan's ``OpenLineageRunState`` (the state stored on assets)."""
+        from pyatlan.model.enums import OpenLineageRunState
+
+        return _convert(self, OpenLineageRunState)
+
+    def to_openlineage(self) -> Any:
+        """This state as openlineage-python's ``event_v2.RunState``.
+
+        Needs the ``openlineage`` extra: ``pip install 'atlan-ext[openlineage]'``.
+        """
+        try:
+            from openlineage.client.event_v2 import RunState as OpenLineageRunState
+        except ImportError as error:
+            raise MissingDependencyError(
+                "RunState.to_openlineage() needs openlineage-python; "
+                "install it with: pip install 'atlan-ext[openlineage]'"
+            ) from error
+        return _convert(self, OpenLineageRunState)
+
+
+_TERMINAL = frozenset({RunState.COMPLETE, RunState.ABORT, RunState.FAIL})
+_VALID = ", ".join(RunState.__members__)
+
+
+def _unknown_message(value: object) -> str:
+    message = f"{value!r} is not a run state; expected one of {_VALID}"
+    if isinstance(value, str):
+        close = difflib.get_close_matches(value.strip().upper(), RunState.__members__, n=1)
+        if close:
+            message += f" (did you mean {close[0]}?)"
+    return message
+
+
+def _convert(state: RunState, target: Any) -> Any:
+    try:
+        return target(state.value)
+    except ValueError:
+        raise UnknownRunStateError(
+            f"{target.__module__}.{target.__qualname__} has no member for {state.value}; "
+            f"it has {', '.join(m.value for m in target)}. "
+            "The installed release changed its run states: pin the previous release."
+        ) from None
+
+
+def check_transition(previous: Optional[object], new: object) -> RunState:
+    """Check that ``new`` may follow ``previous`` in one run, and return ``new`` as a RunState.
+
+    ``previous`` is the run's lifecycle state so far: the last of START, RUNNING, COMPLETE,
+    ABORT or FAIL sent for the run, or ``None`` when none was sent (OTHER never changes it).
+    START comes once and first among lifecycle events; RUNNING any number of times after START;
+    exactly one of COMPLETE, ABORT or FAIL after START; OTHER at any time before the terminal
+    event; nothing after a terminal event. Anything else raises :class:`InvalidTransitionError`.
+    """
+    state = RunState.coerce(new)
+    if previous is None:
+        if state in (RunState.START, RunState.OTHER):
+            return state
+        raise InvalidTransitionError(f"{state} cannot come before START: a run begins with START")
+    before = RunState.coerce(previous)
+    if before is RunState.OTHER:
+        raise InvalidTransitionError(
+            "OTHER is not a lifecycle state: pass the last of START, RUNNING, COMPLETE, "
+            "ABORT or FAIL sent for the run, or None when none was sent"
+        )
+    if before.is_terminal:
+        raise InvalidTransitionError(
+            f"{state} cannot follow {before}: the run already ended with {before}"
+        )
+    if state is RunState.START:
+        raise InvalidTransitionError(
+            f"START cannot follow {before}: a run sends START once; use a new run id"
+        )
+    return state
+
+
+Outcome = Union[None, int, BaseException]
+
+
+def terminal_state(outcome: Outcome) -> RunState:
+    """The terminal state for how a unit of work ended.
+
+    ``outcome`` is ``None`` (it returned normally), the exception it raised, or a process exit
+    status as :mod:`subprocess` reports it (negative: killed by that signal).
+
+    - ``None``, ``0``, ``SystemExit(0)`` and ``SystemExit(None)`` → COMPLETE;
+    - an ``Exception``, a positive status and any other ``SystemExit`` → FAIL;
+    - ``KeyboardInterrupt``, ``asyncio.CancelledError``, ``GeneratorExit``, a negative status
+      and other ``BaseException`` subclasses (interruptions, not errors) → ABORT.
+    """
+    if outcome is None:
+        return RunState.COMPLETE
+    if isinstance(outcome, bool) or not isinstance(outcome, (int, BaseException)):
+        raise InvalidOutcomeError(
+            f"{outcome!r} is not an outcome; pass None (returned normally), the exception "
+            "raised, or the process exit status"
+        )
+    if isinstance(outcome, int):
+        if outcome == 0:
+            return RunState.COMPLETE
+        return RunState.FAIL if outcome > 0 else RunState.ABORT
+    if isinstance(outcome, SystemExit):
+        return RunState.COMPLETE if outcome.code in (0, None) else RunState.FAIL
+    if isinstance(outcome, Exception):
+        return RunState.FAIL
+    # KeyboardInterrupt, GeneratorExit, asyncio.CancelledError (a BaseException since 3.8)
+    # and other BaseExceptions are interruptions: the work neither succeeded nor failed.
+    return RunState.ABORT

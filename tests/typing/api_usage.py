@@ -1,0 +1,61 @@
+"""Typical use of the public API; `mypy --strict tests/typing` must pass, so the public
+types are themselves tested."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from atlan_ext import (
+    Dataset,
+    Job,
+    LineageDeliveryError,
+    RunId,
+    RunState,
+    build_event,
+    check_transition,
+    facets,
+    lineage_run,
+    terminal_state,
+)
+from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
+
+job = Job("ol-spark", "nightly", job_type="DAG")
+state: RunState = RunState.coerce("complete")
+later: RunState = check_transition(RunState.START, state)
+ended: RunState = terminal_state(ValueError("x"))
+run_id: str = RunId.from_key("dag", "task", 1)
+source: Dataset = Dataset.parse("snowflake://acct/DB.S.T")
+event: Dict[str, Any] = build_event(
+    "START", job, run_id, inputs=[source], run_facets={"x": facets.documentation("d")}
+)
+
+
+@lineage_run(job)
+def load(rows: int) -> int:
+    return rows
+
+
+doubled: int = load(2) * 2
+
+
+async def load_async() -> Optional[str]:
+    async with lineage_run(job) as run:
+        await run.running()
+        return run.run_id
+
+
+with capture_lineage() as captured:
+    with lineage_run(job, outputs=["s3://b/k"]) as run:
+        run.add_input("s3://b/raw")
+        status: Optional[RunState] = run.state
+    assert_paired(captured)
+    inputs, outputs = datasets_of(captured, run.run_id)
+    names: List[str] = inputs + outputs
+
+with MockAtlan() as tenant:
+    tenant.script(503, 202)
+    try:
+        with lineage_run(job, client=tenant.client(), strict=True):
+            pass
+    except LineageDeliveryError as error:
+        code: Optional[int] = error.status
