@@ -148,10 +148,16 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
             retryable=status in _RETRYABLE,
         )
     name = type(error).__name__
+    import httpx
+
+    if isinstance(error, httpx.HTTPError):
+        return LineageDeliveryError(
+            f"could not reach Atlan ({name}): {detail or 'no answer'}",
+            status=None,
+            retryable=True,
+        )
     return LineageDeliveryError(
-        f"could not reach Atlan ({name}): {detail or 'no answer'}",
-        status=None,
-        retryable=True,
+        f"pyatlan could not send the event ({name}): {detail}", status=None, retryable=False
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "assert_paired",
     "capture_lineage",
     "datasets_of",
+    "fast_retry",
     "isolated_outbox",
     "runs_of",
 ]
@@ -126,6 +127,21 @@ class Received:
     headers: Mapping[str, str]
 
 
+def fast_retry() -> Any:
+    """pyatlan's own retry policy (5 retries of 403, 429, 5xx, POST included, honouring
+    ``Retry-After``) without its exponential back-off sleeps: for ``AtlanClient(retry=...)``
+    in tests, so scripted retries take milliseconds instead of half a minute."""
+    from httpx_retries import Retry
+
+    return Retry(
+        total=5,
+        backoff_factor=0,
+        status_forcelist=[302, 403, 429, 500, 502, 503, 504],
+        allowed_methods=["HEAD", "GET", "OPTIONS", "POST", "PUT", "DELETE"],
+        respect_retry_after_header=True,
+    )
+
+
 Answer = Union[
     int, Tuple[int, Mapping[str, str]], Tuple[int, Mapping[str, str], str], BaseException, type
 ]
@@ -205,25 +221,13 @@ class MockAtlan:
 
     # -- clients ------------------------------------------------------------------------------
 
-    def _retry(self) -> Any:
-        from httpx_retries import Retry
-
-        # pyatlan's own policy without the back-off sleeps, so scripted retries are quick.
-        return Retry(
-            total=5,
-            backoff_factor=0,
-            status_forcelist=[302, 403, 429, 500, 502, 503, 504],
-            allowed_methods=["HEAD", "GET", "OPTIONS", "POST", "PUT", "DELETE"],
-            respect_retry_after_header=True,
-        )
-
     def client(self) -> Any:
         """pyatlan's real ``AtlanClient`` for this tenant, with pyatlan's retry policy minus its
         back-off sleeps."""
         from pyatlan.client.atlan import AtlanClient
 
         return AtlanClient(  # type: ignore[no-untyped-call]
-            base_url=self.base_url, api_key=self.api_key, retry=self._retry()
+            base_url=self.base_url, api_key=self.api_key, retry=fast_retry()
         )
 
     def async_client(self) -> Any:
@@ -231,12 +235,12 @@ class MockAtlan:
         from pyatlan.client.aio.client import AsyncAtlanClient
 
         return AsyncAtlanClient(  # type: ignore[no-untyped-call]
-            base_url=self.base_url, api_key=self.api_key, retry=self._retry()
+            base_url=self.base_url, api_key=self.api_key, retry=fast_retry()
         )
 
     # -- respx --------------------------------------------------------------------------------
 
-    def _answer(self, request: Any) -> Any:
+    def _answer(self, request: Any, **groups: str) -> Any:
         import httpx
 
         match = _LINEAGE.search(request.url.path)
