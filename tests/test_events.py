@@ -29,6 +29,7 @@ from atlan_ext import (
     build_event,
     facets,
 )
+from atlan_ext.validate import SchemaValidator
 
 Validate = Callable[[Dict[str, Any]], Dict[str, Any]]
 JOB = Job("ol-spark", "nightly_orders_load")
@@ -81,12 +82,15 @@ def every_kind_of_event() -> Dict[str, Dict[str, Any]]:
 
 class TestConformance:
     @pytest.mark.parametrize("state", [s.value for s in RunState])
-    def test_every_event_and_facet_validates(self, state: str, validate_event: Validate) -> None:
+    def test_every_event_and_facet_validates(self, state: str, schema: SchemaValidator) -> None:
         """Each kind of event, with every facet we build, validates against the 2-0-2 schema
         and the facet schemas, with formats (date-time, uri, uuid) checked."""
-        validate_event(every_kind_of_event()[state])
+        event = every_kind_of_event()[state]
+        assert schema.event_problems(event) == []
+        facet_count = sum(len(group) for group in (event["run"]["facets"], event["job"]["facets"]))
+        assert facet_count >= 7
 
-    def test_validator_is_not_hollow(self, validate_event: Validate) -> None:
+    def test_validator_is_not_hollow(self, schema: SchemaValidator) -> None:
         """The validator really rejects a bad uuid, a bad time and a bad facet."""
         event = every_kind_of_event()["START"]
         for path, bad in [(("run", "runId"), "not-a-uuid"), (("eventTime",), "yesterday")]:
@@ -95,12 +99,10 @@ class TestConformance:
             for key in path[:-1]:
                 target = target[key]
             target[path[-1]] = bad
-            with pytest.raises(AssertionError):
-                validate_event(broken)
+            assert schema.event_problems(broken), f"{path} = {bad!r} passed the schema"
         broken = json.loads(json.dumps(event))
         del broken["job"]["facets"]["sql"]["query"]
-        with pytest.raises(AssertionError, match="query"):
-            validate_event(broken)
+        assert any("query" in problem for problem in schema.event_problems(broken))
 
 
 class TestDataset:
