@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, default_path
@@ -30,9 +30,12 @@ log = logging.getLogger("atlan_ext")
 
 _BATCH_LIMIT = 100  # events in one POST
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
-_EXIT_FLUSH_SECONDS = 5.0
+#: How long interpreter exit waits for unsent events (the command line sets 0: its waits are
+#: already bounded, and whatever is unsent is in the outbox).
+exit_flush_seconds = 5.0
 
 Event = Dict[str, Any]
+StateCheck = Callable[[Optional[str]], None]
 
 # -- capture (the testing kit swaps a list in here) ----------------------------------------------
 
@@ -212,12 +215,12 @@ def _sender_for(client: Any, connector: str, outbox: Outbox) -> _Sender:
         return sender
 
 
-def flush(timeout: float = _EXIT_FLUSH_SECONDS) -> bool:
+def flush(timeout: Optional[float] = None) -> bool:
     """Wait up to ``timeout`` seconds for every sender to finish; True if all did.
 
     Whatever is still unsent stays in the outbox. Runs at interpreter exit.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (exit_flush_seconds if timeout is None else timeout)
     with _senders_lock:
         senders = list(_senders.values())
     for sender in senders:
@@ -278,11 +281,15 @@ class Delivery:
                 return
         self.outbox.remember_run(run_id, job, self.connector, inputs, outputs)
 
-    def _store(self, event: Event, lifecycle: Optional[str]) -> Optional[int]:
+    def _store(
+        self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck] = None
+    ) -> Optional[int]:
         if _captured(event):
             return None
         claim = self.client is not None
-        event_id = self.outbox.add(event, self.connector, lifecycle_state=lifecycle, claim=claim)
+        event_id = self.outbox.add(
+            event, self.connector, lifecycle_state=lifecycle, claim=claim, check=check
+        )
         if self.client is None:
             _say_once(
                 "no-tenant",
@@ -307,14 +314,17 @@ class Delivery:
         if self.strict:
             raise error
 
-    def send(self, event: Event, lifecycle: Optional[str] = None) -> None:
-        """Deliver ``event`` from a sync context, per the policy above."""
+    def send(
+        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+    ) -> None:
+        """Deliver ``event`` from a sync context, per the policy above. ``check`` is called
+        with the run's stored state before the event is stored, and may refuse it."""
         if self.is_async:
             raise TypeError(
                 "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
-        event_id = self._store(event, lifecycle)
+        event_id = self._store(event, lifecycle, check)
         if event_id is None or self.client is None:
             return
         run_id = event["run"]["runId"]
@@ -372,3 +382,94 @@ class Delivery:
             self._report(event, error)
         else:
             self.outbox.mark_delivered([event_id])
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReplayReport:
+    """What one replay did."""
+
+    delivered: int = 0
+    failed: int = 0
+    left: int = 0
+    errors: List[str] = field(default_factory=list)
+
+
+def replay(
+    client: Any,
+    outbox: Outbox,
+    *,
+    batch_size: int = _BATCH_LIMIT,
+    time_limit: float = 300.0,
+    limit: Optional[int] = None,
+    progress: Optional[Any] = None,
+) -> ReplayReport:
+    """Send the outbox's pending events to Atlan with a sync client, oldest first.
+
+    Events go in batches (one POST each, falling back to one by one if the endpoint refuses
+    an array); a run's later events never overtake an undelivered earlier one. Work is bounded
+    by ``time_limit`` seconds and ``limit`` events; it stops early when Atlan is unreachable.
+    ``progress``, if given, is called with (done, total) after each batch.
+    """
+    report = ReplayReport()
+    deadline = time.monotonic() + time_limit
+    total = outbox.counts()[0]
+    blocked: Set[str] = set()
+    while time.monotonic() < deadline and (
+        limit is None or report.delivered + report.failed < limit
+    ):
+        size = (
+            batch_size
+            if limit is None
+            else min(batch_size, limit - report.delivered - report.failed)
+        )
+        claimed = outbox.claim_pending(size, exclude_runs=blocked)
+        if not claimed:
+            break
+        stop = False
+        groups: Dict[str, List[Any]] = {}
+        for stored in claimed:
+            groups.setdefault(stored.connector, []).append(stored)
+        for connector, group in groups.items():
+            if stop:
+                outbox.release([stored.id for stored in group])
+                continue
+            stop = _replay_group(client, outbox, connector, group, blocked, report)
+        if progress is not None:
+            progress(report.delivered + report.failed, total)
+        if stop:
+            break
+    report.left = outbox.counts()[0]
+    return report
+
+
+def _replay_group(
+    client: Any,
+    outbox: Outbox,
+    connector: str,
+    group: List[Any],
+    blocked: Set[str],
+    report: ReplayReport,
+) -> bool:
+    """Send one connector's share of a batch; True when replay should stop (Atlan down)."""
+    try:
+        send_checked(client, [stored.event for stored in group], connector)
+    except LineageDeliveryError as error:
+        if len(group) > 1 and not error.retryable:
+            stop = False
+            for stored in group:
+                if stop or stored.run_id in blocked:
+                    outbox.release([stored.id])
+                    continue
+                stop = _replay_group(client, outbox, connector, [stored], blocked, report)
+            return stop
+        outbox.mark_failed([stored.id for stored in group], str(error))
+        report.failed += len(group)
+        report.errors.append(str(error))
+        blocked.update(stored.run_id for stored in group)
+        return error.retryable
+    outbox.mark_delivered([stored.id for stored in group])
+    report.delivered += len(group)
+    return False

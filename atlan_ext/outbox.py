@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import sys
 import threading
@@ -21,12 +22,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from atlan_ext.exceptions import OutboxError
 
 __all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path"]
 
+_HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
 _SCHEMA_VERSION = "1"
 _LEASE_SECONDS = 300.0
@@ -114,6 +116,12 @@ class RunRecord:
     created: float
     updated: float
     pid: Optional[int]
+    host: Optional[str]
+
+    @property
+    def process_alive(self) -> bool:
+        """True if the process that started the run still runs on this host."""
+        return self.host == _HOST and self.pid is not None and pid_alive(self.pid)
 
 
 class Outbox:
@@ -121,7 +129,7 @@ class Outbox:
 
     def __init__(self, path: os.PathLike[str] | str) -> None:
         self.path = str(path)
-        self.owner = uuid.uuid4().hex
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
         self._lock = threading.RLock()
         self._db = self._connect()
 
@@ -218,7 +226,7 @@ class Outbox:
                     now,
                     now,
                     os.getpid(),
-                    os.uname().nodename if hasattr(os, "uname") else None,
+                    _HOST,
                 ),
             )
 
@@ -227,7 +235,7 @@ class Outbox:
         with self._lock:
             row = self._db.execute(
                 "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid FROM runs WHERE run_id=?",
+                " created, updated, pid, host FROM runs WHERE run_id=?",
                 (run_id,),
             ).fetchone()
         return _run_record(row) if row else None
@@ -237,7 +245,7 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid FROM runs ORDER BY updated DESC, rowid DESC LIMIT ?",
+                " created, updated, pid, host FROM runs ORDER BY updated DESC, rowid DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [_run_record(row) for row in rows]
@@ -248,7 +256,7 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid FROM runs WHERE state IN ('START', 'RUNNING')"
+                " created, updated, pid, host FROM runs WHERE state IN ('START', 'RUNNING')"
                 " AND updated < ? ORDER BY created",
                 (cutoff,),
             ).fetchall()
@@ -263,16 +271,23 @@ class Outbox:
         *,
         lifecycle_state: Optional[str] = None,
         claim: bool = False,
+        check: Optional[Callable[[Optional[str]], None]] = None,
     ) -> int:
         """Store a pending event and return its id.
 
-        ``lifecycle_state`` updates the run's state in the same transaction (the caller checked
-        the transition). ``claim`` leases the row to this handle, so a replay elsewhere leaves
-        it alone while this process sends it.
+        ``lifecycle_state`` updates the run's state in the same transaction. ``check``, when
+        given, is called with the run's stored state inside that transaction and may raise to
+        refuse the event (transitions checked across processes). ``claim`` leases the row to
+        this handle, so a replay elsewhere leaves it alone while this process sends it.
         """
         now = time.time()
         run_id = event["run"]["runId"]
         with self._lock, _transaction(self._db):
+            if check is not None:
+                row = self._db.execute(
+                    "SELECT state FROM runs WHERE run_id=?", (run_id,)
+                ).fetchone()
+                check(row[0] if row else None)
             if lifecycle_state is not None:
                 self._db.execute(
                     "UPDATE runs SET state=?, updated=? WHERE run_id=?",
@@ -328,22 +343,27 @@ class Outbox:
                 [(event_id, self.owner) for event_id in ids],
             )
 
-    def claim_pending(self, limit: int, lease: float = _LEASE_SECONDS) -> List[OutboxEvent]:
+    def claim_pending(
+        self, limit: int, lease: float = _LEASE_SECONDS, exclude_runs: Collection[str] = ()
+    ) -> List[OutboxEvent]:
         """Lease up to ``limit`` pending events to this handle, oldest first.
 
         An event is left out while an earlier pending event of its run is leased elsewhere,
         so START is always sent before the later events of its run.
         """
+        self._release_dead_claims()
         now = time.time()
+        excluded = list(exclude_runs)
+        skip = f"AND run_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         with self._lock, _transaction(self._db):
             rows = self._db.execute(
-                """SELECT id FROM events e
-                   WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < :now)
+                f"""SELECT id FROM events e
+                   WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
                    AND NOT EXISTS (
                        SELECT 1 FROM events p WHERE p.run_id = e.run_id AND p.id < e.id
-                       AND p.delivered IS NULL AND p.claimed_until >= :now)
-                   ORDER BY id LIMIT :limit""",
-                {"now": now, "limit": limit},
+                       AND p.delivered IS NULL AND p.claimed_until >= ?)
+                   {skip} ORDER BY id LIMIT ?""",  # noqa: S608 - placeholders only
+                [now, now, *excluded, limit],
             ).fetchall()
             ids = [row[0] for row in rows]
             self._db.executemany(
@@ -351,6 +371,25 @@ class Outbox:
                 [(self.owner, now + lease, event_id) for event_id in ids],
             )
             return self._events_by_ids(ids)
+
+    def _release_dead_claims(self) -> None:
+        """Free leases held by processes of this host that no longer exist (killed -9)."""
+        with self._lock:
+            owners = [
+                row[0]
+                for row in self._db.execute(
+                    "SELECT DISTINCT claimed_by FROM events WHERE delivered IS NULL"
+                    " AND claimed_until >= ?",
+                    (time.time(),),
+                )
+            ]
+        dead = [owner for owner in owners if owner and _dead_here(owner)]
+        if dead:
+            with self._lock, _transaction(self._db):
+                self._db.executemany(
+                    "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE claimed_by=?",
+                    [(owner,) for owner in dead],
+                )
 
     def _events_by_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
         found: List[OutboxEvent] = []
@@ -408,6 +447,29 @@ class Outbox:
         return int(row[0]), int(row[1])
 
 
+def _dead_here(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    return not pid_alive(int(pid_text))
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this id exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 _EVENT_COLUMNS = (
     "id, run_id, event_type, connector, event, created, delivered, attempts, last_error"
 )
@@ -440,6 +502,7 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         created=row[8],
         updated=row[9],
         pid=row[10],
+        host=row[11],
     )
 
 

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -72,3 +76,56 @@ def pyatlan_fixtures() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"pyatlan's fixtures are not at {FIXTURES}")
     return FIXTURES
+
+
+class Tenant(ThreadingHTTPServer):
+    """A stand-in Atlan that records lineage POSTs and answers from a script (then 202)."""
+
+    daemon_threads = True
+
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.received: List[Tuple[str, Dict[str, str], Any, int]] = []
+        self.script: List[int] = []
+        self.delay = 0.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Tenant
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        if self.server.delay:
+            time.sleep(self.server.delay)
+        status = self.server.script.pop(0) if self.server.script else 202
+        self.server.received.append((self.path, dict(self.headers), json.loads(body), status))
+        self.send_response(status)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve(port: int = 0) -> Tenant:
+    """Start a loopback tenant (on ``port``, or a free one) in a thread."""
+    server = Tenant(port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def loopback_tenant() -> Iterator[Tenant]:
+    """A stand-in Atlan on 127.0.0.1 (real HTTP), answering 202 unless scripted."""
+    server = Tenant()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,540 @@
+"""``atlan-lineage``: lineage for shell scripts and schedulers, and the outbox's tools.
+
+``--help`` answers without importing pyatlan: only the sub-commands that send import it.
+The API key comes from ``ATLAN_API_KEY`` or ``--api-key-file``, never from a flag (process
+lists show flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+__all__ = ["main"]
+
+_PROG = "atlan-lineage"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+log = logging.getLogger("atlan_ext")
+
+
+class _Failure(Exception):
+    """A clear message for stderr and an exit status; no traceback."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; use a number and a unit: 90s, 30m, 6h, 2d"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Report OpenLineage runs to Atlan; keep what cannot be delivered in a "
+        "local outbox (ATLAN_EXT_HOME) and send it later.",
+        epilog="Tenant: ATLAN_BASE_URL and ATLAN_API_KEY. With neither, events are kept locally.",
+    )
+    parser.add_argument("--base-url", help="the Atlan tenant (default: $ATLAN_BASE_URL)")
+    parser.add_argument(
+        "--api-key-file", help="a file holding the API key (default: $ATLAN_API_KEY)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def job_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--connection", required=True, help="the Atlan OpenLineage connection")
+        command.add_argument("--job", required=True, help="the job's name")
+        command.add_argument("--input", action="append", default=[], metavar="URI")
+        command.add_argument("--output", action="append", default=[], metavar="URI")
+        command.add_argument("--connector", default="spark", help="connector type (default spark)")
+        command.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
+        command.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
+
+    def timeout_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--timeout",
+            type=_positive,
+            default=10.0,
+            help="longest wait for Atlan per event, in seconds (default 10)",
+        )
+
+    wrap = commands.add_parser(
+        "wrap",
+        help="run a command as one lineage run",
+        description="Send START, run CMD, send COMPLETE, FAIL or ABORT, "
+        "and exit with CMD's own status.",
+    )
+    job_options(wrap)
+    timeout_option(wrap)
+    wrap.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+
+    start = commands.add_parser("start", help="start a run; prints its run id")
+    job_options(start)
+    timeout_option(start)
+    for name, text in (
+        ("running", "send RUNNING"),
+        ("other", "send OTHER"),
+        ("complete", "end the run with COMPLETE"),
+        ("fail", "end the run with FAIL"),
+        ("abort", "end the run with ABORT"),
+    ):
+        step = commands.add_parser(name, help=f"{text} for --run-id")
+        step.add_argument("--run-id", required=True)
+        step.add_argument("--input", action="append", default=[], metavar="URI")
+        step.add_argument("--output", action="append", default=[], metavar="URI")
+        timeout_option(step)
+        if name == "fail":
+            step.add_argument("--message", default="failed")
+        if name == "abort":
+            step.add_argument("--reason", default="aborted")
+
+    replay = commands.add_parser("replay", help="send what the outbox holds")
+    replay.add_argument("--time-limit", type=_duration, default=300.0, help="e.g. 5m (default)")
+    replay.add_argument("--limit", type=int, help="at most this many events")
+    replay.add_argument("--batch-size", type=int, default=100)
+
+    status = commands.add_parser("status", help="list runs and the delivery of their events")
+    status.add_argument("--run-id", help="only this run")
+    status.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+
+    validate = commands.add_parser("validate", help="check JSON/JSONL event files")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+
+    commands.add_parser("states", help="print the run-state mapping table")
+
+    orphans = commands.add_parser(
+        "close-orphans", help="end runs whose process died without a terminal event (ABORT)"
+    )
+    orphans.add_argument(
+        "--older-than",
+        type=_duration,
+        required=True,
+        metavar="AGE",
+        help="only runs not heard from for this long: 30m, 6h, 2d",
+    )
+    orphans.add_argument("--dry-run", action="store_true", help="list them, send nothing")
+    timeout_option(orphans)
+    return parser
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def _client(args: argparse.Namespace) -> Any:
+    url = args.base_url or os.environ.get("ATLAN_BASE_URL")
+    key = os.environ.get("ATLAN_API_KEY")
+    if args.api_key_file:
+        try:
+            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise _Failure(
+                f"cannot read --api-key-file {args.api_key_file}: {error.strerror}"
+            ) from None
+    if not url or not key:
+        return None
+    from atlan_ext.send import client_from_env
+
+    return client_from_env(url, key)
+
+
+def _outbox() -> Any:
+    from atlan_ext.outbox import Outbox, default_path
+
+    return Outbox(default_path())
+
+
+def _job(args: argparse.Namespace) -> Any:
+    from atlan_ext.events import Job
+
+    return Job(args.connection, args.job, job_type=args.job_type)
+
+
+# -- wrap and the one-step commands ------------------------------------------------------------
+
+
+def _wrap(args: argparse.Namespace) -> int:
+    from atlan_ext.run import lineage_run
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise _Failure(
+            "wrap needs a command after --, e.g. atlan-lineage wrap ... -- python job.py"
+        )
+    helper = lineage_run(
+        _job(args),
+        client=_client(args),
+        inputs=args.input,
+        outputs=args.output,
+        connector_type=args.connector,
+        run_id=args.run_id,
+        delivery_timeout=args.timeout,
+        outbox=_outbox(),
+    )
+    run = helper.__enter__()
+    try:
+        child = subprocess.Popen(command)  # noqa: S603 - running the user's command is the point
+    except OSError as error:
+        run._finish(127)
+        helper._close()
+        raise _Failure(f"cannot run {command[0]!r}: {error.strerror}", 127) from None
+
+    def forward(number: int, frame: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(number)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    try:
+        run._finish(code)  # the same way every helper ends a run
+    except Exception as error:  # lineage never changes the command's status
+        log.warning("atlan_ext: terminal event not recorded: %s", error)
+    finally:
+        helper._close()
+    return 128 - code if code < 0 else code
+
+
+def _start(args: argparse.Namespace) -> int:
+    from atlan_ext.run import lineage_run
+
+    helper = lineage_run(
+        _job(args),
+        client=_client(args),
+        inputs=args.input,
+        outputs=args.output,
+        connector_type=args.connector,
+        run_id=args.run_id,
+        delivery_timeout=args.timeout,
+        outbox=_outbox(),
+    )
+    outbox = _outbox()
+    if args.run_id and outbox.run(helper._run_id) is not None:
+        raise _Failure(f"run {args.run_id} was already started; use a new run id")
+    run = helper.__enter__()
+    helper._close()
+    print(run.run_id)
+    return 0
+
+
+def _step(args: argparse.Namespace) -> int:
+    from atlan_ext import facets
+    from atlan_ext.delivery import Delivery
+    from atlan_ext.events import Dataset, Job, RunId, build_event
+    from atlan_ext.states import RunState, check_transition
+
+    outbox = _outbox()
+    run_id = RunId.check(args.run_id)
+    record = outbox.run(run_id)
+    if record is None:
+        raise _Failure(
+            f"unknown run id {run_id}: start the run first with `{_PROG} start` "
+            f"(this outbox is {outbox.path})"
+        )
+    state = RunState.coerce(args.command)
+    job = Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {}))
+    known = {
+        (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
+        for d in record.inputs
+    }
+    outputs = {
+        (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
+        for d in record.outputs
+    }
+    for uri in args.input:
+        dataset = Dataset.parse(uri)
+        known[(dataset.namespace, dataset.name)] = dataset
+    for uri in args.output:
+        dataset = Dataset.parse(uri)
+        outputs[(dataset.namespace, dataset.name)] = dataset
+    run_facets: Dict[str, Any] = {}
+    if state is RunState.FAIL:
+        run_facets["errorMessage"] = facets.error_message(args.message)
+    elif state is RunState.ABORT:
+        run_facets["errorMessage"] = facets.error_message(args.reason)
+    check_transition(record.state, state)
+    event = build_event(
+        state,
+        job,
+        run_id,
+        inputs=list(known.values()),
+        outputs=list(outputs.values()),
+        run_facets=run_facets,
+    )
+    if state is not RunState.OTHER:
+        outbox.remember_run(
+            run_id,
+            job.to_dict(),
+            record.connector,
+            [d.to_dict() for d in known.values()],
+            [d.to_dict() for d in outputs.values()],
+        )
+
+    def still_legal(current: Optional[str]) -> None:
+        check_transition(current, state)  # another process may have moved the run meanwhile
+
+    delivery = Delivery(_client(args), record.connector, outbox=outbox, timeout=args.timeout)
+    delivery.send(event, None if state is RunState.OTHER else state.value, check=still_legal)
+    return 0
+
+
+# -- outbox tools --------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from atlan_ext.delivery import replay
+
+    client = _client(args)
+    if client is None:
+        raise _Failure(
+            "no Atlan tenant configured: set ATLAN_BASE_URL and ATLAN_API_KEY "
+            "(or --base-url and --api-key-file), then replay"
+        )
+    outbox = _outbox()
+    pending = outbox.counts()[0]
+    progress: Optional[Callable[[int, int], None]] = None
+    if sys.stderr.isatty() and pending > 200:
+
+        def progress(done: int, total: int) -> None:
+            sys.stderr.write(f"\r{_PROG}: replayed {done}/{total}")
+            sys.stderr.flush()
+
+    report = replay(
+        client,
+        outbox,
+        batch_size=args.batch_size,
+        time_limit=args.time_limit,
+        limit=args.limit,
+        progress=progress,
+    )
+    if progress is not None:
+        sys.stderr.write("\n")
+    print(f"delivered {report.delivered}, failed {report.failed}, pending {report.left}")
+    if report.errors:
+        print(f"last error: {report.errors[-1]}", file=sys.stderr)
+    return 0 if report.failed == 0 else 1
+
+
+def _when(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _status(args: argparse.Namespace) -> int:
+    outbox = _outbox()
+    runs = [outbox.run(args.run_id)] if args.run_id else outbox.runs(args.limit)
+    if args.run_id and runs[0] is None:
+        raise _Failure(f"unknown run id {args.run_id} in {outbox.path}")
+    pending, delivered = outbox.counts()
+    print(f"outbox {outbox.path}: {pending} pending, {delivered} delivered")
+    for record in runs:
+        if record is None:
+            continue
+        print(
+            f"\n{record.job_namespace}/{record.job_name}  run {record.run_id}  "
+            f"state {record.state or 'OTHER only'}  started {_when(record.created)}"
+        )
+        for stored in outbox.events(record.run_id):
+            line = (
+                f"  {stored.event_type:<9} {_when(stored.created)}  {stored.status:<9} "
+                f"attempts {stored.attempts}"
+            )
+            if stored.last_error and stored.delivered is None:
+                line += f"  last error: {stored.last_error}"
+            print(line)
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from atlan_ext.exceptions import AtlanExtError
+    from atlan_ext.validate import SchemaValidator, read_events, validate_events
+
+    folder = os.environ.get("OPENLINEAGE_SPEC_DIR")
+    schema = SchemaValidator(folder) if folder else None
+    failed = False
+    for path in args.files:
+        try:
+            events = read_events(path)
+        except (OSError, AtlanExtError) as error:
+            print(f"{path}: {error}")
+            failed = True
+            continue
+        problems = validate_events(events, schema)
+        checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
+        if problems:
+            failed = True
+            print(f"{path}: {len(problems)} problem(s) in {len(events)} event(s) ({checked}):")
+            for problem in problems:
+                print(f"  - {problem}")
+        else:
+            print(f"{path}: {len(events)} event(s) valid ({checked})")
+    if schema is None:
+        print(
+            "note: set OPENLINEAGE_SPEC_DIR to also check the OpenLineage JSON schema",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def _states(args: argparse.Namespace) -> int:
+    from atlan_ext.states import RunState
+
+    columns = [
+        "RunState",
+        "terminal",
+        "pyatlan OpenLineageEventType",
+        "pyatlan OpenLineageRunState",
+        "openlineage-python event_v2.RunState",
+    ]
+    rows: List[Sequence[str]] = []
+    for state in RunState:
+        try:
+            ol = f"RunState.{state.to_openlineage().name}"
+        except ImportError:
+            ol = "(pip install 'atlan-ext[openlineage]')"
+        rows.append(
+            [
+                state.value,
+                "yes" if state.is_terminal else "no",
+                f"OpenLineageEventType.{state.to_event_type().name}",
+                f"OpenLineageRunState.{state.to_atlan_run_state().name}",
+                ol,
+            ]
+        )
+    widths = [max(len(str(row[i])) for row in [columns, *rows]) for i in range(len(columns))]
+    for row in [columns, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _close_orphans(args: argparse.Namespace) -> int:
+    from atlan_ext import facets
+    from atlan_ext.delivery import Delivery
+    from atlan_ext.events import Dataset, Job, build_event
+    from atlan_ext.states import RunState, check_transition
+
+    outbox = _outbox()
+    client = None if args.dry_run else _client(args)
+    closed = 0
+    for record in outbox.orphans(args.older_than):
+        if record.process_alive:
+            print(
+                f"skipped {record.run_id} ({record.job_name}): its process {record.pid} still runs"
+            )
+            continue
+        if args.dry_run:
+            print(
+                f"would close {record.run_id} ({record.job_name}), "
+                f"last heard {_when(record.updated)}"
+            )
+            continue
+        hours = (time.time() - record.updated) / 3600
+        reason = (
+            f"closed by `{_PROG} close-orphans`: no terminal event {hours:.1f} h after "
+            f"{record.state}; the process that ran it (pid {record.pid} on {record.host}) "
+            "is gone"
+        )
+        event = build_event(
+            RunState.ABORT,
+            Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {})),
+            record.run_id,
+            inputs=[Dataset(d["namespace"], d["name"], d.get("facets", {})) for d in record.inputs],
+            outputs=[
+                Dataset(d["namespace"], d["name"], d.get("facets", {})) for d in record.outputs
+            ],
+            run_facets={"errorMessage": facets.error_message(reason)},
+        )
+
+        def still_open(current: Optional[str]) -> None:
+            check_transition(current, RunState.ABORT)
+
+        Delivery(client, record.connector, outbox=outbox, timeout=args.timeout).send(
+            event, "ABORT", check=still_open
+        )
+        closed += 1
+        print(f"closed {record.run_id} ({record.job_name}) with ABORT")
+    if not args.dry_run:
+        print(f"{closed} orphan run(s) closed")
+    return 0
+
+
+_COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "wrap": _wrap,
+    "start": _start,
+    "running": _step,
+    "other": _step,
+    "complete": _step,
+    "fail": _step,
+    "abort": _step,
+    "replay": _replay,
+    "status": _status,
+    "validate": _validate,
+    "states": _states,
+    "close-orphans": _close_orphans,
+}
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if message.startswith("atlan_ext: "):
+            message = message[len("atlan_ext: ") :]
+        return f"{_PROG}: {message}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``atlan-lineage`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from atlan_ext import delivery
+
+    delivery.exit_flush_seconds = 0.0  # every wait here is bounded by --timeout already
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter())
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        return _COMMANDS[args.command](args)
+    except _Failure as failure:
+        print(f"{_PROG}: {failure}", file=sys.stderr)
+        return failure.status
+    except Exception as error:
+        from atlan_ext.exceptions import AtlanExtError
+
+        if isinstance(error, AtlanExtError):
+            print(f"{_PROG}: {error}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
