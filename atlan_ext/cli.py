@@ -176,15 +176,11 @@ def _job(args: argparse.Namespace) -> Any:
 # -- wrap and the one-step commands ------------------------------------------------------------
 
 
-def _wrap(args: argparse.Namespace) -> int:
+def _helper(args: argparse.Namespace, outbox: Any) -> Any:
+    """The lineage_run of ``wrap`` and ``start``, from the job options."""
     from atlan_ext.run import lineage_run
 
-    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    if not command:
-        raise _Failure(
-            "wrap needs a command after --, e.g. atlan-lineage wrap ... -- python job.py"
-        )
-    helper = lineage_run(
+    return lineage_run(
         _job(args),
         client=_client(args),
         inputs=args.input,
@@ -192,8 +188,17 @@ def _wrap(args: argparse.Namespace) -> int:
         connector_type=args.connector,
         run_id=args.run_id,
         delivery_timeout=args.timeout,
-        outbox=_outbox(),
+        outbox=outbox,
     )
+
+
+def _wrap(args: argparse.Namespace) -> int:
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise _Failure(
+            "wrap needs a command after --, e.g. atlan-lineage wrap ... -- python job.py"
+        )
+    helper = _helper(args, _outbox())
     run = helper.__enter__()
     try:
         child = subprocess.Popen(command)  # noqa: S603 - running the user's command is the point
@@ -222,19 +227,8 @@ def _wrap(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from atlan_ext.run import lineage_run
-
-    helper = lineage_run(
-        _job(args),
-        client=_client(args),
-        inputs=args.input,
-        outputs=args.output,
-        connector_type=args.connector,
-        run_id=args.run_id,
-        delivery_timeout=args.timeout,
-        outbox=_outbox(),
-    )
     outbox = _outbox()
+    helper = _helper(args, outbox)
     if args.run_id and outbox.run(helper._run_id) is not None:
         raise _Failure(f"run {args.run_id} was already started; use a new run id")
     run = helper.__enter__()

@@ -54,6 +54,30 @@ def stored(home: Path) -> List[Any]:
     return Outbox(home / "outbox.db").events()
 
 
+def wrapped_sleeper(home: Path, **options: Any) -> subprocess.Popen[str]:
+    """`atlan-lineage wrap` of a command that sleeps, returned once the command runs."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "atlan_ext.cli",
+            *WRAP,
+            "--",
+            sys.executable,
+            "-c",
+            "import time; print('ready', flush=True); time.sleep(60)",
+        ],
+        env=env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        **options,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
 WRAP = [
     "wrap",
     "--connection",
@@ -106,24 +130,7 @@ class TestWrap:
 
     def test_sigterm_is_forwarded(self, tmp_path: Path) -> None:
         """SIGTERM to wrap reaches the command; the run ends with ABORT, status 143."""
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atlan_ext.cli",
-                *WRAP,
-                "--",
-                sys.executable,
-                "-c",
-                "import time; print('ready', flush=True); time.sleep(60)",
-            ],
-            env=env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
+        process = wrapped_sleeper(tmp_path)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 143
         assert [e.event_type for e in stored(tmp_path)] == ["START", "ABORT"]
@@ -317,25 +324,7 @@ class TestOrphans:
     def test_kill_9_then_close_orphans(self, tmp_path: Path) -> None:
         """A wrapped run killed -9 has START and no end; close-orphans ends it with ABORT and
         says why. A run whose process still lives is never closed."""
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "atlan_ext.cli",
-                *WRAP,
-                "--",
-                sys.executable,
-                "-c",
-                "import time; print('ready', flush=True); time.sleep(60)",
-            ],
-            env=env(tmp_path),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
+        process = wrapped_sleeper(tmp_path, start_new_session=True)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         os.environ["ATLAN_EXT_HOME"] = str(tmp_path)
