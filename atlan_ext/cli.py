@@ -281,14 +281,6 @@ def _step(args: argparse.Namespace) -> int:
         outputs=list(outputs.values()),
         run_facets=run_facets,
     )
-    if state is not RunState.OTHER:
-        outbox.remember_run(
-            run_id,
-            job.to_dict(),
-            record.connector,
-            [d.to_dict() for d in known.values()],
-            [d.to_dict() for d in outputs.values()],
-        )
 
     def still_legal(current: Optional[str]) -> None:
         check_transition(current, state)  # another process may have moved the run meanwhile

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import queue
 import threading
@@ -30,6 +31,7 @@ log = logging.getLogger("atlan_ext")
 
 _BATCH_LIMIT = 100  # events in one POST
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
+_QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 #: How long interpreter exit waits for unsent events (the command line sets 0: its waits are
 #: already bounded, and whatever is unsent is in the outbox).
 exit_flush_seconds = 5.0
@@ -119,8 +121,12 @@ class _Sender:
         self.slow: Set[str] = set()  # runs the job no longer waits for
         self.busy = 0
 
-    def submit(self, item: _Item) -> None:
+    def submit(self, item: _Item) -> bool:
+        """Queue ``item``; False (and the run blocked) when the queue is full."""
         with self.lock:
+            if self.queue.qsize() >= _QUEUE_LIMIT:
+                self.blocked.add(item.run_id)
+                return False
             self.busy += 1
             self.queue.put(item)
             if self.thread is None:
@@ -128,6 +134,7 @@ class _Sender:
                     target=self._work, name="atlan-ext-sender", daemon=True
                 )
                 self.thread.start()
+        return True
 
     def idle(self) -> bool:
         with self.lock:
@@ -231,7 +238,19 @@ def flush(timeout: Optional[float] = None) -> bool:
     return True
 
 
-atexit.register(flush)
+def _at_exit() -> None:
+    """Give unsent events a bounded moment, then leave them to a replay: in the outbox, with
+    this process's claims released."""
+    flush()
+    with _senders_lock:
+        outboxes = {id(sender.outbox): sender.outbox for sender in _senders.values()}
+    for outbox in outboxes.values():
+        # At exit, a closed or vanished database is no reason to fail.
+        with contextlib.suppress(Exception):
+            outbox.release_mine()
+
+
+atexit.register(_at_exit)
 
 
 # -- the per-run delivery policy -------------------------------------------------------------
@@ -273,13 +292,6 @@ class Delivery:
         if self._outbox is None:
             self._outbox = default_outbox()
         return self._outbox
-
-    def remember(self, run_id: str, job: Event, inputs: List[Event], outputs: List[Event]) -> None:
-        """Let the outbox remember the run's job and datasets (no-op while capturing)."""
-        with _capture_lock:
-            if _captures:
-                return
-        self.outbox.remember_run(run_id, job, self.connector, inputs, outputs)
 
     def _store(
         self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck] = None
@@ -332,7 +344,17 @@ class Delivery:
         sender = _sender_for(self.client, self.connector, self.outbox)
         item = _Item(event, event_id, run_id, terminal)
         waiting = not self.background and run_id not in sender.slow
-        sender.submit(item)
+        if not sender.submit(item):
+            # Never dropped: it is in the outbox already, for the next replay.
+            self.outbox.release([event_id])
+            _say_once(
+                "queue-full",
+                "atlan_ext: more than %d events wait for Atlan; the rest stay in %s for "
+                "atlan-lineage replay",
+                _QUEUE_LIMIT,
+                self.outbox.path,
+            )
+            return
         if not waiting:
             return
         if not item.done.wait(self.timeout):

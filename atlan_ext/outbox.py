@@ -198,38 +198,6 @@ class Outbox:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def remember_run(
-        self,
-        run_id: str,
-        job: Dict[str, Any],
-        connector: str,
-        inputs: Sequence[Dict[str, Any]] = (),
-        outputs: Sequence[Dict[str, Any]] = (),
-    ) -> None:
-        """Record (or update the datasets of) a run, so later steps need only its id."""
-        now = time.time()
-        with self._lock, _transaction(self._db):
-            self._db.execute(
-                """INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
-                                     inputs, outputs, created, updated, pid, host)
-                   VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(run_id) DO UPDATE SET inputs=excluded.inputs,
-                       outputs=excluded.outputs, updated=excluded.updated""",
-                (
-                    run_id,
-                    job["namespace"],
-                    job["name"],
-                    connector,
-                    json.dumps(job),
-                    json.dumps(list(inputs)),
-                    json.dumps(list(outputs)),
-                    now,
-                    now,
-                    os.getpid(),
-                    _HOST,
-                ),
-            )
-
     def run(self, run_id: str) -> Optional[RunRecord]:
         """The remembered run, or ``None``."""
         with self._lock:
@@ -275,7 +243,8 @@ class Outbox:
     ) -> int:
         """Store a pending event and return its id.
 
-        ``lifecycle_state`` updates the run's state in the same transaction. ``check``, when
+        ``lifecycle_state`` (for START, RUNNING and the terminal states) records the run, its
+        job, datasets and new state, in the same transaction. ``check``, when
         given, is called with the run's stored state inside that transaction and may raise to
         refuse the event (transitions checked across processes). ``claim`` leases the row to
         this handle, so a replay elsewhere leaves it alone while this process sends it.
@@ -289,10 +258,7 @@ class Outbox:
                 ).fetchone()
                 check(row[0] if row else None)
             if lifecycle_state is not None:
-                self._db.execute(
-                    "UPDATE runs SET state=?, updated=? WHERE run_id=?",
-                    (lifecycle_state, now, run_id),
-                )
+                self._remember(event, connector, lifecycle_state, now)
             cursor = self._db.execute(
                 "INSERT INTO events (run_id, event_type, connector, event, created,"
                 " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -343,6 +309,15 @@ class Outbox:
                 [(event_id, self.owner) for event_id in ids],
             )
 
+    def release_mine(self) -> None:
+        """Give up every claim this handle holds on undelivered events."""
+        with self._lock, _transaction(self._db):
+            self._db.execute(
+                "UPDATE events SET claimed_by=NULL, claimed_until=NULL"
+                " WHERE claimed_by=? AND delivered IS NULL",
+                (self.owner,),
+            )
+
     def claim_pending(
         self, limit: int, lease: float = _LEASE_SECONDS, exclude_runs: Collection[str] = ()
     ) -> List[OutboxEvent]:
@@ -371,6 +346,32 @@ class Outbox:
                 [(self.owner, now + lease, event_id) for event_id in ids],
             )
             return self._events_by_ids(ids)
+
+    def _remember(self, event: Dict[str, Any], connector: str, state: str, now: float) -> None:
+        """Record the run (its job, datasets and state) from one of its lifecycle events, so
+        later steps need only the run id. Inside the caller's transaction."""
+        job = event["job"]
+        self._db.execute(
+            """INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
+                                 inputs, outputs, created, updated, pid, host)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(run_id) DO UPDATE SET state=excluded.state,
+                   inputs=excluded.inputs, outputs=excluded.outputs, updated=excluded.updated""",
+            (
+                event["run"]["runId"],
+                job["namespace"],
+                job["name"],
+                connector,
+                state,
+                json.dumps(job),
+                json.dumps(event.get("inputs", [])),
+                json.dumps(event.get("outputs", [])),
+                now,
+                now,
+                os.getpid(),
+                _HOST,
+            ),
+        )
 
     def _release_dead_claims(self) -> None:
         """Free leases held by processes of this host that no longer exist (killed -9)."""

@@ -166,15 +166,7 @@ class _Run:
             if state is not RunState.OTHER:
                 self._lifecycle = state
             self.history.append((state, datetime.now(timezone.utc)))
-        lifecycle = None if state is RunState.OTHER else state.value
-        if state in (RunState.START, RunState.COMPLETE, RunState.ABORT, RunState.FAIL):
-            self._delivery.remember(
-                self.run_id,
-                self.job.to_dict(),
-                [dataset.to_dict() for dataset in self.inputs],
-                [dataset.to_dict() for dataset in self.outputs],
-            )
-        return event, lifecycle
+        return event, None if state is RunState.OTHER else state.value
 
     def _terminal_event(
         self, outcome: Outcome, facets: Facets
