@@ -76,6 +76,21 @@ def _say_once(key: str, message: str, *args: object) -> None:
         log.warning(message, *args)
 
 
+def _warn_undelivered(event: Event, error: LineageDeliveryError, outbox: Outbox) -> None:
+    """One warning per run whose event Atlan did not accept."""
+    run_id = event["run"]["runId"]
+    _say_once(
+        f"undelivered:{run_id}",
+        "atlan_ext: %s event of run %s (job %s) not delivered: %s. It is kept in %s; "
+        "send it later with: atlan-lineage replay",
+        event["eventType"],
+        run_id,
+        event["job"]["name"],
+        error,
+        outbox.path,
+    )
+
+
 def default_outbox() -> Outbox:
     """The outbox at :func:`default_path` (``$ATLAN_EXT_HOME/outbox.db``), opened once.
 
@@ -100,9 +115,11 @@ def default_outbox() -> Outbox:
 @dataclass
 class _Item:
     event: Event
-    event_id: int
+    event_id: Optional[int]  # None until it is in the outbox (background hand-off)
     run_id: str
     terminal: bool
+    lifecycle: Optional[str] = None
+    unattended: bool = False  # nobody waits for it: the sender reports its failure
     done: threading.Event = field(default_factory=threading.Event)
     error: Optional[LineageDeliveryError] = None
 
@@ -120,6 +137,8 @@ class _Sender:
         self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
         self.slow: Set[str] = set()  # runs the job no longer waits for
         self.busy = 0
+        self.store_lock = threading.Lock()  # one writer of handed-off events: sender or exit
+        self.in_hand: List[_Item] = []
 
     def submit(self, item: _Item) -> bool:
         """Queue ``item``; False (and the run blocked) when the queue is full."""
@@ -157,6 +176,8 @@ class _Sender:
                 except queue.Empty:
                     break
             try:
+                self.in_hand = batch
+                self._store(batch, claim=True)
                 self._deliver(batch)
             except Exception:  # never let the sender die with items unanswered
                 log.exception("atlan_ext: unexpected error while sending lineage")
@@ -166,8 +187,29 @@ class _Sender:
                             "unexpected error in the sender", retryable=True
                         )
             finally:
+                self.in_hand = []
                 for item in batch:
                     self._finished(item)
+
+    def _store(self, items: Sequence[_Item], claim: bool) -> None:
+        """Write handed-off items to the outbox (one transaction), once."""
+        with self.store_lock:
+            new = [item for item in items if item.event_id is None]
+            ids = self.outbox.add_many(
+                [(item.event, self.connector, item.lifecycle) for item in new], claim=claim
+            )
+            for item, event_id in zip(new, ids):
+                item.event_id = event_id
+
+    def spill(self) -> None:
+        """At exit: every event still only in memory goes to the outbox, for a replay."""
+        waiting = list(self.in_hand)
+        while True:
+            try:
+                waiting.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        self._store(waiting, claim=False)
 
     def _finished(self, item: _Item) -> None:
         if item.terminal:
@@ -185,7 +227,7 @@ class _Sender:
                     "kept in the outbox behind an earlier undelivered event of the same run",
                     retryable=True,
                 )
-                self.outbox.release([item.event_id])
+                self.outbox.release(_ids([item]))
             else:
                 sendable.append(item)
         if not sendable:
@@ -200,13 +242,19 @@ class _Sender:
                 return
             self._failed(sendable, error)
             return
-        self.outbox.mark_delivered([item.event_id for item in sendable])
+        self.outbox.mark_delivered(_ids(sendable))
 
     def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
-        self.outbox.mark_failed([item.event_id for item in items], str(error))
+        self.outbox.mark_failed(_ids(items), str(error))
         for item in items:
             item.error = error
             self.blocked.add(item.run_id)
+            if item.unattended:
+                _warn_undelivered(item.event, error, self.outbox)
+
+
+def _ids(items: Sequence[_Item]) -> List[int]:
+    return [item.event_id for item in items if item.event_id is not None]
 
 
 _senders_lock = threading.Lock()
@@ -243,9 +291,12 @@ def _at_exit() -> None:
     this process's claims released."""
     flush()
     with _senders_lock:
-        outboxes = {id(sender.outbox): sender.outbox for sender in _senders.values()}
-    for outbox in outboxes.values():
-        # At exit, a closed or vanished database is no reason to fail.
+        senders = list(_senders.values())
+    # At exit, a closed or vanished database is no reason to fail.
+    for sender in senders:
+        with contextlib.suppress(Exception):
+            sender.spill()
+    for outbox in {id(sender.outbox): sender.outbox for sender in senders}.values():
         with contextlib.suppress(Exception):
             outbox.release_mine()
 
@@ -312,17 +363,7 @@ class Delivery:
         return event_id
 
     def _report(self, event: Event, error: LineageDeliveryError) -> None:
-        run_id = event["run"]["runId"]
-        _say_once(
-            f"undelivered:{run_id}",
-            "atlan_ext: %s event of run %s (job %s) not delivered: %s. It is kept in %s; "
-            "send it later with: atlan-lineage replay",
-            event["eventType"],
-            run_id,
-            event["job"]["name"],
-            error,
-            self.outbox.path,
-        )
+        _warn_undelivered(event, error, self.outbox)
         if self.strict:
             raise error
 
@@ -336,17 +377,26 @@ class Delivery:
                 "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
-        event_id = self._store(event, lifecycle, check)
-        if event_id is None or self.client is None:
-            return
+        if self.background and self.client is not None and check is None:
+            if _captured(event):
+                return
+            # Only the hand-off happens on the job's thread; the sender stores and sends.
+            event_id: Optional[int] = None
+        else:
+            event_id = self._store(event, lifecycle, check)
+            if event_id is None or self.client is None:
+                return
         run_id = event["run"]["runId"]
         terminal = event["eventType"] in ("COMPLETE", "ABORT", "FAIL")
         sender = _sender_for(self.client, self.connector, self.outbox)
-        item = _Item(event, event_id, run_id, terminal)
         waiting = not self.background and run_id not in sender.slow
+        item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
         if not sender.submit(item):
-            # Never dropped: it is in the outbox already, for the next replay.
-            self.outbox.release([event_id])
+            # Never dropped: into the outbox (if not there yet), for the next replay.
+            if event_id is None:
+                self.outbox.add(event, self.connector, lifecycle_state=lifecycle)
+            else:
+                self.outbox.release([event_id])
             _say_once(
                 "queue-full",
                 "atlan_ext: more than %d events wait for Atlan; the rest stay in %s for "

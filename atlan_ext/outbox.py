@@ -249,30 +249,52 @@ class Outbox:
         refuse the event (transitions checked across processes). ``claim`` leases the row to
         this handle, so a replay elsewhere leaves it alone while this process sends it.
         """
-        now = time.time()
-        run_id = event["run"]["runId"]
         with self._lock, _transaction(self._db):
             if check is not None:
                 row = self._db.execute(
-                    "SELECT state FROM runs WHERE run_id=?", (run_id,)
+                    "SELECT state FROM runs WHERE run_id=?", (event["run"]["runId"],)
                 ).fetchone()
                 check(row[0] if row else None)
-            if lifecycle_state is not None:
-                self._remember(event, connector, lifecycle_state, now)
-            cursor = self._db.execute(
-                "INSERT INTO events (run_id, event_type, connector, event, created,"
-                " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    event["eventType"],
-                    connector,
-                    json.dumps(event, separators=(",", ":")),
-                    now,
-                    self.owner if claim else None,
-                    now + _LEASE_SECONDS if claim else None,
-                ),
-            )
-            event_id = cursor.lastrowid
+            return self._insert(event, connector, lifecycle_state, claim, time.time())
+
+    def add_many(
+        self, items: Sequence[Tuple[Dict[str, Any], str, Optional[str]]], *, claim: bool = False
+    ) -> List[int]:
+        """Store several ``(event, connector, lifecycle_state)`` in one transaction, in order;
+        return their ids."""
+        if not items:
+            return []
+        now = time.time()
+        with self._lock, _transaction(self._db):
+            return [
+                self._insert(event, connector, lifecycle, claim, now)
+                for event, connector, lifecycle in items
+            ]
+
+    def _insert(
+        self,
+        event: Dict[str, Any],
+        connector: str,
+        lifecycle_state: Optional[str],
+        claim: bool,
+        now: float,
+    ) -> int:
+        if lifecycle_state is not None:
+            self._remember(event, connector, lifecycle_state, now)
+        cursor = self._db.execute(
+            "INSERT INTO events (run_id, event_type, connector, event, created,"
+            " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                event["run"]["runId"],
+                event["eventType"],
+                connector,
+                json.dumps(event, separators=(",", ":")),
+                now,
+                self.owner if claim else None,
+                now + _LEASE_SECONDS if claim else None,
+            ),
+        )
+        event_id = cursor.lastrowid
         assert event_id is not None
         return event_id
 

@@ -1,0 +1,379 @@
+"""atlan-ext against raw pyatlan (and openlineage-python), side by side, in one run.
+
+Every row runs in a process of its own (so peak memory is its own) against the same local
+Atlan stand-in: a loopback HTTP server, in another process, answering 202 after an optional
+latency. For each row: the time one run's START + COMPLETE add to the job's own thread (median
+and p99), sustained events per second until everything was accepted, and peak RSS; then the
+ratios against raw pyatlan measured in the same run, and the targets.
+
+    python benchmarks/bench.py                 # 0 ms and 20 ms latency
+    python benchmarks/bench.py --latency 20    # one latency
+    python benchmarks/bench.py --quick         # fewer runs, for a smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+HERE = Path(__file__).resolve()
+ENDPOINT = "events/openlineage/spark/api/v1/lineage"
+INPUT = ("snowflake://acct", "RAW.PUBLIC.ORDERS")
+OUTPUT = ("snowflake://acct", "ANALYTICS.PUBLIC.ORDERS")
+
+
+# -- the stand-in tenant ---------------------------------------------------------------------
+
+
+def serve(latency_ms: float) -> None:
+    """Run the stand-in tenant; print its port; answer 202 after ``latency_ms``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            if latency_ms:
+                time.sleep(latency_ms / 1000)
+            count = body.count(b'"eventType"')
+            self.server.events += count  # type: ignore[attr-defined]
+            self.send_response(202)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            text = str(self.server.events).encode()  # type: ignore[attr-defined]
+            self.send_response(200)
+            self.send_header("content-length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.events = 0  # type: ignore[attr-defined]
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def accepted(base_url: str) -> int:
+    import httpx
+
+    return int(httpx.get(base_url + "/count").text)
+
+
+# -- the rows ------------------------------------------------------------------------------------
+
+
+def _client(base_url: str) -> Any:
+    from pyatlan.client.atlan import AtlanClient
+
+    return AtlanClient(base_url=base_url, api_key="bench-key")
+
+
+def _wait_for(base_url: str, expected: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while accepted(base_url) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {accepted(base_url)} of {expected} events arrived")
+        time.sleep(0.002)
+
+
+def row_raw_pyatlan(base_url: str, runs: int) -> Dict[str, Any]:
+    from pyatlan.model.enums import OpenLineageEventType
+    from pyatlan.model.open_lineage import OpenLineageEvent, OpenLineageJob, OpenLineageRun
+
+    client = _client(base_url)
+    before = accepted(base_url)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        job = OpenLineageJob.creator(
+            connection_name="ol-bench", job_name="bench", producer="https://example.com/bench"
+        )
+        run = OpenLineageRun.creator(job=job)
+        start = OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.START)
+        start.inputs = [job.create_input(namespace=INPUT[0], asset_name=INPUT[1])]
+        start.outputs = [job.create_output(namespace=OUTPUT[0], asset_name=OUTPUT[1])]
+        start.emit(client)
+        OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.COMPLETE).emit(client)
+        timings.append(time.perf_counter() - t0)
+    _wait_for(base_url, before + 2 * runs)
+    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+
+def _row_lineage_run(base_url: str, runs: int, background: bool) -> Dict[str, Any]:
+    from atlan_ext import Job, lineage_run
+    from atlan_ext.delivery import flush
+
+    client = _client(base_url)
+    job = Job("ol-bench", "bench")
+    inputs, outputs = ["/".join(INPUT)], ["/".join(OUTPUT)]
+    before = accepted(base_url)
+    with lineage_run(job, client=client):  # warm the sender and the connection
+        pass
+    before += 2
+    _wait_for(base_url, before)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        with lineage_run(job, client=client, inputs=inputs, outputs=outputs, background=background):
+            pass
+        timings.append(time.perf_counter() - t0)
+    flush(600)
+    _wait_for(base_url, before + 2 * runs)
+    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+
+def row_sync(base_url: str, runs: int) -> Dict[str, Any]:
+    return _row_lineage_run(base_url, runs, background=False)
+
+
+def row_background(base_url: str, runs: int) -> Dict[str, Any]:
+    return _row_lineage_run(base_url, runs, background=True)
+
+
+def row_openlineage(base_url: str, runs: int) -> Dict[str, Any]:
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent
+    from openlineage.client.event_v2 import RunState as State
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+    from openlineage.client.uuid import generate_new_uuid
+
+    client = OpenLineageClient(transport=HttpTransport(HttpConfig(url=base_url, endpoint=ENDPOINT)))
+    before = accepted(base_url)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run = Run(runId=str(generate_new_uuid()))
+        job = Job(namespace="ol-bench", name="bench")
+        for state in (State.START, State.COMPLETE):
+            client.emit(
+                RunEvent(
+                    eventType=state,
+                    eventTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    run=run,
+                    job=job,
+                    producer="https://example.com/bench",
+                    inputs=[InputDataset(namespace=INPUT[0], name=INPUT[1])],
+                    outputs=[OutputDataset(namespace=OUTPUT[0], name=OUTPUT[1])],
+                )
+            )
+        timings.append(time.perf_counter() - t0)
+    _wait_for(base_url, before + 2 * runs)
+    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+
+def fill_outbox(home: str, runs: int) -> None:
+    """Put ``runs`` runs (2 events each) in the outbox at ``home``, nothing sent."""
+    from atlan_ext import Job, RunId, build_event
+    from atlan_ext.outbox import Outbox
+
+    outbox = Outbox(Path(home) / "outbox.db")
+    job = Job("ol-bench", "bench")
+    for _ in range(runs):
+        run_id = RunId.new()
+        for state in ("START", "COMPLETE"):
+            event = build_event(
+                state, job, run_id, inputs=["/".join(INPUT)], outputs=["/".join(OUTPUT)]
+            )
+            outbox.add(event, "spark", lifecycle_state=state)
+
+
+def row_replay(base_url: str, runs: int) -> Dict[str, Any]:
+    from atlan_ext.delivery import replay
+    from atlan_ext.outbox import Outbox
+
+    outbox = Outbox(Path(os.environ["ATLAN_EXT_HOME"]) / "outbox.db")
+    client = _client(base_url)
+    before = accepted(base_url)
+    started = time.perf_counter()
+    report = replay(client, outbox, time_limit=3600)
+    elapsed = time.perf_counter() - started
+    if report.left or accepted(base_url) - before != 2 * runs:
+        raise RuntimeError(f"replay left {report.left} events: {report.errors[-1:]}")
+    return _result([], 2 * runs, elapsed)
+
+
+ROWS: Dict[str, Callable[[str, int], Dict[str, Any]]] = {
+    "raw pyatlan (emit per event)": row_raw_pyatlan,
+    "lineage_run, sync delivery": row_sync,
+    "lineage_run, background delivery": row_background,
+    "openlineage-python HTTP transport": row_openlineage,
+    "replay of the outbox": row_replay,
+}
+
+
+def _result(timings: List[float], events: int, elapsed: float) -> Dict[str, Any]:
+    ordered = sorted(timings)
+    return {
+        "median_ms": statistics.median(ordered) * 1000 if ordered else None,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else None,
+        "events_per_s": events / elapsed,
+        "events": events,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+# -- the driver --------------------------------------------------------------------------------
+
+
+def _child(args: List[str], home: str) -> Dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
+    env["ATLAN_EXT_HOME"] = home
+    done = subprocess.run(
+        [sys.executable, str(HERE), *args], capture_output=True, text=True, env=env, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"{args}: {done.stderr[-2000:]}")
+    result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _seconds(command: List[str], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def run_latency(latency: float, runs: int, raw_runs: int, replay_sizes: List[int]) -> List[str]:
+    server = subprocess.Popen(
+        [sys.executable, str(HERE), "--serve", str(latency)], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    base_url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    lines: List[str] = []
+    try:
+        results: Dict[str, Dict[str, Any]] = {}
+        with tempfile.TemporaryDirectory() as home:
+            for name in list(ROWS)[:4]:
+                count = raw_runs if name.startswith(("raw", "openlineage")) else runs
+                if name.endswith("sync delivery"):
+                    count = raw_runs
+                results[name] = _child(
+                    ["--row", name, "--url", base_url, "--runs", str(count)], home
+                )
+        for size in replay_sizes:
+            with tempfile.TemporaryDirectory() as home:
+                _child(["--fill", str(size // 2)], home)
+                name = f"replay of {size:,} pending events"
+                results[name] = _child(
+                    ["--row", "replay of the outbox", "--url", base_url, "--runs", str(size // 2)],
+                    home,
+                )
+        raw = results["raw pyatlan (emit per event)"]
+        lines.append(f"\n### Atlan stand-in latency {latency:g} ms\n")
+        lines.append(
+            "| row | events | run's critical path, median ms | p99 ms | events/s | peak RSS MB "
+            "| critical path vs raw | events/s vs raw |"
+        )
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name, result in results.items():
+            median_ratio = raw["median_ms"] / result["median_ms"] if result["median_ms"] else None
+            lines.append(
+                f"| {name} | {result['events']:,} | {_fmt(result['median_ms'], 3)} "
+                f"| {_fmt(result['p99_ms'], 3)} | {_fmt(result['events_per_s'], 0)} "
+                f"| {_fmt(result['peak_rss_mb'], 1)} "
+                f"| {_fmt(median_ratio, 1) + ' times less' if median_ratio else '-'} "
+                f"| {_fmt(result['events_per_s'] / raw['events_per_s'], 1)} times |"
+            )
+        background = results["lineage_run, background delivery"]
+        need = 5 if latency >= 20 else 3
+        lines.append("")
+        lines.append(
+            f"- target: background adds ≤ 0.2 ms (median) to a run: "
+            f"{_fmt(background['median_ms'], 3)} ms "
+            f"{'✓' if background['median_ms'] <= 0.2 else '✗'}"
+        )
+        ratio = background["events_per_s"] / raw["events_per_s"]
+        lines.append(
+            f"- target: sustained delivery ≥ {need} times raw pyatlan: {ratio:.1f} times "
+            f"{'✓' if ratio >= need else '✗'}"
+        )
+        replays = [r for n, r in results.items() if n.startswith("replay of ")]
+        if replays:
+            peak = max(r["peak_rss_mb"] for r in replays)
+            each = ", ".join(f"{r['events']:,} events: {r['peak_rss_mb']:.1f} MB" for r in replays)
+            lines.append(
+                f"- target: replay peak RSS < 150 MB: {peak:.1f} MB "
+                f"{'✓' if peak < 150 else '✗'} ({each})"
+            )
+    finally:
+        server.terminate()
+        server.wait()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, action="append", help="ms (default 0 and 20)")
+    parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke check")
+    parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--fill", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+    if args.fill is not None:
+        fill_outbox(os.environ["ATLAN_EXT_HOME"], args.fill)
+        print("{}")
+        return
+    if args.row:
+        print(json.dumps(ROWS[args.row](args.url, args.runs)))
+        return
+
+    python = sys.executable
+    lines = [
+        f"atlan-ext benchmark — Python {sys.version.split()[0]}, {os.cpu_count()} cores",
+        "",
+        "| start-up | seconds (best of 5, includes the interpreter) | target |",
+        "| --- | ---: | --- |",
+    ]
+    bare = _seconds([python, "-c", "pass"])
+    ours = _seconds([python, "-c", "import atlan_ext"])
+    help_ = _seconds([python, "-m", "atlan_ext", "--help"])
+    client = _seconds([python, "-c", "import pyatlan.client.atlan"], repeat=2)
+    lines.append(f"| python -c pass | {bare:.3f} | |")
+    lines.append(f"| import atlan_ext | {ours:.3f} | ≤ 0.150 {'✓' if ours <= 0.15 else '✗'} |")
+    lines.append(f"| atlan-lineage --help | {help_:.3f} | ≤ 0.300 {'✓' if help_ <= 0.3 else '✗'} |")
+    lines.append(f"| import pyatlan.client.atlan (for scale) | {client:.3f} | |")
+    latencies = args.latency or [0.0, 20.0]
+    for latency in latencies:
+        if args.quick:
+            runs, raw_runs, sizes = 200, 20, [2_000]
+        else:
+            runs = 5_000 if latency < 5 else 2_000
+            raw_runs = 500 if latency < 5 else 50
+            sizes = [10_000, 100_000]
+        lines.extend(run_latency(latency, runs, raw_runs, sizes))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
