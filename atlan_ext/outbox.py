@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
+    event_time TEXT NOT NULL,
     connector TEXT NOT NULL,
     event TEXT NOT NULL,
     created REAL NOT NULL,
@@ -62,8 +63,8 @@ CREATE TABLE IF NOT EXISTS events (
     claimed_by TEXT,
     claimed_until REAL
 );
-CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, id);
-CREATE INDEX IF NOT EXISTS events_run ON events (run_id, id);
+CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, event_time, id);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
 """
 
 
@@ -282,11 +283,12 @@ class Outbox:
         if lifecycle_state is not None:
             self._remember(event, connector, lifecycle_state, now)
         cursor = self._db.execute(
-            "INSERT INTO events (run_id, event_type, connector, event, created,"
-            " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (run_id, event_type, event_time, connector, event, created,"
+            " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event["run"]["runId"],
                 event["eventType"],
+                event["eventTime"],
                 connector,
                 json.dumps(event, separators=(",", ":")),
                 now,
@@ -343,10 +345,12 @@ class Outbox:
     def claim_pending(
         self, limit: int, lease: float = _LEASE_SECONDS, exclude_runs: Collection[str] = ()
     ) -> List[OutboxEvent]:
-        """Lease up to ``limit`` pending events to this handle, oldest first.
+        """Lease up to ``limit`` pending events to this handle, oldest first (by event time,
+        then by when they were stored).
 
         An event is left out while an earlier pending event of its run is leased elsewhere,
-        so START is always sent before the later events of its run.
+        so START is always sent before the later events of its run; ``exclude_runs`` leaves
+        out whole runs.
         """
         self._release_dead_claims()
         now = time.time()
@@ -357,9 +361,11 @@ class Outbox:
                 f"""SELECT id FROM events e
                    WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
                    AND NOT EXISTS (
-                       SELECT 1 FROM events p WHERE p.run_id = e.run_id AND p.id < e.id
-                       AND p.delivered IS NULL AND p.claimed_until >= ?)
-                   {skip} ORDER BY id LIMIT ?""",  # noqa: S608 - placeholders only
+                       SELECT 1 FROM events p WHERE p.run_id = e.run_id
+                       AND p.delivered IS NULL AND p.claimed_until >= ?
+                       AND (p.event_time < e.event_time
+                            OR (p.event_time = e.event_time AND p.id < e.id)))
+                   {skip} ORDER BY event_time, id LIMIT ?""",  # noqa: S608 - placeholders only
                 [now, now, *excluded, limit],
             ).fetchall()
             ids = [row[0] for row in rows]
@@ -422,7 +428,8 @@ class Outbox:
             found.extend(
                 _event(row)
                 for row in self._db.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id",  # noqa: S608
+                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks})"  # noqa: S608
+                    " ORDER BY event_time, id",
                     chunk,
                 )
             )
@@ -441,7 +448,7 @@ class Outbox:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY id",  # noqa: S608
+                f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY event_time, id",  # noqa: S608
                 params,
             ).fetchall()
         return [_event(row) for row in rows]

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -172,6 +173,8 @@ class MockAtlan:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.received: List[Received] = []
+        #: Seconds every answer takes, like a real tenant tens of milliseconds away.
+        self.latency = 0.0
         self._script: List[Answer] = []
         self._default: Answer = 202
         self._router: Any = None
@@ -243,6 +246,8 @@ class MockAtlan:
     def _answer(self, request: Any, **groups: str) -> Any:
         import httpx
 
+        if self.latency:
+            time.sleep(self.latency)
         match = _LINEAGE.search(request.url.path)
         connector = match.group("connector") if match else ""
         body = json.loads(request.content or b"null")

@@ -280,17 +280,3 @@ class TestEnvironment:
         notes = [r.getMessage() for r in caplog.records if "no Atlan tenant" in r.getMessage()]
         assert len(notes) == 1
         assert "atlan-lineage replay" in notes[0]
-
-
-class TestBatches:
-    def test_events_of_many_runs_all_arrive_in_order(self, tenant: MockAtlan) -> None:
-        """Background delivery of many runs: every run's events arrive, START first."""
-        for _ in range(50):
-            with lineage_run(JOB, client=tenant.client(), background=True):
-                pass
-        from atlan_ext.delivery import flush
-
-        assert flush(10)
-        assert len(tenant.accepted) == 100
-        assert_paired(tenant.accepted)
-        assert pending_states() == []

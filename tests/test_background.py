@@ -1,0 +1,136 @@
+"""Background delivery: order kept, batches, a bounded queue, and nothing lost at exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from conftest import Tenant
+
+from atlan_ext import Job, lineage_run
+from atlan_ext.delivery import default_outbox, flush
+from atlan_ext.outbox import Outbox
+from atlan_ext.testing import MockAtlan, assert_paired
+
+JOB = Job("ol-spark", "background_job")
+
+
+class TestOrder:
+    def test_every_run_arrives_start_first(self) -> None:
+        """Many background runs: every event arrives, each run's START before its end."""
+        with MockAtlan() as tenant:
+            client = tenant.client()
+            for _ in range(300):
+                with lineage_run(JOB, client=client, background=True):
+                    pass
+            assert flush(30)
+        assert len(tenant.accepted) == 600
+        assert_paired(tenant.accepted)
+        assert default_outbox().counts() == (0, 600)
+
+    def test_batched_into_few_requests(self) -> None:
+        """Events queued while a request is under way go out together, as one array."""
+        with MockAtlan() as tenant:
+            tenant.latency = 0.05
+            client = tenant.client()
+            for _ in range(200):
+                with lineage_run(JOB, client=client, background=True):
+                    pass
+            assert flush(30)
+        assert len(tenant.accepted) == 400
+        assert len(tenant.received) < 100
+        assert_paired(tenant.accepted)
+
+    def test_failure_keeps_the_rest_behind(self) -> None:
+        """A background START that is not accepted keeps its run's later events in the
+        outbox (nothing overtakes it), and one warning says so."""
+        with MockAtlan() as tenant:
+            tenant.script(*[503] * 6)
+            with lineage_run(JOB, client=tenant.client(), background=True):
+                pass
+            assert flush(30)
+        assert tenant.accepted == []
+        assert [e.event_type for e in default_outbox().events(pending_only=True)] == [
+            "START",
+            "COMPLETE",
+        ]
+
+
+class TestBoundedQueue:
+    def test_overflow_goes_to_the_outbox_never_dropped(self) -> None:
+        """More events than the in-memory bound while Atlan is slow: the overflow waits in
+        the outbox; every event is accounted for."""
+        with MockAtlan() as tenant:
+            tenant.latency = 0.5
+            client = tenant.client()
+            runs = 5_100  # 10,200 events: over the 10,000 the sender keeps in memory
+            for _ in range(runs):
+                with lineage_run(JOB, client=client, background=True):
+                    pass
+            tenant.latency = 0
+            assert flush(120)
+        pending, delivered = default_outbox().counts()
+        assert pending + delivered == 2 * runs
+        assert pending > 0
+        assert delivered == len(tenant.accepted)
+        # Per run: what was accepted, then what waits (in the order a replay sends it), is
+        # START first and one terminal event: nothing overtook an event left behind.
+        waiting = [stored.event for stored in default_outbox().claim_pending(2 * runs)]
+        assert_paired(tenant.accepted + waiting)
+
+
+SCRIPT = """
+import sys
+from atlan_ext import Job, lineage_run
+from pyatlan.client.atlan import AtlanClient
+from atlan_ext.testing import fast_retry
+client = AtlanClient(base_url=sys.argv[1], api_key="k", retry=fast_retry())
+for _ in range(int(sys.argv[2])):
+    with lineage_run(Job("ol-spark", "exiting"), client=client, background=True):
+        pass
+print("exiting", flush=True)
+"""
+
+
+def run_script(tmp_path: Path, base_url: str, runs: int) -> float:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SCRIPT), base_url, str(runs)],
+        env={"ATLAN_EXT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - started
+
+
+class TestExit:
+    def test_flush_at_exit(self, tmp_path: Path, loopback_tenant: Tenant) -> None:
+        """A script that exits right after its runs still delivers them: exit flushes."""
+        run_script(tmp_path, loopback_tenant.base_url, 200)
+        arrived = [
+            e
+            for *_, body, _ in loopback_tenant.received
+            for e in (body if isinstance(body, list) else [body])
+        ]
+        assert len(arrived) == 400
+        assert_paired(arrived)
+        assert Outbox(tmp_path / "outbox.db").counts() == (0, 400)
+
+    def test_nothing_lost_when_exiting_while_atlan_is_down(self, tmp_path: Path) -> None:
+        """Atlan down: the script still exits within the bounded flush, and every event is
+        in the outbox, free for the next replay."""
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        elapsed = run_script(tmp_path, f"http://127.0.0.1:{port}", 50)
+        assert elapsed < 30
+        outbox = Outbox(tmp_path / "outbox.db")
+        assert outbox.counts() == (100, 0)
+        assert len(outbox.claim_pending(1000)) == 100  # no claim of the dead process left
