@@ -176,7 +176,7 @@ def _job(args: argparse.Namespace) -> Any:
 # -- wrap and the one-step commands ------------------------------------------------------------
 
 
-def _helper(args: argparse.Namespace, outbox: Any) -> Any:
+def _helper(args: argparse.Namespace, outbox: Any, background: bool = False) -> Any:
     """The lineage_run of ``wrap`` and ``start``, from the job options."""
     from atlan_ext.run import lineage_run
 
@@ -188,17 +188,22 @@ def _helper(args: argparse.Namespace, outbox: Any) -> Any:
         connector_type=args.connector,
         run_id=args.run_id,
         delivery_timeout=args.timeout,
+        background=background,
         outbox=outbox,
     )
 
 
 def _wrap(args: argparse.Namespace) -> int:
+    from atlan_ext.delivery import flush
+
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
         raise _Failure(
             "wrap needs a command after --, e.g. atlan-lineage wrap ... -- python job.py"
         )
-    helper = _helper(args, _outbox())
+    # In the background: START does not hold the command's start; at the end, delivery gets
+    # at most --timeout before wrap exits, and what is left stays in the outbox.
+    helper = _helper(args, _outbox(), background=True)
     run = helper.__enter__()
     try:
         child = subprocess.Popen(command)  # noqa: S603 - running the user's command is the point
@@ -219,6 +224,7 @@ def _wrap(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     try:
         run._finish(code)  # the same way every helper ends a run
+        flush(args.timeout)
     except Exception as error:  # lineage never changes the command's status
         log.warning("atlan_ext: terminal event not recorded: %s", error)
     finally:
