@@ -30,6 +30,14 @@ from atlan_ext.exceptions import (
 from atlan_ext.run import AsyncRun, Run, current_run, lineage_run
 from atlan_ext.states import RunState, check_transition, terminal_state
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext atlan_ext``: register the ``%lineage`` and ``%%lineage`` magics."""
+    from atlan_ext.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = [
     "PRODUCER",
     "AsyncRun",
@@ -62,5 +70,6 @@ __all__ = [
     "current_run",
     "facets",
     "lineage_run",
+    "load_ipython_extension",
     "terminal_state",
 ]

@@ -122,6 +122,12 @@ class _Run:
         state = self._lifecycle.value if self._lifecycle else "not started"
         return f"<{type(self).__name__} {self.job.namespace}/{self.job.name} {self.run_id} {state}>"
 
+    def _repr_html_(self) -> str:
+        """The run in a notebook: job, id, state, duration, events with delivery, datasets."""
+        from atlan_ext.notebook import run_html
+
+        return run_html(self)
+
     @property
     def state(self) -> Optional[RunState]:
         """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL sent."""
@@ -155,6 +161,7 @@ class _Run:
             state = check_transition(self._lifecycle, state)
             run_facets = dict(self._run_facets)
             run_facets.update(facets or {})
+            when = datetime.now(timezone.utc)
             event = build_event(
                 state,
                 self.job,
@@ -162,10 +169,11 @@ class _Run:
                 inputs=self.inputs,
                 outputs=self.outputs,
                 run_facets=run_facets,
+                event_time=when,
             )
             if state is not RunState.OTHER:
                 self._lifecycle = state
-            self.history.append((state, datetime.now(timezone.utc)))
+            self.history.append((state, when))
         return event, None if state is RunState.OTHER else state.value
 
     def _terminal_event(
@@ -283,7 +291,8 @@ class lineage_run:
 
     ``client``: pyatlan ``AtlanClient`` or ``AsyncAtlanClient`` (``async with`` only); with
     ``None``, one is built from ``ATLAN_BASE_URL`` and ``ATLAN_API_KEY``, and with neither set,
-    events are kept in the local outbox. ``connector_type``: the Atlan OpenLineage connector.
+    events are kept in the local outbox; ``"local"`` keeps them there in any case.
+    ``connector_type``: the Atlan OpenLineage connector.
     ``run_id``: a given UUID (e.g. ``RunId.from_key(...)``) instead of a fresh one.
     ``delivery_timeout``: the longest one send may hold the job. ``background``: never wait for
     Atlan. ``strict``: raise delivery errors instead of logging them. ``include_stack_trace``:
@@ -316,6 +325,11 @@ class lineage_run:
         self._inputs = [_as_dataset(item) for item in inputs]
         self._outputs = [_as_dataset(item) for item in outputs]
         self._run_id = RunId.check(run_id) if run_id is not None else None
+        if isinstance(client, str) and client != "local":
+            raise TypeError(
+                f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
+                f"got {client!r}"
+            )
         self._client = client
         # Checks the connector, the timeout and the facets now, before anything is sent.
         Delivery(None, connector_type, timeout=delivery_timeout)
@@ -345,7 +359,10 @@ class lineage_run:
                 "this lineage_run is already in use: create one per run (or use it as a "
                 "decorator, which makes a fresh run per call)"
             )
-        client = self._client if self._client is not None else _env_client()
+        if self._client == "local":
+            client = None
+        else:
+            client = self._client if self._client is not None else _env_client()
         delivery = Delivery(client, outbox=self._outbox, **self._options)
         run_facets = dict(self._run_facets)
         parent = _current.get()

@@ -1,0 +1,198 @@
+"""The %%lineage cell magic and %lineage line magic, in IPython's InteractiveShell and in a
+real Jupyter kernel."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+pytest.importorskip("IPython")
+
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
+
+from atlan_ext import Job, lineage_run
+from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "lineage_notebook.ipynb"
+
+
+@pytest.fixture
+def shell() -> Iterator[Any]:
+    config = Config()
+    config.HistoryManager.enabled = False
+    ipython = InteractiveShell.instance(config=config)
+    ipython.run_cell("%load_ext atlan_ext", store_history=False)
+    ipython.run_cell("%lineage config --connection ol-nb", store_history=False)
+    yield ipython
+    ipython.run_cell("%unload_ext atlan_ext", store_history=False)
+    InteractiveShell.clear_instance()
+
+
+def states(events: List[Dict[str, Any]]) -> List[str]:
+    return [event["eventType"] for event in events]
+
+
+def cell(shell: Any, code: str) -> Any:
+    return shell.run_cell(code, store_history=False)
+
+
+class TestCellMagic:
+    def test_success(self, shell: Any) -> None:
+        """A cell is one run: START, then COMPLETE; the last expression is the cell's value;
+        names it defines stay in the notebook."""
+        with capture_lineage() as events:
+            result = cell(
+                shell,
+                "%%lineage --job load --input s3://b/in --output s3://b/out\n"
+                "rows = [1, 2, 3]\nsum(rows)",
+            )
+        assert result.success
+        assert result.result == 6
+        assert shell.user_ns["rows"] == [1, 2, 3]
+        assert states(events) == ["START", "COMPLETE"]
+        assert events[0]["job"] == {"namespace": "ol-nb", "name": "load", "facets": {}}
+        assert [d["name"] for d in events[1]["outputs"]] == ["out"]
+
+    def test_exception_fails_the_cell_and_the_run(self, shell: Any, capsys: Any) -> None:
+        """The cell raises: FAIL with the error, the traceback shows, the cell fails."""
+        with capture_lineage() as events:
+            result = cell(shell, "%%lineage --job load\nraise ValueError('bad row 7')")
+        assert not result.success
+        assert isinstance(result.error_in_exec, ValueError)
+        assert states(events) == ["START", "FAIL"]
+        assert events[1]["run"]["facets"]["errorMessage"]["message"] == "ValueError: bad row 7"
+        assert "bad row 7" in capsys.readouterr().out
+
+    def test_syntax_error_is_fail(self, shell: Any) -> None:
+        """A syntax error in the cell is a FAIL with the error in the facet."""
+        with capture_lineage() as events:
+            result = cell(shell, "%%lineage --job load\nx = (1,")
+        assert not result.success
+        assert states(events) == ["START", "FAIL"]
+        assert "SyntaxError" in events[1]["run"]["facets"]["errorMessage"]["message"]
+
+    def test_interrupt_is_abort(self, shell: Any) -> None:
+        """An interrupted cell is ABORT."""
+        with capture_lineage() as events:
+            result = cell(shell, "%%lineage --job load\nraise KeyboardInterrupt")
+        assert not result.success
+        assert states(events) == ["START", "ABORT"]
+
+    def test_nested_run_in_a_cell(self, shell: Any) -> None:
+        """lineage_run inside a %%lineage cell is a child run of the cell's run."""
+        shell.user_ns.update(lineage_run=lineage_run, Job=Job)
+        with capture_lineage() as events:
+            cell(shell, "%%lineage --job outer\nwith lineage_run(Job('ol-nb', 'inner')):\n    pass")
+        assert_paired(events)
+        inner = [e for e in events if e["job"]["name"] == "inner"]
+        assert inner[0]["run"]["facets"]["parent"]["job"]["name"] == "outer"
+
+    def test_needs_a_connection(self) -> None:
+        """Without a connection anywhere, a usage error says how to set one; nothing runs."""
+        config = Config()
+        config.HistoryManager.enabled = False
+        fresh = InteractiveShell.instance(config=config)
+        try:
+            fresh.run_cell("%load_ext atlan_ext", store_history=False)
+            with capture_lineage() as events:
+                result = fresh.run_cell("%%lineage --job j\nran = True", store_history=False)
+            assert not result.success
+            assert "ran" not in fresh.user_ns
+            assert events == []
+        finally:
+            InteractiveShell.clear_instance()
+
+    def test_bad_arguments(self, shell: Any) -> None:
+        """A malformed dataset URI or a missing --job fails the cell before it runs."""
+        with capture_lineage() as events:
+            assert not cell(shell, "%%lineage --job j --input orders\nran = 1").success
+            assert not cell(shell, "%%lineage\nran = 1").success
+        assert "ran" not in shell.user_ns
+        assert events == []
+
+    def test_sends_with_the_notebooks_client(self, shell: Any) -> None:
+        """%lineage config --client VAR sends with that sync AtlanClient (in the background
+        by default); an AsyncAtlanClient is refused."""
+        from atlan_ext.delivery import flush
+
+        with MockAtlan() as tenant:
+            shell.user_ns["client"] = tenant.client()
+            shell.user_ns["aclient"] = tenant.async_client()
+            assert cell(shell, "%lineage config --client client").success
+            assert cell(shell, "%%lineage --job sent\n1 + 1").success
+            assert flush(10)
+            refused = cell(shell, "%lineage config --client aclient")
+        assert not refused.success
+        assert states(tenant.accepted) == ["START", "COMPLETE"]
+
+
+class TestLineMagic:
+    def test_status_and_last(self, shell: Any) -> None:
+        """%lineage status lists the notebook's runs; %lineage last is the last run."""
+        cell(shell, "%%lineage --job first\npass")
+        cell(shell, "%%lineage --job second\npass")
+        status = cell(shell, "%lineage status").result
+        assert "ol-nb/first" in repr(status)
+        assert "START -> COMPLETE" in repr(status)
+        assert "<table>" in status._repr_html_()
+        last = cell(shell, "%lineage last").result
+        assert last.job.name == "second"
+
+    def test_unknown_command(self, shell: Any) -> None:
+        """An unknown sub-command is a usage error listing the commands."""
+        assert not cell(shell, "%lineage nonsense").success
+
+
+class TestRunHtml:
+    def test_run_renders_and_escapes(self, tmp_path: Path) -> None:
+        """A run renders as HTML with job, id, events with delivery state, datasets; user
+        strings are escaped and there is no script."""
+        job = Job("ol-<b>nb</b>", "<script>alert(1)</script>")
+        with lineage_run(job, inputs=["s3://b/<img src=x onerror=alert(1)>"]) as run:
+            pass
+        page = run._repr_html_()
+        assert "<script>" not in page
+        assert "&lt;script&gt;" in page
+        assert "<img" not in page
+        assert run.run_id in page
+        assert re.search(r"START</td><td>[^<]+</td><td>pending", page)
+        assert "COMPLETE" in page
+
+
+class TestRealKernel:
+    def test_example_notebook_runs_top_to_bottom(self, tmp_path: Path, monkeypatch: Any) -> None:
+        """The example notebook runs in a real kernel with nothing configured, and its runs
+        are in the outbox it used."""
+        nbformat = pytest.importorskip("nbformat")
+        nbclient = pytest.importorskip("nbclient")
+        pytest.importorskip("ipykernel")
+        home = tmp_path / "kernel-home"
+        monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+        notebook = nbformat.read(str(EXAMPLE), as_version=4)
+        client = nbclient.NotebookClient(
+            notebook,
+            timeout=120,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(EXAMPLE.parent)}},
+        )
+        client.execute()
+        from atlan_ext.outbox import Outbox
+
+        stored = Outbox(home / "outbox.db").events()
+        events = [item.event for item in stored]
+        assert_paired(events)
+        assert {e["job"]["name"] for e in events} >= {"daily_totals_notebook"}
+        html_outputs = [
+            output
+            for c in notebook.cells
+            if c.cell_type == "code"
+            for output in c.get("outputs", [])
+            if "text/html" in output.get("data", {})
+        ]
+        assert html_outputs, "the notebook shows a run as HTML"
+        assert json.dumps(html_outputs).count("COMPLETE") >= 1
