@@ -32,6 +32,7 @@ _HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
 _SCHEMA_VERSION = "1"
 _LEASE_SECONDS = 300.0
+_DEAD_CHECK_SECONDS = 5.0
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, event_time, id);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
+CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
 """
 
 
@@ -132,6 +134,7 @@ class Outbox:
         self.path = str(path)
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
         self._lock = threading.RLock()
+        self._dead_checked = -_DEAD_CHECK_SECONDS
         self._db = self._connect()
 
     def __repr__(self) -> str:
@@ -402,13 +405,18 @@ class Outbox:
         )
 
     def _release_dead_claims(self) -> None:
-        """Free leases held by processes of this host that no longer exist (killed -9)."""
+        """Free leases held by processes of this host that no longer exist (killed -9).
+        Looked for at most every few seconds: a dead process's claims are rare."""
+        now = time.monotonic()
+        if now - self._dead_checked < _DEAD_CHECK_SECONDS:
+            return
+        self._dead_checked = now
         with self._lock:
             owners = [
                 row[0]
                 for row in self._db.execute(
-                    "SELECT DISTINCT claimed_by FROM events WHERE delivered IS NULL"
-                    " AND claimed_until >= ?",
+                    "SELECT DISTINCT claimed_by FROM events WHERE claimed_by IS NOT NULL"
+                    " AND delivered IS NULL AND claimed_until >= ?",
                     (time.time(),),
                 )
             ]
