@@ -202,37 +202,29 @@ class Outbox:
 
     # -- runs --------------------------------------------------------------------------------
 
+    def _runs(self, where: str, params: Sequence[Any]) -> List[RunRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs {where}",  # noqa: S608 - fixed clauses
+                params,
+            ).fetchall()
+        return [_run_record(row) for row in rows]
+
     def run(self, run_id: str) -> Optional[RunRecord]:
         """The remembered run, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid, host FROM runs WHERE run_id=?",
-                (run_id,),
-            ).fetchone()
-        return _run_record(row) if row else None
+        found = self._runs("WHERE run_id=?", (run_id,))
+        return found[0] if found else None
 
     def runs(self, limit: int = 50) -> List[RunRecord]:
         """The most recently updated runs, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid, host FROM runs ORDER BY updated DESC, rowid DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [_run_record(row) for row in rows]
+        return self._runs("ORDER BY updated DESC, rowid DESC LIMIT ?", (limit,))
 
     def orphans(self, older_than: float) -> List[RunRecord]:
         """Runs that started (START or RUNNING last) and were not updated for ``older_than`` s."""
-        cutoff = time.time() - older_than
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT run_id, job_namespace, job_name, connector, state, job, inputs, outputs,"
-                " created, updated, pid, host FROM runs WHERE state IN ('START', 'RUNNING')"
-                " AND updated < ? ORDER BY created",
-                (cutoff,),
-            ).fetchall()
-        return [_run_record(row) for row in rows]
+        return self._runs(
+            "WHERE state IN ('START', 'RUNNING') AND updated < ? ORDER BY created",
+            (time.time() - older_than,),
+        )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -508,6 +500,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+_RUN_COLUMNS = (
+    "run_id, job_namespace, job_name, connector, state, job, inputs, outputs, created,"
+    " updated, pid, host"
+)
 _EVENT_COLUMNS = (
     "id, run_id, event_type, connector, event, created, delivered, attempts, last_error"
 )
