@@ -331,6 +331,11 @@ class lineage_run:
                 f"got {client!r}"
             )
         self._client = client
+        if strict and background:
+            raise ValueError(
+                "strict=True raises when Atlan does not accept an event, so it must wait for "
+                "the answer: it cannot be combined with background=True"
+            )
         # Checks the connector, the timeout and the facets now, before anything is sent.
         Delivery(None, connector_type, timeout=delivery_timeout)
         build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)

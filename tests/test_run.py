@@ -150,6 +150,8 @@ class TestContextManager:
             ({"run_id": "run-1"}, ValueError),
             ({"delivery_timeout": 0}, ValueError),
             ({"run_facets": {"x": 1}}, ValueError),
+            ({"strict": True, "background": True}, ValueError),
+            ({"client": "tenant"}, TypeError),
         ],
     )
     def test_bad_arguments_fail_before_anything_is_sent(
