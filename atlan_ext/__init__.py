@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from atlan_ext import facets
 from atlan_ext._version import PRODUCER, __version__
-from atlan_ext.events import Dataset, Job, RunId, as_event, build_event, check_event
+from atlan_ext.events import (
+    Dataset,
+    Job,
+    RunId,
+    as_dataset,
+    as_event,
+    as_job,
+    build_event,
+    check_event,
+)
 from atlan_ext.exceptions import (
     AtlanExtError,
     InvalidDatasetError,
@@ -63,7 +72,9 @@ __all__ = [
     "UnknownRunStateError",
     "UnsupportedConnectorError",
     "__version__",
+    "as_dataset",
     "as_event",
+    "as_job",
     "build_event",
     "check_event",
     "check_transition",

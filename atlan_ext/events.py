@@ -40,7 +40,9 @@ __all__ = [
     "DatasetLike",
     "Job",
     "RunId",
+    "as_dataset",
     "as_event",
+    "as_job",
     "build_event",
     "check_event",
     "event_problems",
@@ -228,13 +230,72 @@ class Dataset:
         return {"namespace": self.namespace, "name": self.name, "facets": dict(self.facets)}
 
 
-DatasetLike = Union[Dataset, str]
+#: A dataset as users have it: ours, a URI, or a pyatlan / openlineage-python dataset object.
+DatasetLike = Union[Dataset, str, Any]
+
+_FOREIGN_DATASETS = (
+    ("pyatlan.model.open_lineage.dataset", "OpenLineageDataset"),
+    ("openlineage.client.event_v2", "Dataset"),
+    ("openlineage.client.run", "Dataset"),
+)
+_FOREIGN_JOBS = (
+    ("pyatlan.model.open_lineage.job", "OpenLineageJob"),
+    ("openlineage.client.event_v2", "Job"),
+    ("openlineage.client.run", "Job"),
+)
 
 
-def _dataset(value: DatasetLike) -> Dataset:
+def _foreign_dict(value: object, kinds: Any) -> Optional[Dict[str, Any]]:
+    """A pyatlan or openlineage-python object of one of ``kinds`` as its JSON dict."""
+    for module_name, attribute in kinds:
+        cls = _loaded(module_name, attribute)
+        if cls is not None and isinstance(value, cls):
+            if module_name.startswith("pyatlan"):
+                data: Dict[str, Any] = json.loads(
+                    value.json(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
+                )
+                return data
+            from openlineage.client.serde import Serde
+
+            converted: Dict[str, Any] = Serde.to_dict(value)
+            return converted
+    return None
+
+
+def as_dataset(value: DatasetLike) -> Dataset:
+    """A :class:`Dataset` from ours, a URI string, or a pyatlan or openlineage-python dataset
+    (input, output or plain), facets included."""
     if isinstance(value, Dataset):
         return value
-    return Dataset.parse(value)
+    if isinstance(value, str):
+        return Dataset.parse(value)
+    data = _foreign_dict(value, _FOREIGN_DATASETS)
+    if data is None:
+        raise InvalidDatasetError(
+            f"{value!r} is not a dataset; pass a Dataset, a URI such as "
+            "snowflake://acct/DB.SCHEMA.TABLE, or a pyatlan / openlineage-python dataset"
+        )
+    facets = dict(data.get("facets") or {})
+    for extra in ("inputFacets", "outputFacets"):  # per-side facets ride along as facets
+        facets.update(data.get(extra) or {})
+    return Dataset(data.get("namespace", ""), data.get("name", ""), facets)
+
+
+def as_job(value: object) -> Job:
+    """A :class:`Job` from ours, or a pyatlan ``OpenLineageJob`` or openlineage-python ``Job``
+    (its namespace is the Atlan connection), facets included."""
+    if isinstance(value, Job):
+        return value
+    data = _foreign_dict(value, _FOREIGN_JOBS)
+    if data is None:
+        raise InvalidJobError(
+            f"{value!r} is not a job; pass atlan_ext.Job(connection='ol-spark', "
+            "name='nightly_load') or a pyatlan / openlineage-python job"
+        )
+    return Job(data.get("namespace", ""), data.get("name", ""), facets=data.get("facets") or {})
+
+
+_dataset = as_dataset
 
 
 @dataclass(frozen=True)
@@ -287,7 +348,7 @@ class Job:
 
 def build_event(
     state: object,
-    job: Job,
+    job: Any,
     run_id: object,
     *,
     inputs: Iterable[DatasetLike] = (),
@@ -301,8 +362,7 @@ def build_event(
     Every argument is checked first; a bad one raises a typed :class:`AtlanExtError` naming it.
     """
     event_type = RunState.coerce(state)
-    if not isinstance(job, Job):
-        raise InvalidJobError(f"expected an atlan_ext.Job, got {job!r}")
+    job = as_job(job)
     checked_run_id = RunId.check(run_id)
     when = format_time(event_time if event_time is not None else datetime.now(timezone.utc))
     checked_producer = check_uri(producer, "producer", InvalidEventError)

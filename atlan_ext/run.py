@@ -37,8 +37,8 @@ from typing import (
 
 from atlan_ext import facets as _facets
 from atlan_ext.delivery import Delivery
-from atlan_ext.events import Dataset, DatasetLike, Job, RunId, build_event
-from atlan_ext.exceptions import InvalidJobError, LineageDeliveryError
+from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
+from atlan_ext.exceptions import LineageDeliveryError
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import client_from_env
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
@@ -145,13 +145,13 @@ class _Run:
 
     def add_input(self, dataset: DatasetLike) -> Dataset:
         """Add an input dataset found during the run (a ``Dataset`` or a URI)."""
-        checked = dataset if isinstance(dataset, Dataset) else Dataset.parse(dataset)
+        checked = as_dataset(dataset)
         self._inputs[(checked.namespace, checked.name)] = checked
         return checked
 
     def add_output(self, dataset: DatasetLike) -> Dataset:
         """Add an output dataset found during the run (a ``Dataset`` or a URI)."""
-        checked = dataset if isinstance(dataset, Dataset) else Dataset.parse(dataset)
+        checked = as_dataset(dataset)
         self._outputs[(checked.namespace, checked.name)] = checked
         return checked
 
@@ -302,7 +302,7 @@ class lineage_run:
 
     def __init__(
         self,
-        job: Job,
+        job: Any,
         *,
         client: Any = None,
         inputs: Iterable[DatasetLike] = (),
@@ -316,14 +316,9 @@ class lineage_run:
         run_facets: Facets = None,
         outbox: Optional[Outbox] = None,
     ) -> None:
-        if not isinstance(job, Job):
-            raise InvalidJobError(
-                f"lineage_run needs an atlan_ext.Job, got {job!r}: "
-                "Job(connection='ol-spark', name='nightly_load')"
-            )
-        self._job = job
-        self._inputs = [_as_dataset(item) for item in inputs]
-        self._outputs = [_as_dataset(item) for item in outputs]
+        self._job = as_job(job)
+        self._inputs = [as_dataset(item) for item in inputs]
+        self._outputs = [as_dataset(item) for item in outputs]
         self._run_id = RunId.check(run_id) if run_id is not None else None
         if isinstance(client, str) and client != "local":
             raise TypeError(
@@ -338,7 +333,7 @@ class lineage_run:
             )
         # Checks the connector, the timeout and the facets now, before anything is sent.
         Delivery(None, connector_type, timeout=delivery_timeout)
-        build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)
+        build_event(RunState.OTHER, self._job, RunId.new(), run_facets=run_facets)
         self._options: Dict[str, Any] = {
             "connector": connector_type,
             "timeout": delivery_timeout,
@@ -521,7 +516,3 @@ class lineage_run:
                             return
 
         return run_async_generator
-
-
-def _as_dataset(value: DatasetLike) -> Dataset:
-    return value if isinstance(value, Dataset) else Dataset.parse(value)

@@ -25,7 +25,9 @@ from atlan_ext import (
     RunId,
     RunState,
     UnknownRunStateError,
+    as_dataset,
     as_event,
+    as_job,
     build_event,
     facets,
 )
@@ -404,3 +406,54 @@ class TestConversion:
             as_event(5)
         with pytest.raises(InvalidEventError, match="not a JSON event"):
             as_event("{")
+
+
+class TestForeignJobsAndDatasets:
+    def test_pyatlan_job_and_datasets(self, validate_event: Validate) -> None:
+        """pyatlan's OpenLineageJob and datasets are accepted where ours are, fields kept."""
+        from pyatlan.model.open_lineage import OpenLineageJob
+
+        job = OpenLineageJob.creator(
+            connection_name="ol-spark", job_name="dag_123", producer="https://example.com/p"
+        )
+        source = job.create_input(namespace="snowflake://abc", asset_name="OPS.DEFAULT.RUN_STATS")
+        target = job.create_output(namespace="snowflake://abc", asset_name="OPS.DEFAULT.FINAL")
+        event = build_event("START", job, RunId.new(), inputs=[source], outputs=[target])
+        assert event["job"]["namespace"] == "ol-spark"
+        assert event["job"]["name"] == "dag_123"
+        assert event["inputs"][0] == {
+            "namespace": "snowflake://abc",
+            "name": "OPS.DEFAULT.RUN_STATS",
+            "facets": {},
+        }
+        assert event["outputs"][0]["name"] == "OPS.DEFAULT.FINAL"
+        validate_event(event)
+
+    def test_openlineage_python_job_and_datasets(self, validate_event: Validate) -> None:
+        """openlineage-python's Job and datasets convert with their facets."""
+        from openlineage.client.event_v2 import InputDataset, OutputDataset
+        from openlineage.client.event_v2 import Job as OLJob
+        from openlineage.client.facet_v2 import documentation_job, schema_dataset
+
+        job = OLJob(
+            namespace="ol-spark",
+            name="j",
+            facets={"documentation": documentation_job.DocumentationJobFacet(description="d")},
+        )
+        schema = schema_dataset.SchemaDatasetFacet(
+            fields=[schema_dataset.SchemaDatasetFacetFields(name="id", type="INT")]
+        )
+        source = InputDataset(namespace="s3://b", name="in", facets={"schema": schema})
+        target = OutputDataset(namespace="s3://b", name="out")
+        event = build_event("START", as_job(job), RunId.new(), inputs=[source], outputs=[target])
+        assert event["job"]["facets"]["documentation"]["description"] == "d"
+        fields = event["inputs"][0]["facets"]["schema"]["fields"]
+        assert [(f["name"], f["type"]) for f in fields] == [("id", "INT")]
+        validate_event(event)
+
+    def test_something_else_is_refused(self) -> None:
+        """Neither a job nor a dataset: a clear error naming it."""
+        with pytest.raises(InvalidJobError, match="is not a job"):
+            as_job({"namespace": "ol", "name": "j"})
+        with pytest.raises(InvalidDatasetError, match="is not a dataset"):
+            as_dataset(42)

@@ -357,3 +357,23 @@ class TestAsyncContextManager:
             run_id = asyncio.run(main())
         assert states(events) == ["START", "RUNNING", "COMPLETE"]
         assert events[0]["run"]["runId"] == run_id
+
+
+class TestWhatUsersHave:
+    def test_pyatlan_job_and_datasets(self) -> None:
+        """lineage_run takes pyatlan's OpenLineageJob and datasets as they are."""
+        from pyatlan.model.open_lineage import OpenLineageJob
+
+        job = OpenLineageJob.creator(
+            connection_name="ol-spark", job_name="dag_123", producer="https://example.com/p"
+        )
+        source = job.create_input(namespace="snowflake://abc", asset_name="RAW.ORDERS")
+        with capture_lineage() as events:
+            with lineage_run(job, inputs=[source]) as run:
+                run.add_output(job.create_output(namespace="snowflake://abc", asset_name="OUT"))
+        assert states(events) == ["START", "COMPLETE"]
+        assert events[1]["job"]["name"] == "dag_123"
+        assert datasets_of(events, run.run_id) == (
+            ["snowflake://abc/RAW.ORDERS"],
+            ["snowflake://abc/OUT"],
+        )
