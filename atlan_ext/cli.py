@@ -300,7 +300,7 @@ def _step(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from atlan_ext.delivery import replay
+    from atlan_ext.replay import replay
 
     client = _client(args)
     if client is None:

@@ -1,12 +1,13 @@
 """Getting events to Atlan without ever holding or breaking the job.
 
-Every event goes to the outbox first, then to Atlan, and is marked delivered only when Atlan
-answered 202. A sync ``AtlanClient`` is driven by one sender thread per client: the job's
-thread hands an event over and waits at most ``timeout`` seconds for the answer (or not at all
-with ``background=True``). The sender is single-threaded and first-in first-out, so the events
-of a run reach Atlan in the order they were made; once an event of a run is not delivered,
-the run's later events stay in the outbox behind it instead of overtaking it, and the job
-stops waiting for that run. An ``AsyncAtlanClient`` is driven on the caller's own event loop.
+Every event is written to the outbox before it is sent (with ``background=True``, by the
+sender, just before sending) and marked delivered only when Atlan answered 202. A sync
+``AtlanClient`` is driven by one sender thread per client: the job's thread hands an event
+over and waits at most ``timeout`` seconds for the answer (or not at all with
+``background=True``). The sender is single-threaded and first-in first-out, so the events of
+a run reach Atlan in the order they were made; once an event of a run is not delivered, the
+run's later events stay in the outbox behind it instead of overtaking it, and the job stops
+waiting for that run. An ``AsyncAtlanClient`` is driven on the caller's own event loop.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, default_path
 from atlan_ext.send import connector_value, is_async_client, send_checked, send_checked_async
 
-__all__ = ["Delivery", "default_outbox"]
+__all__ = ["BATCH_LIMIT", "Delivery", "default_outbox", "flush"]
 
 log = logging.getLogger("atlan_ext")
 
-_BATCH_LIMIT = 100  # events in one POST
+BATCH_LIMIT = 100  # events in one POST
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 #: How long interpreter exit waits for unsent events (the command line sets 0: its waits are
@@ -170,7 +171,7 @@ class _Sender:
                         return
                 continue
             batch = [first]
-            while len(batch) < _BATCH_LIMIT:
+            while len(batch) < BATCH_LIMIT:
                 try:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
@@ -454,94 +455,3 @@ class Delivery:
             self._report(event, error)
         else:
             self.outbox.mark_delivered([event_id])
-
-
-# -- replay ------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReplayReport:
-    """What one replay did."""
-
-    delivered: int = 0
-    failed: int = 0
-    left: int = 0
-    errors: List[str] = field(default_factory=list)
-
-
-def replay(
-    client: Any,
-    outbox: Outbox,
-    *,
-    batch_size: int = _BATCH_LIMIT,
-    time_limit: float = 300.0,
-    limit: Optional[int] = None,
-    progress: Optional[Any] = None,
-) -> ReplayReport:
-    """Send the outbox's pending events to Atlan with a sync client, oldest first.
-
-    Events go in batches (one POST each, falling back to one by one if the endpoint refuses
-    an array); a run's later events never overtake an undelivered earlier one. Work is bounded
-    by ``time_limit`` seconds and ``limit`` events; it stops early when Atlan is unreachable.
-    ``progress``, if given, is called with (done, total) after each batch.
-    """
-    report = ReplayReport()
-    deadline = time.monotonic() + time_limit
-    total = outbox.counts()[0]
-    blocked: Set[str] = set()
-    while time.monotonic() < deadline and (
-        limit is None or report.delivered + report.failed < limit
-    ):
-        size = (
-            batch_size
-            if limit is None
-            else min(batch_size, limit - report.delivered - report.failed)
-        )
-        claimed = outbox.claim_pending(size, exclude_runs=blocked)
-        if not claimed:
-            break
-        stop = False
-        groups: Dict[str, List[Any]] = {}
-        for stored in claimed:
-            groups.setdefault(stored.connector, []).append(stored)
-        for connector, group in groups.items():
-            if stop:
-                outbox.release([stored.id for stored in group])
-                continue
-            stop = _replay_group(client, outbox, connector, group, blocked, report)
-        if progress is not None:
-            progress(report.delivered + report.failed, total)
-        if stop:
-            break
-    report.left = outbox.counts()[0]
-    return report
-
-
-def _replay_group(
-    client: Any,
-    outbox: Outbox,
-    connector: str,
-    group: List[Any],
-    blocked: Set[str],
-    report: ReplayReport,
-) -> bool:
-    """Send one connector's share of a batch; True when replay should stop (Atlan down)."""
-    try:
-        send_checked(client, [stored.event for stored in group], connector)
-    except LineageDeliveryError as error:
-        if len(group) > 1 and not error.retryable:
-            stop = False
-            for stored in group:
-                if stop or stored.run_id in blocked:
-                    outbox.release([stored.id])
-                    continue
-                stop = _replay_group(client, outbox, connector, [stored], blocked, report)
-            return stop
-        outbox.mark_failed([stored.id for stored in group], str(error))
-        report.failed += len(group)
-        report.errors.append(str(error))
-        blocked.update(stored.run_id for stored in group)
-        return error.retryable
-    outbox.mark_delivered([stored.id for stored in group])
-    report.delivered += len(group)
-    return False

@@ -197,8 +197,8 @@ def fill_outbox(home: str, runs: int) -> None:
 
 
 def row_replay(base_url: str, runs: int) -> Dict[str, Any]:
-    from atlan_ext.delivery import replay
     from atlan_ext.outbox import Outbox
+    from atlan_ext.replay import replay
 
     outbox = Outbox(Path(os.environ["ATLAN_EXT_HOME"]) / "outbox.db")
     client = _client(base_url)
