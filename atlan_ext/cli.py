@@ -213,6 +213,11 @@ def _wrap(args: argparse.Namespace) -> int:
         raise _Failure(f"cannot run {command[0]!r}: {error.strerror}", 127) from None
 
     def forward(number: int, frame: Any) -> None:
+        # Ctrl-C on a terminal already reached the command (it is in our foreground process
+        # group); sending SIGINT again would interrupt its clean-up. Any other SIGINT, and
+        # every SIGTERM, is passed on.
+        if number == signal.SIGINT and _foreground_on_terminal():
+            return
         if child.poll() is None:
             child.send_signal(number)
 
@@ -230,6 +235,15 @@ def _wrap(args: argparse.Namespace) -> int:
     finally:
         helper._close()
     return 128 - code if code < 0 else code
+
+
+def _foreground_on_terminal() -> bool:
+    """True when this process group is the foreground job of the controlling terminal."""
+    try:
+        with open("/dev/tty") as tty:  # noqa: PTH123 - a device, not a path to manipulate
+            return os.tcgetpgrp(tty.fileno()) == os.getpgrp()
+    except OSError:
+        return False
 
 
 def _start(args: argparse.Namespace) -> int:

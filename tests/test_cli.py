@@ -135,6 +135,13 @@ class TestWrap:
         assert process.wait(timeout=30) == 143
         assert [e.event_type for e in stored(tmp_path)] == ["START", "ABORT"]
 
+    def test_sigint_is_forwarded_without_a_terminal(self, tmp_path: Path) -> None:
+        """SIGINT sent to wrap (not typed on a terminal) reaches the command: ABORT, 130."""
+        process = wrapped_sleeper(tmp_path)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "ABORT"]
+
     def test_missing_command(self, tmp_path: Path) -> None:
         """wrap without a command is a clear error."""
         done = cli(*WRAP, home=tmp_path)
