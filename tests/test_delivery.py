@@ -280,3 +280,51 @@ class TestEnvironment:
         notes = [r.getMessage() for r in caplog.records if "no Atlan tenant" in r.getMessage()]
         assert len(notes) == 1
         assert "atlan-lineage replay" in notes[0]
+
+
+class TestReplay:
+    def test_array_refused_falls_back_to_one_by_one(self, tenant: MockAtlan) -> None:
+        """If the endpoint refuses a batch (a non-retryable 400), replay sends the same events
+        one by one: all delivered, START first."""
+        from atlan_ext.replay import replay
+
+        for _ in range(5):
+            with lineage_run(JOB, client="local"):
+                pass
+        tenant.script((400, {}, "arrays not accepted"))
+        report = replay(tenant.client(), outbox(), batch_size=10)
+        assert report.delivered == 10
+        assert report.failed == 0
+        assert isinstance(tenant.received[0].events, list)
+        assert len(tenant.received[0].events) == 10
+        assert all(len(r.events) == 1 for r in tenant.received[1:])
+        assert_paired(tenant.accepted)
+        assert pending_states() == []
+
+    def test_stops_when_atlan_is_down(self, tenant: MockAtlan) -> None:
+        """A retryable failure stops replay at once: nothing lost, the error kept."""
+        from atlan_ext.replay import replay
+
+        for _ in range(3):
+            with lineage_run(JOB, client="local"):
+                pass
+        tenant.down()
+        report = replay(tenant.client(), outbox(), batch_size=2)
+        assert report.delivered == 0
+        assert report.left == 6
+        assert len(tenant.received) == 6  # one batch, pyatlan's 6 attempts
+        assert "ConnectError" in report.errors[-1]
+
+
+class TestPlugin:
+    def test_loading_the_plugin_imports_neither_pyatlan_client_nor_respx(self) -> None:
+        """pytest starts fast: the plugin does not import pyatlan's client or respx."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, atlan_ext.pytest_plugin\n"
+            "print(sorted(m for m in ('pyatlan.client', 'respx') if m in sys.modules))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.stdout.strip() == "[]", done.stderr
