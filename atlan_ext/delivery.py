@@ -258,6 +258,12 @@ def _ids(items: Sequence[_Item]) -> List[int]:
     return [item.event_id for item in items if item.event_id is not None]
 
 
+# Outboxes in which this process leases events it is sending: released at exit.
+_claiming: Set[Outbox] = set()
+
+# Background sends of async clients: referenced here until done, so none is collected early.
+_async_tasks: Set[asyncio.Future[None]] = set()
+
 _senders_lock = threading.Lock()
 _senders: Dict[Tuple[int, str, str], _Sender] = {}
 
@@ -297,7 +303,7 @@ def _at_exit() -> None:
     for sender in senders:
         with contextlib.suppress(Exception):
             sender.spill()
-    for outbox in {id(sender.outbox): sender.outbox for sender in senders}.values():
+    for outbox in {*_claiming, *(sender.outbox for sender in senders)}:
         with contextlib.suppress(Exception):
             outbox.release_mine()
 
@@ -338,6 +344,7 @@ class Delivery:
         self.strict = strict
         self.is_async = client is not None and is_async_client(client)
         self._async_slow: Set[str] = set()
+        self._async_tail: Optional[asyncio.Future[None]] = None
 
     @property
     def outbox(self) -> Outbox:
@@ -351,6 +358,8 @@ class Delivery:
         if _captured(event):
             return None
         claim = self.client is not None
+        if claim:
+            _claiming.add(self.outbox)
         event_id = self.outbox.add(
             event, self.connector, lifecycle_state=lifecycle, claim=claim, check=check
         )
@@ -432,6 +441,26 @@ class Delivery:
         event_id = self._store(event, lifecycle)
         if event_id is None:
             return
+        if not self.background:
+            await self._send_one_async(event, event_id)
+            return
+        # In the background: a task per event, each after the run's previous one, so the
+        # run's order holds while the caller goes on.
+        previous = self._async_tail
+        task = asyncio.ensure_future(self._after(previous, event, event_id))
+        self._async_tail = task
+        _async_tasks.add(task)
+        task.add_done_callback(_async_tasks.discard)
+
+    async def _after(
+        self, previous: Optional[asyncio.Future[None]], event: Event, event_id: int
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(BaseException):
+                await previous
+        await self._send_one_async(event, event_id)
+
+    async def _send_one_async(self, event: Event, event_id: int) -> None:
         run_id = event["run"]["runId"]
         if run_id in self._async_slow:
             self.outbox.release([event_id])
@@ -455,3 +484,10 @@ class Delivery:
             self._report(event, error)
         else:
             self.outbox.mark_delivered([event_id])
+
+    async def drain(self) -> None:
+        """Wait for this run's background sends on the event loop (bounded by their own
+        timeouts)."""
+        if self._async_tail is not None:
+            with contextlib.suppress(BaseException):
+                await self._async_tail

@@ -328,3 +328,27 @@ class TestPlugin:
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert done.stdout.strip() == "[]", done.stderr
+
+
+class TestAsyncBackground:
+    def test_async_with_does_not_wait_and_keeps_order(self, tenant: MockAtlan) -> None:
+        """async with + AsyncAtlanClient + background: the block does not wait for Atlan, and
+        the run's events still arrive in order."""
+        import time
+
+        tenant.latency = 0.2
+
+        async def main() -> float:
+            client = tenant.async_client()
+            started = time.monotonic()
+            async with lineage_run(JOB, client=client, background=True) as run:
+                await run.running()
+            elapsed = time.monotonic() - started
+            while len(tenant.accepted) < 3:
+                await asyncio.sleep(0.01)
+            return elapsed
+
+        elapsed = asyncio.run(main())
+        assert elapsed < 0.2
+        assert [e["eventType"] for e in tenant.accepted] == ["START", "RUNNING", "COMPLETE"]
+        assert pending_states() == []
