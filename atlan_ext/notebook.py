@@ -64,19 +64,19 @@ def _config_parser() -> _Parser:
     )
     parser.add_argument(
         "--local",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         help="keep events in the local outbox, whatever the environment says",
     )
     parser.add_argument(
         "--wait",
-        action="store_true",
-        help="wait for Atlan's answer after each cell (default: in the background)",
+        action=argparse.BooleanOptionalAction,
+        help="wait for Atlan's answer after each cell (default: send in the background)",
     )
     return parser
 
 
 _USAGE = """\
-%lineage config [--connection C] [--connector spark] [--client VAR] [--local] [--wait]
+%lineage config [--connection C] [--connector spark] [--client VAR] [--[no-]local] [--[no-]wait]
 %lineage status         this notebook's runs
 %lineage last           the last run
 %%lineage --job J [--connection C] [--input URI]... [--output URI]... [--connector spark]"""
@@ -132,8 +132,10 @@ class LineageMagics(Magics):  # type: ignore[misc]
                     "on). Use `async with lineage_run(...)` in the cell instead."
                 )
             self.client = client
-        self.local = args.local
-        self.background = not args.wait
+        if args.local is not None:
+            self.local = args.local
+        if args.wait is not None:
+            self.background = not args.wait
         where = (
             "local outbox"
             if self.local

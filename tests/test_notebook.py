@@ -196,3 +196,20 @@ class TestRealKernel:
         ]
         assert html_outputs, "the notebook shows a run as HTML"
         assert json.dumps(html_outputs).count("COMPLETE") >= 1
+
+
+class TestConfig:
+    def test_settings_persist_until_changed(self, shell: Any, monkeypatch: Any) -> None:
+        """Each %lineage config changes only what it names: --local stays on until --no-local."""
+        monkeypatch.setenv("ATLAN_BASE_URL", "https://tenant.atlan.test")
+        monkeypatch.setenv("ATLAN_API_KEY", "key-from-env")
+        with MockAtlan() as tenant:
+            assert cell(shell, "%lineage config --local").success
+            assert cell(shell, "%lineage config --connector airflow").success
+            assert cell(shell, "%%lineage --job kept\npass").success
+            assert tenant.received == []  # still local, though the environment names a tenant
+        from atlan_ext.delivery import default_outbox
+
+        stored = default_outbox().events()
+        assert [e.event_type for e in stored] == ["START", "COMPLETE"]
+        assert {e.connector for e in stored} == {"airflow"}
