@@ -257,11 +257,56 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _send_for_record(
+    record: Any,
+    state: Any,
+    outbox: Any,
+    client: Any,
+    timeout: float,
+    *,
+    run_facets: Optional[Dict[str, Any]] = None,
+    inputs: Sequence[str] = (),
+    outputs: Sequence[str] = (),
+) -> None:
+    """Send ``state`` for a run the outbox remembers: its job and datasets (plus the given
+    URIs), the transition checked against the stored state, again inside the outbox's
+    transaction (another process may have moved the run meanwhile)."""
+    from atlan_ext.delivery import Delivery
+    from atlan_ext.events import Dataset, Job, build_event
+    from atlan_ext.states import RunState, check_transition
+
+    def datasets(stored: Sequence[Dict[str, Any]], uris: Sequence[str]) -> List[Dataset]:
+        found = {
+            (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
+            for d in stored
+        }
+        for uri in uris:
+            dataset = Dataset.parse(uri)
+            found[(dataset.namespace, dataset.name)] = dataset
+        return list(found.values())
+
+    check_transition(record.state, state)
+    event = build_event(
+        state,
+        Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {})),
+        record.run_id,
+        inputs=datasets(record.inputs, inputs),
+        outputs=datasets(record.outputs, outputs),
+        run_facets=run_facets,
+    )
+
+    def still_legal(current: Optional[str]) -> None:
+        check_transition(current, state)
+
+    Delivery(client, record.connector, outbox=outbox, timeout=timeout).send(
+        event, None if state is RunState.OTHER else state.value, check=still_legal
+    )
+
+
 def _step(args: argparse.Namespace) -> int:
     from atlan_ext import facets
-    from atlan_ext.delivery import Delivery
-    from atlan_ext.events import Dataset, Job, RunId, build_event
-    from atlan_ext.states import RunState, check_transition
+    from atlan_ext.events import RunId
+    from atlan_ext.states import RunState
 
     outbox = _outbox()
     run_id = RunId.check(args.run_id)
@@ -272,41 +317,21 @@ def _step(args: argparse.Namespace) -> int:
             f"(this outbox is {outbox.path})"
         )
     state = RunState.coerce(args.command)
-    job = Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {}))
-    known = {
-        (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
-        for d in record.inputs
-    }
-    outputs = {
-        (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
-        for d in record.outputs
-    }
-    for uri in args.input:
-        dataset = Dataset.parse(uri)
-        known[(dataset.namespace, dataset.name)] = dataset
-    for uri in args.output:
-        dataset = Dataset.parse(uri)
-        outputs[(dataset.namespace, dataset.name)] = dataset
     run_facets: Dict[str, Any] = {}
     if state is RunState.FAIL:
         run_facets["errorMessage"] = facets.error_message(args.message)
     elif state is RunState.ABORT:
         run_facets["errorMessage"] = facets.error_message(args.reason)
-    check_transition(record.state, state)
-    event = build_event(
+    _send_for_record(
+        record,
         state,
-        job,
-        run_id,
-        inputs=list(known.values()),
-        outputs=list(outputs.values()),
+        outbox,
+        _client(args),
+        args.timeout,
         run_facets=run_facets,
+        inputs=args.input,
+        outputs=args.output,
     )
-
-    def still_legal(current: Optional[str]) -> None:
-        check_transition(current, state)  # another process may have moved the run meanwhile
-
-    delivery = Delivery(_client(args), record.connector, outbox=outbox, timeout=args.timeout)
-    delivery.send(event, None if state is RunState.OTHER else state.value, check=still_legal)
     return 0
 
 
@@ -442,9 +467,7 @@ def _states(args: argparse.Namespace) -> int:
 
 def _close_orphans(args: argparse.Namespace) -> int:
     from atlan_ext import facets
-    from atlan_ext.delivery import Delivery
-    from atlan_ext.events import Dataset, Job, build_event
-    from atlan_ext.states import RunState, check_transition
+    from atlan_ext.states import RunState
 
     outbox = _outbox()
     client = None if args.dry_run else _client(args)
@@ -467,22 +490,13 @@ def _close_orphans(args: argparse.Namespace) -> int:
             f"{record.state}; the process that ran it (pid {record.pid} on {record.host}) "
             "is gone"
         )
-        event = build_event(
+        _send_for_record(
+            record,
             RunState.ABORT,
-            Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {})),
-            record.run_id,
-            inputs=[Dataset(d["namespace"], d["name"], d.get("facets", {})) for d in record.inputs],
-            outputs=[
-                Dataset(d["namespace"], d["name"], d.get("facets", {})) for d in record.outputs
-            ],
+            outbox,
+            client,
+            args.timeout,
             run_facets={"errorMessage": facets.error_message(reason)},
-        )
-
-        def still_open(current: Optional[str]) -> None:
-            check_transition(current, RunState.ABORT)
-
-        Delivery(client, record.connector, outbox=outbox, timeout=args.timeout).send(
-            event, "ABORT", check=still_open
         )
         closed += 1
         print(f"closed {record.run_id} ({record.job_name}) with ABORT")

@@ -484,10 +484,3 @@ class Delivery:
             self._report(event, error)
         else:
             self.outbox.mark_delivered([event_id])
-
-    async def drain(self) -> None:
-        """Wait for this run's background sends on the event loop (bounded by their own
-        timeouts)."""
-        if self._async_tail is not None:
-            with contextlib.suppress(BaseException):
-                await self._async_tail

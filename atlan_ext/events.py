@@ -295,9 +295,6 @@ def as_job(value: object) -> Job:
     return Job(data.get("namespace", ""), data.get("name", ""), facets=data.get("facets") or {})
 
 
-_dataset = as_dataset
-
-
 @dataclass(frozen=True)
 class Job:
     """A job. Its OpenLineage namespace is the name of the Atlan OpenLineage connection.
@@ -373,8 +370,8 @@ def build_event(
         "eventType": event_type.value,
         "run": {"runId": checked_run_id, "facets": _check_facets(run_facets, "run")},
         "job": job.to_dict(),
-        "inputs": [_dataset(item).to_dict() for item in inputs],
-        "outputs": [_dataset(item).to_dict() for item in outputs],
+        "inputs": [as_dataset(item).to_dict() for item in inputs],
+        "outputs": [as_dataset(item).to_dict() for item in outputs],
     }
 
 

@@ -359,7 +359,7 @@ class lineage_run:
                 "this lineage_run is already in use: create one per run (or use it as a "
                 "decorator, which makes a fresh run per call)"
             )
-        if self._client == "local":
+        if isinstance(self._client, str):  # "local": __init__ refuses any other string
             client = None
         else:
             client = self._client if self._client is not None else _env_client()
