@@ -153,12 +153,11 @@ class Outbox:
                     os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as error:
                 raise OutboxError(f"cannot create the outbox at {self.path}: {error}") from None
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
-            db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
             self._check_and_create(db, memory)
         except sqlite3.DatabaseError as error:
+            db.close()
             raise OutboxError(
                 f"{self.path} is not an atlan-ext outbox ({error}); it was left untouched. "
                 "Move it away or set ATLAN_EXT_HOME to another folder"
@@ -168,16 +167,13 @@ class Outbox:
     def _check_and_create(self, db: sqlite3.Connection, memory: bool) -> None:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
-            db.close()
             raise sqlite3.DatabaseError("it holds other tables")
         if "meta" in tables:
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None or row[0] != _SCHEMA_ID:
-                db.close()
                 raise sqlite3.DatabaseError("its meta table is not ours")
             version = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
             if version is None or version[0] != _SCHEMA_VERSION:
-                db.close()
                 raise sqlite3.DatabaseError(
                     f"it has schema version {version[0] if version else None}, "
                     f"this atlan-ext reads {_SCHEMA_VERSION}"
