@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from conftest import Tenant
 
 from atlan_ext import Job, lineage_run
@@ -18,14 +20,19 @@ from atlan_ext.testing import MockAtlan, assert_paired
 JOB = Job("ol-spark", "background_job")
 
 
+def background_runs(tenant: MockAtlan, count: int) -> None:
+    """``count`` empty runs in a row, delivered in the background to ``tenant``."""
+    client = tenant.client()
+    for _ in range(count):
+        with lineage_run(JOB, client=client, background=True):
+            pass
+
+
 class TestOrder:
     def test_every_run_arrives_start_first(self) -> None:
         """Many background runs: every event arrives, each run's START before its end."""
         with MockAtlan() as tenant:
-            client = tenant.client()
-            for _ in range(300):
-                with lineage_run(JOB, client=client, background=True):
-                    pass
+            background_runs(tenant, 300)
             assert flush(30)
         assert len(tenant.accepted) == 600
         assert_paired(tenant.accepted)
@@ -35,24 +42,23 @@ class TestOrder:
         """Events queued while a request is under way go out together, as one array."""
         with MockAtlan() as tenant:
             tenant.latency = 0.05
-            client = tenant.client()
-            for _ in range(200):
-                with lineage_run(JOB, client=client, background=True):
-                    pass
+            background_runs(tenant, 200)
             assert flush(30)
         assert len(tenant.accepted) == 400
         assert len(tenant.received) < 100
         assert_paired(tenant.accepted)
 
-    def test_failure_keeps_the_rest_behind(self) -> None:
+    def test_failure_keeps_the_rest_behind(self, caplog: pytest.LogCaptureFixture) -> None:
         """A background START that is not accepted keeps its run's later events in the
         outbox (nothing overtakes it), and one warning says so."""
-        with MockAtlan() as tenant:
+        with MockAtlan() as tenant, caplog.at_level(logging.WARNING, logger="atlan_ext"):
             tenant.script(*[503] * 6)
-            with lineage_run(JOB, client=tenant.client(), background=True):
-                pass
+            background_runs(tenant, 1)
             assert flush(30)
         assert tenant.accepted == []
+        warnings = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+        assert len(warnings) == 1
+        assert "HTTP 503" in warnings[0]
         assert [e.event_type for e in default_outbox().events(pending_only=True)] == [
             "START",
             "COMPLETE",
@@ -65,11 +71,8 @@ class TestBoundedQueue:
         the outbox; every event is accounted for."""
         with MockAtlan() as tenant:
             tenant.latency = 0.5
-            client = tenant.client()
             runs = 5_100  # 10,200 events: over the 10,000 the sender keeps in memory
-            for _ in range(runs):
-                with lineage_run(JOB, client=client, background=True):
-                    pass
+            background_runs(tenant, runs)
             tenant.latency = 0
             assert flush(120)
         pending, delivered = default_outbox().counts()
@@ -84,6 +87,8 @@ class TestBoundedQueue:
 
 SCRIPT = """
 import sys
+import pytest
+
 from atlan_ext import Job, lineage_run
 from pyatlan.client.atlan import AtlanClient
 from atlan_ext.testing import fast_retry
