@@ -87,8 +87,6 @@ class TestBoundedQueue:
 
 SCRIPT = """
 import sys
-import pytest
-
 from atlan_ext import Job, lineage_run
 from pyatlan.client.atlan import AtlanClient
 from atlan_ext.testing import fast_retry
