@@ -20,10 +20,12 @@ from atlan_ext.events import (
 )
 from atlan_ext.exceptions import (
     AtlanExtError,
+    InvalidClientError,
     InvalidDatasetError,
     InvalidEventError,
     InvalidFacetError,
     InvalidJobError,
+    InvalidOptionError,
     InvalidOutcomeError,
     InvalidRunIdError,
     InvalidTimeError,
@@ -33,10 +35,21 @@ from atlan_ext.exceptions import (
     LineageNotConfiguredError,
     MissingDependencyError,
     OutboxError,
+    RunInUseError,
     UnknownRunStateError,
     UnsupportedConnectorError,
 )
-from atlan_ext.run import AsyncRun, Run, current_run, lineage_run
+from atlan_ext.parent import Parent
+from atlan_ext.run import (
+    AsyncRun,
+    Run,
+    current_run,
+    lineage_run,
+    resume_run,
+    resume_run_async,
+    start_run,
+    start_run_async,
+)
 from atlan_ext.states import RunState, check_transition, terminal_state
 
 
@@ -52,10 +65,12 @@ __all__ = [
     "AsyncRun",
     "AtlanExtError",
     "Dataset",
+    "InvalidClientError",
     "InvalidDatasetError",
     "InvalidEventError",
     "InvalidFacetError",
     "InvalidJobError",
+    "InvalidOptionError",
     "InvalidOutcomeError",
     "InvalidRunIdError",
     "InvalidTimeError",
@@ -66,8 +81,10 @@ __all__ = [
     "LineageNotConfiguredError",
     "MissingDependencyError",
     "OutboxError",
+    "Parent",
     "Run",
     "RunId",
+    "RunInUseError",
     "RunState",
     "UnknownRunStateError",
     "UnsupportedConnectorError",
@@ -82,5 +99,9 @@ __all__ = [
     "facets",
     "lineage_run",
     "load_ipython_extension",
+    "resume_run",
+    "resume_run_async",
+    "start_run",
+    "start_run_async",
     "terminal_state",
 ]

@@ -59,20 +59,31 @@ def _parser() -> argparse.ArgumentParser:
         "local outbox (ATLAN_EXT_HOME) and send it later.",
         epilog="Tenant: ATLAN_BASE_URL and ATLAN_API_KEY. With neither, events are kept locally.",
     )
-    parser.add_argument("--base-url", help="the Atlan tenant (default: $ATLAN_BASE_URL)")
-    parser.add_argument(
-        "--api-key-file", help="a file holding the API key (default: $ATLAN_API_KEY)"
-    )
+
+    def tenant_options(command: argparse.ArgumentParser, default: Any) -> None:
+        # Before or after the sub-command: `atlan-lineage --base-url U replay` and
+        # `atlan-lineage replay --base-url U` mean the same.
+        command.add_argument(
+            "--base-url", default=default, help="the Atlan tenant (default: $ATLAN_BASE_URL)"
+        )
+        command.add_argument(
+            "--api-key-file",
+            default=default,
+            help="a file holding the API key (default: $ATLAN_API_KEY)",
+        )
+
+    tenant_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def job_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--connection", required=True, help="the Atlan OpenLineage connection")
-        command.add_argument("--job", required=True, help="the job's name")
+    def job_options(command: argparse.ArgumentParser, required: bool = True) -> None:
+        command.add_argument(
+            "--connection", required=required, help="the Atlan OpenLineage connection"
+        )
+        command.add_argument("--job", required=required, help="the job's name")
         command.add_argument("--input", action="append", default=[], metavar="URI")
         command.add_argument("--output", action="append", default=[], metavar="URI")
         command.add_argument("--connector", default="spark", help="connector type (default spark)")
         command.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
-        command.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
 
     def timeout_option(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -89,11 +100,13 @@ def _parser() -> argparse.ArgumentParser:
         "and exit with CMD's own status.",
     )
     job_options(wrap)
+    wrap.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
     timeout_option(wrap)
     wrap.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
 
     start = commands.add_parser("start", help="start a run; prints its run id")
     job_options(start)
+    start.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
     timeout_option(start)
     for name, text in (
         ("running", "send RUNNING"),
@@ -102,15 +115,28 @@ def _parser() -> argparse.ArgumentParser:
         ("fail", "end the run with FAIL"),
         ("abort", "end the run with ABORT"),
     ):
-        step = commands.add_parser(name, help=f"{text} for --run-id")
+        step = commands.add_parser(
+            name,
+            help=f"{text} for --run-id",
+            description=f"{text[0].upper()}{text[1:]} for a run started earlier. The job and "
+            "datasets come from this machine's outbox; for a run started on another host, "
+            "give --connection and --job (and its datasets).",
+        )
         step.add_argument("--run-id", required=True)
-        step.add_argument("--input", action="append", default=[], metavar="URI")
-        step.add_argument("--output", action="append", default=[], metavar="URI")
+        job_options(step, required=False)
         timeout_option(step)
         if name == "fail":
             step.add_argument("--message", default="failed")
         if name == "abort":
             step.add_argument("--reason", default="aborted")
+
+    run_id = commands.add_parser(
+        "run-id",
+        help="print the run id of a key (RunId.from_key)",
+        description="Print the same run id as Python's RunId.from_key(*parts) for the same "
+        "strings, so every host of a run computes its id alike.",
+    )
+    run_id.add_argument("--key", nargs="+", required=True, metavar="PART")
 
     replay = commands.add_parser("replay", help="send what the outbox holds")
     replay.add_argument("--time-limit", type=_duration, default=300.0, help="e.g. 5m (default)")
@@ -138,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     orphans.add_argument("--dry-run", action="store_true", help="list them, send nothing")
     timeout_option(orphans)
+    for command in commands.choices.values():
+        tenant_options(command, argparse.SUPPRESS)
     return parser
 
 
@@ -176,25 +204,19 @@ def _job(args: argparse.Namespace) -> Any:
 # -- wrap and the one-step commands ------------------------------------------------------------
 
 
-def _helper(args: argparse.Namespace, outbox: Any, background: bool = False) -> Any:
-    """The lineage_run of ``wrap`` and ``start``, from the job options."""
-    from atlan_ext.run import lineage_run
-
-    return lineage_run(
-        _job(args),
-        client=_client(args),
-        inputs=args.input,
-        outputs=args.output,
-        connector_type=args.connector,
-        run_id=args.run_id,
-        delivery_timeout=args.timeout,
-        background=background,
-        outbox=outbox,
-    )
+def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[str, Any]:
+    return {
+        "client": _client(args),
+        "connector_type": getattr(args, "connector", "spark"),
+        "delivery_timeout": args.timeout,
+        "outbox": outbox,
+        **options,
+    }
 
 
 def _wrap(args: argparse.Namespace) -> int:
     from atlan_ext.delivery import flush
+    from atlan_ext.run import start_run
 
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
@@ -203,13 +225,20 @@ def _wrap(args: argparse.Namespace) -> int:
         )
     # In the background: START does not hold the command's start; at the end, delivery gets
     # at most --timeout before wrap exits, and what is left stays in the outbox.
-    helper = _helper(args, _outbox(), background=True)
-    run = helper.__enter__()
+    run = start_run(
+        _job(args),
+        inputs=args.input,
+        outputs=args.output,
+        run_id=args.run_id,
+        **_run_options(args, _outbox(), background=True),
+    )
+    # OpenLineage-aware children (dbt-ol, openlineage-python, atlan-ext) nest under this run.
+    child_env = {**os.environ, **run.child_env()}
     try:
-        child = subprocess.Popen(command)  # noqa: S603 - running the user's command is the point
+        child = subprocess.Popen(command, env=child_env)  # noqa: S603 - the user's command
     except OSError as error:
-        run._finish(127)
-        helper._close()
+        run.end(127)
+        flush(args.timeout)
         raise _Failure(f"cannot run {command[0]!r}: {error.strerror}", 127) from None
 
     def forward(number: int, frame: Any) -> None:
@@ -228,12 +257,10 @@ def _wrap(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     try:
-        run._finish(code)  # the same way every helper ends a run
+        run.end(code)  # the one way every run ends
         flush(args.timeout)
     except Exception as error:  # lineage never changes the command's status
         log.warning("atlan_ext: terminal event not recorded: %s", error)
-    finally:
-        helper._close()
     return 128 - code if code < 0 else code
 
 
@@ -247,91 +274,103 @@ def _foreground_on_terminal() -> bool:
 
 
 def _start(args: argparse.Namespace) -> int:
+    from atlan_ext.events import RunId
+    from atlan_ext.run import start_run
+
     outbox = _outbox()
-    helper = _helper(args, outbox)
-    if args.run_id and outbox.run(helper._run_id) is not None:
+    if args.run_id and outbox.run(RunId.check(args.run_id)) is not None:
         raise _Failure(f"run {args.run_id} was already started; use a new run id")
-    run = helper.__enter__()
-    helper._close()
+    run = start_run(
+        _job(args),
+        inputs=args.input,
+        outputs=args.output,
+        run_id=args.run_id,
+        **_run_options(args, outbox),
+    )
     print(run.run_id)
     return 0
 
 
-def _send_for_record(
+def _resume(
     record: Any,
-    state: Any,
     outbox: Any,
-    client: Any,
-    timeout: float,
-    *,
-    run_facets: Optional[Dict[str, Any]] = None,
+    args: argparse.Namespace,
     inputs: Sequence[str] = (),
     outputs: Sequence[str] = (),
-) -> None:
-    """Send ``state`` for a run the outbox remembers: its job and datasets (plus the given
-    URIs), the transition checked against the stored state, again inside the outbox's
-    transaction (another process may have moved the run meanwhile)."""
-    from atlan_ext.delivery import Delivery
-    from atlan_ext.events import Dataset, Job, build_event
-    from atlan_ext.states import RunState, check_transition
+) -> Any:
+    """The run the outbox remembers, taken up here: its job, datasets and connector."""
+    from atlan_ext.events import Dataset, Job
+    from atlan_ext.run import resume_run
 
-    def datasets(stored: Sequence[Dict[str, Any]], uris: Sequence[str]) -> List[Dataset]:
-        found = {
-            (d["namespace"], d["name"]): Dataset(d["namespace"], d["name"], d.get("facets", {}))
-            for d in stored
-        }
-        for uri in uris:
-            dataset = Dataset.parse(uri)
-            found[(dataset.namespace, dataset.name)] = dataset
-        return list(found.values())
+    def datasets(stored: Sequence[Dict[str, Any]], uris: Sequence[str]) -> List[Any]:
+        return [
+            *(Dataset(d["namespace"], d["name"], d.get("facets") or {}) for d in stored),
+            *uris,
+        ]
 
-    check_transition(record.state, state)
-    event = build_event(
-        state,
-        Job(record.job_namespace, record.job_name, facets=record.job.get("facets", {})),
+    job = Job(record.job_namespace, record.job_name, facets=record.job.get("facets") or {})
+    return resume_run(
+        job,
         record.run_id,
         inputs=datasets(record.inputs, inputs),
         outputs=datasets(record.outputs, outputs),
-        run_facets=run_facets,
-    )
-
-    def still_legal(current: Optional[str]) -> None:
-        check_transition(current, state)
-
-    Delivery(client, record.connector, outbox=outbox, timeout=timeout).send(
-        event, None if state is RunState.OTHER else state.value, check=still_legal
+        **_run_options(args, outbox, connector_type=record.connector),
     )
 
 
 def _step(args: argparse.Namespace) -> int:
-    from atlan_ext import facets
     from atlan_ext.events import RunId
-    from atlan_ext.states import RunState
+    from atlan_ext.run import resume_run
 
     outbox = _outbox()
     run_id = RunId.check(args.run_id)
     record = outbox.run(run_id)
-    if record is None:
-        raise _Failure(
-            f"unknown run id {run_id}: start the run first with `{_PROG} start` "
-            f"(this outbox is {outbox.path})"
+    if record is not None:
+        if (args.connection, args.job) != (None, None) and (
+            args.connection != record.job_namespace or args.job != record.job_name
+        ):
+            raise _Failure(
+                f"run {run_id} belongs to job {record.job_namespace}/{record.job_name} in "
+                f"{outbox.path}, not {args.connection}/{args.job}"
+            )
+        run = _resume(record, outbox, args, args.input, args.output)
+    elif args.connection and args.job:
+        print(
+            f"{_PROG}: no record of run {run_id} in {outbox.path} (started on another host?): "
+            f"sending {args.command.upper()} for {args.connection}/{args.job} without "
+            "checking the run's earlier states here",
+            file=sys.stderr,
         )
-    state = RunState.coerce(args.command)
-    run_facets: Dict[str, Any] = {}
-    if state is RunState.FAIL:
-        run_facets["errorMessage"] = facets.error_message(args.message)
-    elif state is RunState.ABORT:
-        run_facets["errorMessage"] = facets.error_message(args.reason)
-    _send_for_record(
-        record,
-        state,
-        outbox,
-        _client(args),
-        args.timeout,
-        run_facets=run_facets,
-        inputs=args.input,
-        outputs=args.output,
-    )
+        run = resume_run(
+            _job(args),
+            run_id,
+            inputs=args.input,
+            outputs=args.output,
+            **_run_options(args, outbox),
+        )
+    else:
+        raise _Failure(
+            f"unknown run id {run_id} in {outbox.path}: start the run first with "
+            f"`{_PROG} start`, or, for a run started on another host, give "
+            "--connection and --job"
+        )
+    if args.command == "running":
+        run.running()
+    elif args.command == "other":
+        run.other()
+    elif args.command == "complete":
+        run.complete()
+    elif args.command == "fail":
+        run.fail(args.message)
+    else:
+        run.abort(args.reason)
+    return 0
+
+
+def _run_id(args: argparse.Namespace) -> int:
+    from atlan_ext.events import RunId
+
+    print(RunId.from_key(*args.key))
     return 0
 
 
@@ -466,11 +505,7 @@ def _states(args: argparse.Namespace) -> int:
 
 
 def _close_orphans(args: argparse.Namespace) -> int:
-    from atlan_ext import facets
-    from atlan_ext.states import RunState
-
     outbox = _outbox()
-    client = None if args.dry_run else _client(args)
     closed = 0
     for record in outbox.orphans(args.older_than):
         if record.process_alive:
@@ -490,14 +525,7 @@ def _close_orphans(args: argparse.Namespace) -> int:
             f"{record.state}; the process that ran it (pid {record.pid} on {record.host}) "
             "is gone"
         )
-        _send_for_record(
-            record,
-            RunState.ABORT,
-            outbox,
-            client,
-            args.timeout,
-            run_facets={"errorMessage": facets.error_message(reason)},
-        )
+        _resume(record, outbox, args).abort(reason)
         closed += 1
         print(f"closed {record.run_id} ({record.job_name}) with ABORT")
     if not args.dry_run:
@@ -518,6 +546,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": _validate,
     "states": _states,
     "close-orphans": _close_orphans,
+    "run-id": _run_id,
 }
 
 

@@ -20,13 +20,22 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
-from atlan_ext.exceptions import LineageDeliveryError, OutboxError
-from atlan_ext.outbox import Outbox, default_path
+from atlan_ext._state import STATE, say_once
+from atlan_ext.exceptions import InvalidOptionError, LineageDeliveryError, OutboxError
+from atlan_ext.outbox import Outbox, OutboxEvent, default_path
 from atlan_ext.send import connector_value, is_async_client, send_checked, send_checked_async
 
-__all__ = ["BATCH_LIMIT", "Delivery", "default_outbox", "flush"]
+__all__ = [
+    "BATCH_LIMIT",
+    "Delivery",
+    "default_outbox",
+    "flush",
+    "pop_capture",
+    "push_capture",
+    "shutdown",
+]
 
 log = logging.getLogger("atlan_ext")
 
@@ -42,45 +51,34 @@ StateCheck = Callable[[Optional[str]], None]
 
 # -- capture (the testing kit swaps a list in here) ----------------------------------------------
 
-_capture_lock = threading.Lock()
-_captures: List[List[Event]] = []
-
 
 def push_capture(events: List[Event]) -> None:
-    with _capture_lock:
-        _captures.append(events)
+    """Capture every event made from now on into ``events`` instead of storing or sending it."""
+    with STATE.lock:
+        STATE.captures.append(events)
 
 
 def pop_capture(events: List[Event]) -> None:
-    with _capture_lock:
-        _captures.remove(events)
+    """Stop capturing into ``events``."""
+    with STATE.lock:
+        STATE.captures.remove(events)
 
 
 def _captured(event: Event) -> bool:
-    with _capture_lock:
-        if not _captures:
+    with STATE.lock:
+        if not STATE.captures:
             return False
-        _captures[-1].append(event)
+        STATE.captures[-1].append(event)
         return True
 
 
 # -- the default outbox ----------------------------------------------------------------------
 
-_outbox_lock = threading.Lock()
-_outboxes: Dict[str, Outbox] = {}
-_said_once: Set[str] = set()
-
-
-def _say_once(key: str, message: str, *args: object) -> None:
-    if key not in _said_once:
-        _said_once.add(key)
-        log.warning(message, *args)
-
 
 def _warn_undelivered(event: Event, error: LineageDeliveryError, outbox: Outbox) -> None:
     """One warning per run whose event Atlan did not accept."""
     run_id = event["run"]["runId"]
-    _say_once(
+    say_once(
         f"undelivered:{run_id}",
         "atlan_ext: %s event of run %s (job %s) not delivered: %s. It is kept in %s; "
         "send it later with: atlan-lineage replay",
@@ -98,15 +96,15 @@ def default_outbox() -> Outbox:
     If it cannot be opened, events are kept in memory for this process, with one warning.
     """
     path = str(default_path())
-    with _outbox_lock:
-        outbox = _outboxes.get(path)
+    with STATE.lock:
+        outbox: Optional[Outbox] = STATE.outboxes.get(path)
         if outbox is None:
             try:
                 outbox = Outbox(path)
             except OutboxError as error:
-                _say_once(f"outbox:{path}", "%s; lineage is kept in memory only", error)
+                say_once(f"outbox:{path}", "%s; lineage is kept in memory only", error)
                 outbox = Outbox(":memory:")
-            _outboxes[path] = outbox
+            STATE.outboxes[path] = outbox
         return outbox
 
 
@@ -133,13 +131,14 @@ class _Sender:
         self.connector = connector
         self.outbox = outbox
         self.queue: queue.Queue[_Item] = queue.Queue()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # RLock: SIGTERM may end a run while a submit holds it
         self.thread: Optional[threading.Thread] = None
         self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
         self.slow: Set[str] = set()  # runs the job no longer waits for
         self.busy = 0
-        self.store_lock = threading.Lock()  # one writer of handed-off events: sender or exit
+        self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
         self.in_hand: List[_Item] = []
+        self.started: Set[str] = set()  # runs whose START this sender delivered
 
     def submit(self, item: _Item) -> bool:
         """Queue ``item``; False (and the run blocked) when the queue is full."""
@@ -168,6 +167,8 @@ class _Sender:
                 with self.lock:
                     if self.queue.empty():
                         self.thread = None
+                        if not self.blocked and not self.slow:
+                            _forget_sender(self)
                         return
                 continue
             batch = [first]
@@ -221,8 +222,11 @@ class _Sender:
         item.done.set()
 
     def _deliver(self, batch: List[_Item]) -> None:
+        earlier, held = _take_earlier(self.outbox, batch, self.started)
         sendable = []
         for item in batch:
+            if item.run_id in held:
+                self.blocked.add(item.run_id)
             if item.run_id in self.blocked:
                 item.error = LineageDeliveryError(
                     "kept in the outbox behind an earlier undelivered event of the same run",
@@ -233,6 +237,13 @@ class _Sender:
                 sendable.append(item)
         if not sendable:
             return
+        ahead = [
+            _Item(
+                e.event, e.id, e.run_id, e.event_type in _TERMINAL, _lifecycle(e.event_type), True
+            )
+            for e in earlier
+        ]
+        sendable = ahead + sendable
         try:
             send_checked(self.client, [item.event for item in sendable], self.connector)
         except LineageDeliveryError as error:
@@ -244,6 +255,11 @@ class _Sender:
             self._failed(sendable, error)
             return
         self.outbox.mark_delivered(_ids(sendable))
+        for item in sendable:
+            if item.lifecycle == "START":
+                self.started.add(item.run_id)
+            elif item.terminal:
+                self.started.discard(item.run_id)
 
     def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
         self.outbox.mark_failed(_ids(items), str(error))
@@ -254,27 +270,58 @@ class _Sender:
                 _warn_undelivered(item.event, error, self.outbox)
 
 
+_TERMINAL = ("COMPLETE", "ABORT", "FAIL")
+
+
+def _lifecycle(event_type: str) -> Optional[str]:
+    return None if event_type == "OTHER" else event_type
+
+
 def _ids(items: Sequence[_Item]) -> List[int]:
     return [item.event_id for item in items if item.event_id is not None]
 
 
-# Outboxes in which this process leases events it is sending: released at exit.
-_claiming: Set[Outbox] = set()
-
-# Background sends of async clients: referenced here until done, so none is collected early.
-_async_tasks: Set[asyncio.Future[None]] = set()
-
-_senders_lock = threading.Lock()
-_senders: Dict[Tuple[int, str, str], _Sender] = {}
+def _take_earlier(
+    outbox: Outbox, batch: Sequence[_Item], started: Set[str]
+) -> Tuple[List[OutboxEvent], Set[str]]:
+    """The pending events stored before the batch's events of the same run (another process,
+    an earlier failure): to be sent first, or, while another sender holds them, waited for.
+    Runs whose START this sender itself delivered need no look."""
+    firsts: Dict[str, _Item] = {}
+    for item in batch:
+        if item.event_id is not None and item.run_id not in firsts:
+            firsts[item.run_id] = item
+    asked = {
+        run_id: cast(int, item.event_id)
+        for run_id, item in firsts.items()
+        if item.lifecycle != "START" and run_id not in started
+    }
+    if not asked:
+        return [], set()
+    earlier, held = outbox.take_earlier(asked)
+    return earlier, set(held)
 
 
 def _sender_for(client: Any, connector: str, outbox: Outbox) -> _Sender:
     key = (id(client), connector, outbox.path)
-    with _senders_lock:
-        sender = _senders.get(key)
+    with STATE.lock:
+        sender: Optional[_Sender] = STATE.senders.get(key)
         if sender is None or sender.client is not client:
-            sender = _senders[key] = _Sender(client, connector, outbox)
+            sender = STATE.senders[key] = _Sender(client, connector, outbox)
         return sender
+
+
+def _forget_sender(sender: _Sender) -> None:
+    """An idle sender leaves the registry (and lets go of its client)."""
+    with STATE.lock:
+        key = (id(sender.client), sender.connector, sender.outbox.path)
+        if STATE.senders.get(key) is sender:
+            del STATE.senders[key]
+
+
+def _senders() -> List[_Sender]:
+    with STATE.lock:
+        return list(STATE.senders.values())
 
 
 def flush(timeout: Optional[float] = None) -> bool:
@@ -283,9 +330,7 @@ def flush(timeout: Optional[float] = None) -> bool:
     Whatever is still unsent stays in the outbox. Runs at interpreter exit.
     """
     deadline = time.monotonic() + (exit_flush_seconds if timeout is None else timeout)
-    with _senders_lock:
-        senders = list(_senders.values())
-    for sender in senders:
+    for sender in _senders():
         while not sender.idle():
             if time.monotonic() >= deadline:
                 return False
@@ -293,22 +338,24 @@ def flush(timeout: Optional[float] = None) -> bool:
     return True
 
 
-def _at_exit() -> None:
-    """Give unsent events a bounded moment, then leave them to a replay: in the outbox, with
-    this process's claims released."""
+def shutdown() -> None:
+    """Give unsent events a bounded moment (:data:`exit_flush_seconds`), then leave them to a
+    replay: in the outbox, with this process's claims released. Runs at interpreter exit,
+    and before a process dies of SIGTERM."""
     flush()
-    with _senders_lock:
-        senders = list(_senders.values())
+    senders = _senders()
+    with STATE.lock:
+        claiming = set(STATE.claiming)
     # At exit, a closed or vanished database is no reason to fail.
     for sender in senders:
         with contextlib.suppress(Exception):
             sender.spill()
-    for outbox in {*_claiming, *(sender.outbox for sender in senders)}:
+    for outbox in {*claiming, *(sender.outbox for sender in senders)}:
         with contextlib.suppress(Exception):
             outbox.release_mine()
 
 
-atexit.register(_at_exit)
+atexit.register(shutdown)
 
 
 # -- the per-run delivery policy -------------------------------------------------------------
@@ -333,7 +380,7 @@ class Delivery:
         strict: bool = False,
     ) -> None:
         if timeout is None or not timeout > 0:
-            raise ValueError(
+            raise InvalidOptionError(
                 f"delivery_timeout must be a positive number of seconds, got {timeout!r}"
             )
         self.client = client
@@ -344,6 +391,7 @@ class Delivery:
         self.strict = strict
         self.is_async = client is not None and is_async_client(client)
         self._async_slow: Set[str] = set()
+        self._async_started: Set[str] = set()
         self._async_tail: Optional[asyncio.Future[None]] = None
 
     @property
@@ -359,12 +407,13 @@ class Delivery:
             return None
         claim = self.client is not None
         if claim:
-            _claiming.add(self.outbox)
+            with STATE.lock:
+                STATE.claiming.add(self.outbox)
         event_id = self.outbox.add(
             event, self.connector, lifecycle_state=lifecycle, claim=claim, check=check
         )
         if self.client is None:
-            _say_once(
+            say_once(
                 "no-tenant",
                 "atlan_ext: no Atlan tenant configured (ATLAN_BASE_URL, ATLAN_API_KEY); lineage "
                 "is kept locally in %s. Send it later with: atlan-lineage replay",
@@ -397,7 +446,7 @@ class Delivery:
             if event_id is None or self.client is None:
                 return
         run_id = event["run"]["runId"]
-        terminal = event["eventType"] in ("COMPLETE", "ABORT", "FAIL")
+        terminal = event["eventType"] in _TERMINAL
         sender = _sender_for(self.client, self.connector, self.outbox)
         waiting = not self.background and run_id not in sender.slow
         item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
@@ -407,7 +456,7 @@ class Delivery:
                 self.outbox.add(event, self.connector, lifecycle_state=lifecycle)
             else:
                 self.outbox.release([event_id])
-            _say_once(
+            say_once(
                 "queue-full",
                 "atlan_ext: more than %d events wait for Atlan; the rest stay in %s for "
                 "atlan-lineage replay",
@@ -431,14 +480,16 @@ class Delivery:
         if item.error is not None:
             self._report(event, item.error)
 
-    async def send_async(self, event: Event, lifecycle: Optional[str] = None) -> None:
+    async def send_async(
+        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+    ) -> None:
         """Deliver ``event`` from a coroutine, on the caller's event loop."""
         if not self.is_async:
             # A sync client (or none): the same path as `send`, off the event loop.
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.send, event, lifecycle)
+            await loop.run_in_executor(None, self.send, event, lifecycle, check)
             return
-        event_id = self._store(event, lifecycle)
+        event_id = self._store(event, lifecycle, check)
         if event_id is None:
             return
         if not self.background:
@@ -449,8 +500,8 @@ class Delivery:
         previous = self._async_tail
         task = asyncio.ensure_future(self._after(previous, event, event_id))
         self._async_tail = task
-        _async_tasks.add(task)
-        task.add_done_callback(_async_tasks.discard)
+        STATE.async_tasks.add(task)
+        task.add_done_callback(STATE.async_tasks.discard)
 
     async def _after(
         self, previous: Optional[asyncio.Future[None]], event: Event, event_id: int
@@ -465,13 +516,22 @@ class Delivery:
         if run_id in self._async_slow:
             self.outbox.release([event_id])
             return
+        lifecycle = _lifecycle(event["eventType"])
+        item = _Item(event, event_id, run_id, False, lifecycle)
+        earlier, held = _take_earlier(self.outbox, [item], self._async_started)
+        if held:
+            self._async_slow.add(run_id)
+            self.outbox.release([event_id])
+            return
+        events = [stored.event for stored in earlier] + [event]
+        event_ids = [stored.id for stored in earlier] + [event_id]
         try:
             await asyncio.wait_for(
-                send_checked_async(self.client, [event], self.connector), self.timeout
+                send_checked_async(self.client, events, self.connector), self.timeout
             )
         except asyncio.TimeoutError:
             self._async_slow.add(run_id)
-            self.outbox.mark_failed([event_id], "timed out")
+            self.outbox.mark_failed(event_ids, "timed out")
             self._report(
                 event,
                 LineageDeliveryError(
@@ -480,7 +540,9 @@ class Delivery:
             )
         except LineageDeliveryError as error:
             self._async_slow.add(run_id)
-            self.outbox.mark_failed([event_id], str(error))
+            self.outbox.mark_failed(event_ids, str(error))
             self._report(event, error)
         else:
-            self.outbox.mark_delivered([event_id])
+            self.outbox.mark_delivered(event_ids)
+            if lifecycle == "START":
+                self._async_started.add(run_id)

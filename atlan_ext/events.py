@@ -9,19 +9,15 @@ events) and turns it into the same checked dict.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import secrets
 import sys
-import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Type, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 from atlan_ext import facets as _facets
+from atlan_ext._values import RunId, check_text, check_uri, format_time, is_uri, parse_time
 from atlan_ext._version import PRODUCER
 from atlan_ext.exceptions import (
     AtlanExtError,
@@ -29,8 +25,6 @@ from atlan_ext.exceptions import (
     InvalidEventError,
     InvalidFacetError,
     InvalidJobError,
-    InvalidRunIdError,
-    InvalidTimeError,
 )
 from atlan_ext.states import RunState
 
@@ -52,20 +46,6 @@ __all__ = [
 RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 
 Event = Dict[str, Any]
-
-
-def _text(value: object, what: str, error: Type[AtlanExtError]) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise error(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def check_uri(value: object, what: str, error: Type[AtlanExtError]) -> str:
-    """Return ``value`` if it is an absolute URI (``scheme:...``), else raise ``error``."""
-    text = _text(value, what, error)
-    if not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", text):
-        raise error(f"{what} must be an absolute URI such as https://host/path, got {text!r}")
-    return text
 
 
 def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
@@ -93,92 +73,6 @@ def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, 
     return checked
 
 
-def format_time(value: datetime) -> str:
-    """``value`` as an ISO-8601 UTC timestamp; naive datetimes are refused."""
-    if not isinstance(value, datetime):
-        raise InvalidTimeError(f"expected a timezone-aware datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidTimeError(
-            f"{value.isoformat()} has no time zone; pass an aware datetime, "
-            "e.g. datetime.now(timezone.utc)"
-        )
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _parse_time(text: str) -> Optional[datetime]:
-    candidate = text.strip()
-    if candidate[-1:] in ("Z", "z"):
-        candidate = candidate[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
-class RunId:
-    """Run ids: UUIDs, shaped as UUIDv7 (time-ordered) when atlan-ext makes them."""
-
-    @staticmethod
-    def new() -> str:
-        """A fresh UUIDv7 for the current time."""
-        return str(_uuid7(time.time_ns() // 1_000_000, secrets.randbits(76)))
-
-    @staticmethod
-    def from_key(*parts: object, at: Optional[datetime] = None) -> str:
-        """The same UUID every time for the same key, so that START and the terminal event
-        can be sent by different processes or hosts::
-
-            RunId.from_key("dag", "task", "2026-11-25T00:00Z", try_number)
-
-        The UUID is shaped as UUIDv7 with the key's time in its time bits: ``at`` when given,
-        else the first part that is an aware datetime or an ISO-8601 timestamp with a zone,
-        else the epoch. The rest is a SHA-1 of the key, as openlineage-python's
-        ``generate_static_uuid`` does.
-        """
-        if not parts:
-            raise InvalidRunIdError("RunId.from_key() needs at least one key part")
-        instant = at
-        if instant is None:
-            for part in parts:
-                if isinstance(part, datetime) and part.tzinfo is not None:
-                    instant = part
-                    break
-                if isinstance(part, str):
-                    instant = _parse_time(part)
-                    if instant is not None:
-                        break
-        if instant is None:
-            instant = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        format_time(instant)  # refuses a naive ``at``
-        instant = instant.astimezone(timezone.utc)
-        data = json.dumps([str(part) for part in parts]).encode("utf-8")
-        digest = hashlib.sha1(instant.isoformat().encode("utf-8") + data).digest()  # noqa: S324
-        return str(_uuid7(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84))
-
-    @staticmethod
-    def check(value: object) -> str:
-        """``value`` (a str or ``uuid.UUID``) as a canonical lowercase UUID string."""
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if isinstance(value, str):
-            try:
-                return str(uuid.UUID(value.strip()))
-            except ValueError:
-                pass
-        raise InvalidRunIdError(
-            f"{value!r} is not a run id; a run id is a UUID such as {RunId.new()!r}: "
-            "use RunId.new() or RunId.from_key(...)"
-        )
-
-
-def _uuid7(timestamp_ms: int, node: int) -> uuid.UUID:
-    value = (timestamp_ms & 0xFFFFFFFFFFFF) << 80 | (node & 0xFFFFFFFFFFFFFFFFFFFF)
-    value = (value & ~(0xF000 << 64)) | (7 << 76)
-    value = (value & ~(0xC000 << 48)) | (0x8000 << 48)
-    return uuid.UUID(int=value)
-
-
 @dataclass(frozen=True)
 class Dataset:
     """A dataset: ``namespace`` (where it lives, e.g. ``snowflake://acct``) and ``name``."""
@@ -188,8 +82,8 @@ class Dataset:
     facets: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _text(self.namespace, "Dataset namespace", InvalidDatasetError)
-        _text(self.name, "Dataset name", InvalidDatasetError)
+        check_text(self.namespace, "Dataset namespace", InvalidDatasetError)
+        check_text(self.name, "Dataset name", InvalidDatasetError)
         object.__setattr__(self, "facets", _check_facets(self.facets, f"dataset {self.name!r}"))
 
     @classmethod
@@ -314,8 +208,10 @@ class Job:
     facets: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _text(self.connection, "Job connection (the Atlan OpenLineage connection)", InvalidJobError)
-        _text(self.name, "Job name", InvalidJobError)
+        check_text(
+            self.connection, "Job connection (the Atlan OpenLineage connection)", InvalidJobError
+        )
+        check_text(self.name, "Job name", InvalidJobError)
         built: Dict[str, Any] = {}
         try:
             if self.job_type is not None:
@@ -395,10 +291,10 @@ def event_problems(event: object) -> List[str]:
         return value
 
     when = need_text(event, "eventTime", "")
-    if when is not None and _parse_time(when) is None:
+    if when is not None and parse_time(when) is None:
         problems.append(f"eventTime {when!r} is not an ISO-8601 time with a time zone")
     producer = need_text(event, "producer", "")
-    if producer is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", producer):
+    if producer is not None and not is_uri(producer):
         problems.append(f"producer {producer!r} is not an absolute URI")
     need_text(event, "schemaURL", "")
     if "eventType" not in event:

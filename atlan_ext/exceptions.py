@@ -12,10 +12,12 @@ from typing import Optional
 
 __all__ = [
     "AtlanExtError",
+    "InvalidClientError",
     "InvalidDatasetError",
     "InvalidEventError",
     "InvalidFacetError",
     "InvalidJobError",
+    "InvalidOptionError",
     "InvalidOutcomeError",
     "InvalidRunIdError",
     "InvalidTimeError",
@@ -25,6 +27,7 @@ __all__ = [
     "LineageNotConfiguredError",
     "MissingDependencyError",
     "OutboxError",
+    "RunInUseError",
     "UnknownRunStateError",
     "UnsupportedConnectorError",
 ]
@@ -68,6 +71,20 @@ class InvalidEventError(AtlanExtError, ValueError):
 
 class InvalidOutcomeError(AtlanExtError, TypeError):
     """An outcome that is neither ``None``, an exception, nor a process exit status."""
+
+
+class InvalidOptionError(AtlanExtError, ValueError):
+    """An option that cannot work: a timeout that is not a finite positive number,
+    ``strict=True`` with ``background=True``, an outbox that is not an ``Outbox``."""
+
+
+class InvalidClientError(AtlanExtError, TypeError):
+    """A ``client`` that is not a pyatlan client, ``None`` or ``"local"``, or an async client
+    where a sync one is needed."""
+
+
+class RunInUseError(AtlanExtError, RuntimeError):
+    """A run (or a ``lineage_run``) entered again while it is already in use."""
 
 
 class UnsupportedConnectorError(AtlanExtError, ValueError):

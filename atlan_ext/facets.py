@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
+from atlan_ext._values import RunId, check_uri, format_time
 from atlan_ext._version import PRODUCER
 from atlan_ext.exceptions import InvalidFacetError
 
@@ -93,8 +94,6 @@ def parent(
 
     ``root`` is ``(run_id, job_namespace, job_name)`` of the outermost run, when there is one.
     """
-    from atlan_ext.events import RunId
-
     fields: Dict[str, Any] = {
         "run": {"runId": RunId.check(run_id)},
         "job": {
@@ -118,8 +117,6 @@ def nominal_time(
     start: datetime, end: Optional[datetime] = None, *, producer: str = PRODUCER
 ) -> Facet:
     """The ``nominalTime`` run facet: the scheduled time (window) this run is for."""
-    from atlan_ext.events import format_time
-
     return _facet(
         "NominalTimeRunFacet",
         {
@@ -196,8 +193,6 @@ def source_code_location(
     producer: str = PRODUCER,
 ) -> Facet:
     """The ``sourceCodeLocation`` job facet: where the job's code lives."""
-    from atlan_ext.events import check_uri
-
     return _facet(
         "SourceCodeLocationJobFacet",
         {

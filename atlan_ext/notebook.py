@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import argparse
 import ast
-import html
 import shlex
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from atlan_ext.events import Job, format_time
-from atlan_ext.run import _Run, lineage_run
+from atlan_ext.display import RunsView
+from atlan_ext.events import Job
+from atlan_ext.run import Run, lineage_run
 from atlan_ext.send import connector_value, is_async_client
 
-__all__ = ["LineageMagics", "RunsView", "load_ipython_extension", "run_html"]
+__all__ = ["LineageMagics", "load_ipython_extension"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,7 +93,7 @@ class LineageMagics(Magics):  # type: ignore[misc]
         self.client: Any = None
         self.local = False
         self.background = True
-        self.runs: List[_Run] = []
+        self.runs: List[Run] = []
 
     @line_cell_magic  # type: ignore[untyped-decorator]
     def lineage(self, line: str, cell: Optional[str] = None) -> Any:
@@ -188,74 +188,3 @@ class LineageMagics(Magics):  # type: ignore[misc]
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics: ``%load_ext atlan_ext``."""
     ipython.register_magics(LineageMagics)
-
-
-# -- how runs look in a notebook -----------------------------------------------------------------
-
-
-def _delivery_states(run: _Run) -> Dict[str, str]:
-    """Delivery state of each of the run's events, by event time."""
-    try:
-        stored = run._delivery.outbox.events(run.run_id)
-    except Exception:  # the outbox is a nicety here; the run shows without it
-        return {}
-    return {item.event["eventTime"]: item.status for item in stored}
-
-
-def run_html(run: _Run) -> str:
-    """An HTML summary of a run: job, id, state, duration, events, datasets. Every user
-    string is escaped; there is no script."""
-    e = html.escape
-    states = _delivery_states(run)
-    rows = "".join(
-        f"<tr><td>{e(state.value)}</td><td>{e(format_time(when))}</td>"
-        f"<td>{e(states.get(format_time(when), 'captured' if not states else 'sending'))}</td></tr>"
-        for state, when in run.history
-    )
-    duration = ""
-    if len(run.history) > 1:
-        seconds = (run.history[-1][1] - run.history[0][1]).total_seconds()
-        duration = f" · {seconds:.3f} s"
-
-    def datasets(items: Sequence[Any]) -> str:
-        if not items:
-            return "<i>none</i>"
-        return "<br>".join(e(f"{d.namespace}/{d.name}") for d in items)
-
-    return (
-        '<div class="atlan-ext-run">'
-        f"<b>{e(run.job.namespace)} / {e(run.job.name)}</b> · run <code>{e(run.run_id)}</code>"
-        f" · {e(run.state.value if run.state else 'not started')}{duration}"
-        "<table><tr><th>event</th><th>time</th><th>delivery</th></tr>"
-        f"{rows}</table>"
-        f"<p><b>inputs</b><br>{datasets(run.inputs)}</p>"
-        f"<p><b>outputs</b><br>{datasets(run.outputs)}</p></div>"
-    )
-
-
-class RunsView:
-    """This notebook's runs, as a table (``%lineage status``)."""
-
-    def __init__(self, runs: Sequence[_Run]) -> None:
-        self.runs = list(runs)
-
-    def __repr__(self) -> str:
-        if not self.runs:
-            return "no lineage runs in this notebook yet"
-        return "\n".join(_text_line(run) for run in self.runs)
-
-    def _repr_html_(self) -> str:
-        e = html.escape
-        if not self.runs:
-            return "<p>no lineage runs in this notebook yet</p>"
-        rows = "".join(
-            f"<tr><td>{e(run.job.namespace)}/{e(run.job.name)}</td><td><code>{e(run.run_id)}"
-            f"</code></td><td>{e(' → '.join(state.value for state, _ in run.history))}</td></tr>"
-            for run in self.runs
-        )
-        return f"<table><tr><th>job</th><th>run</th><th>events</th></tr>{rows}</table>"
-
-
-def _text_line(run: _Run) -> str:
-    events = " -> ".join(state.value for state, _ in run.history)
-    return f"{run.job.namespace}/{run.job.name} {run.run_id} {events}"

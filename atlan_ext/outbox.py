@@ -26,7 +26,7 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 
 from atlan_ext.exceptions import OutboxError
 
-__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path"]
+__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path", "run_key"]
 
 _HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
@@ -68,6 +68,15 @@ CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, event_time, id);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
 CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
 """
+
+
+def run_key(run_id: str) -> str:
+    """A run id as the outbox keys it: the canonical lower-case UUID (case never splits a
+    run), or the text as it is when it is not a UUID."""
+    try:
+        return str(uuid.UUID(run_id.strip()))
+    except (ValueError, AttributeError):
+        return run_id
 
 
 def default_path() -> Path:
@@ -208,7 +217,7 @@ class Outbox:
 
     def run(self, run_id: str) -> Optional[RunRecord]:
         """The remembered run, or ``None``."""
-        found = self._runs("WHERE run_id=?", (run_id,))
+        found = self._runs("WHERE run_id=?", (run_key(run_id),))
         return found[0] if found else None
 
     def runs(self, limit: int = 50) -> List[RunRecord]:
@@ -244,7 +253,7 @@ class Outbox:
         with self._lock, _transaction(self._db):
             if check is not None:
                 row = self._db.execute(
-                    "SELECT state FROM runs WHERE run_id=?", (event["run"]["runId"],)
+                    "SELECT state FROM runs WHERE run_id=?", (run_key(event["run"]["runId"]),)
                 ).fetchone()
                 check(row[0] if row else None)
             return self._insert(event, connector, lifecycle_state, claim, time.time())
@@ -277,7 +286,7 @@ class Outbox:
             "INSERT INTO events (run_id, event_type, event_time, connector, event, created,"
             " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                event["run"]["runId"],
+                run_key(event["run"]["runId"]),
                 event["eventType"],
                 event["eventTime"],
                 connector,
@@ -366,6 +375,45 @@ class Outbox:
             )
             return self._events_by_ids(ids)
 
+    def take_earlier(self, firsts: Dict[str, int]) -> Tuple[List[OutboxEvent], List[str]]:
+        """Before a run's events in hand are sent: its pending events stored before them.
+
+        ``firsts`` maps run ids to the id of the first event in hand of that run. Earlier
+        pending events that nobody else holds are leased to this handle and returned, oldest
+        first, to be sent ahead; runs with an earlier event leased by another live sender are
+        returned as held, and their events in hand must wait (a terminal event never
+        overtakes its START, even when another process stored the START).
+        """
+        if not firsts:
+            return [], []
+        now = time.time()
+        taken: List[int] = []
+        held: List[str] = []
+        with self._lock, _transaction(self._db):
+            for run_id, first in firsts.items():
+                rows = self._db.execute(
+                    "SELECT id, claimed_by, claimed_until FROM events"
+                    " WHERE run_id=? AND delivered IS NULL AND id < ? ORDER BY event_time, id",
+                    (run_key(run_id), first),
+                ).fetchall()
+                busy = [
+                    row
+                    for row in rows
+                    if row[1] not in (None, self.owner)
+                    and row[2] is not None
+                    and row[2] >= now
+                    and not _dead_here(row[1])
+                ]
+                if busy:
+                    held.append(run_id)
+                else:
+                    taken.extend(row[0] for row in rows)
+            self._db.executemany(
+                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
+                [(self.owner, now + _LEASE_SECONDS, event_id) for event_id in taken],
+            )
+            return self._events_by_ids(taken), held
+
     def _remember(self, event: Dict[str, Any], connector: str, state: str, now: float) -> None:
         """Record the run (its job, datasets and state) from one of its lifecycle events, so
         later steps need only the run id. Inside the caller's transaction."""
@@ -377,7 +425,7 @@ class Outbox:
                ON CONFLICT(run_id) DO UPDATE SET state=excluded.state,
                    inputs=excluded.inputs, outputs=excluded.outputs, updated=excluded.updated""",
             (
-                event["run"]["runId"],
+                run_key(event["run"]["runId"]),
                 job["namespace"],
                 job["name"],
                 connector,
@@ -438,7 +486,7 @@ class Outbox:
         clauses, params = [], []
         if run_id is not None:
             clauses.append("run_id=?")
-            params.append(run_id)
+            params.append(run_key(run_id))
         if pending_only:
             clauses.append("delivered IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""

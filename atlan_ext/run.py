@@ -1,11 +1,18 @@
-"""``lineage_run``: START before a unit of work, exactly one terminal event after it.
+"""Runs: START, then exactly one of COMPLETE, FAIL or ABORT, however the work ends.
 
-One object serves as ``with``, ``async with`` and decorator of sync, async, generator and
-async generator functions; every use gets a fresh run. However the work ends, the terminal
-state comes from :func:`atlan_ext.terminal_state`, through one function (:meth:`_Run._finish`)
-that the notebook magic and the command line use too. The user's exception is re-raised
-unchanged, and a failure to send lineage never replaces it or the function's return value
-(unless ``strict=True`` and the work itself succeeded).
+- :func:`start_run` sends START and returns the :class:`Run`; :func:`resume_run` takes up a
+  run started elsewhere (another process or host) without sending START.
+- :meth:`Run.end` is the one way a run ends: idempotent, the only place its terminal state is
+  decided (:func:`atlan_ext.terminal_state`) and its errorMessage facet built. ``complete()``,
+  ``fail()`` and ``abort()`` are thin calls to it, and so are the context manager's exit, the
+  notebook magic, ``atlan-lineage wrap``, the step commands and ``close-orphans``.
+- :class:`lineage_run` is ``start_run`` plus ``Run.end`` on every way out, as ``with``,
+  ``async with`` and decorator; each use (each call of a decorated function) builds a fresh
+  run from the stored arguments.
+
+Lineage never breaks the user's work: a failure to record it is logged (``strict=True``
+raises it, but never over the user's own exception), and the user's exception is re-raised
+unchanged. Bad arguments raise at once, before anything is sent.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import contextvars
 import functools
 import inspect
 import logging
+import math
+import os
 import signal
 import threading
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import (
     Any,
@@ -29,39 +39,88 @@ from typing import (
     Mapping,
     Optional,
     Tuple,
-    Type,
     TypeVar,
     Union,
     cast,
 )
 
+from atlan_ext import display
 from atlan_ext import facets as _facets
-from atlan_ext.delivery import Delivery
+from atlan_ext._state import STATE
+from atlan_ext.delivery import Delivery, shutdown
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
-from atlan_ext.exceptions import LineageDeliveryError
+from atlan_ext.exceptions import (
+    InvalidClientError,
+    InvalidDatasetError,
+    InvalidOptionError,
+    InvalidTransitionError,
+    LineageDeliveryError,
+    RunInUseError,
+)
 from atlan_ext.outbox import Outbox
-from atlan_ext.send import client_from_env
+from atlan_ext.parent import Parent
+from atlan_ext.send import client_from_env, connector_value, is_async_client
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
 
-__all__ = ["AsyncRun", "Run", "current_run", "lineage_run"]
+__all__ = [
+    "AsyncRun",
+    "Run",
+    "current_run",
+    "lineage_run",
+    "resume_run",
+    "resume_run_async",
+    "start_run",
+    "start_run_async",
+]
 
 log = logging.getLogger("atlan_ext")
 
 F = TypeVar("F", bound=Callable[..., Any])
 Facets = Optional[Mapping[str, Any]]
+Prepared = Tuple[Dict[str, Any], Optional[str]]
 
-_current: contextvars.ContextVar[Optional[_Run]] = contextvars.ContextVar(
+_current: contextvars.ContextVar[Optional[_RunBase]] = contextvars.ContextVar(
     "atlan_ext_current_run", default=None
 )
 
 
-def current_run() -> Optional[_Run]:
-    """The innermost run of this thread or task, or ``None``."""
+def current_run() -> Optional[_RunBase]:
+    """The innermost run entered (``with``) in this thread or task, or ``None``."""
     return _current.get()
 
 
+# -- how a run ended, as an errorMessage ---------------------------------------------------------
+
+
+class _Failed(Exception):
+    """Stands for ``fail(message)``: the message is the user's own words, kept as given."""
+
+
 class _Aborted(BaseException):
-    """Stands for an explicit abort(reason): an interruption, not an error."""
+    """Stands for ``abort(reason)``: an interruption, not an error."""
+
+
+def _failure(error: Union[BaseException, str, None]) -> BaseException:
+    if isinstance(error, BaseException):
+        return error
+    return _Failed(error or "failed")
+
+
+def _outcome_message(outcome: Outcome) -> str:
+    """The one message format of every FAIL and ABORT, whoever ends the run."""
+    if isinstance(outcome, (_Failed, _Aborted)):
+        return str(outcome)
+    if isinstance(outcome, BaseException):
+        text = str(outcome)
+        return f"{type(outcome).__name__}: {text}" if text else type(outcome).__name__
+    number = cast(int, outcome)
+    if number > 0:
+        return f"the command exited with status {number}"
+    try:
+        name = signal.Signals(-number).name
+    except ValueError:
+        name = f"signal {-number}"
+    return f"killed by {name} ({-number})"
 
 
 def _outcome_facets(outcome: Outcome, include_stack_trace: bool) -> Dict[str, Any]:
@@ -69,53 +128,145 @@ def _outcome_facets(outcome: Outcome, include_stack_trace: bool) -> Dict[str, An
     if terminal_state(outcome) is RunState.COMPLETE:
         return {}
     stack: Optional[str] = None
-    if isinstance(outcome, _Aborted):
-        message = str(outcome)
-    elif isinstance(outcome, BaseException):
-        text = str(outcome)
-        message = f"{type(outcome).__name__}: {text}" if text else type(outcome).__name__
-        if include_stack_trace:
-            stack = "".join(
-                traceback.format_exception(type(outcome), outcome, outcome.__traceback__)
-            )
-    elif isinstance(outcome, int) and outcome > 0:
-        message = f"the command exited with status {outcome}"
-    else:
-        number = -int(cast(int, outcome))
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        message = f"the command was killed by {name} ({number})"
-    return {"errorMessage": _facets.error_message(message, stack_trace=stack)}
+    if (
+        include_stack_trace
+        and isinstance(outcome, BaseException)
+        and not isinstance(outcome, (_Failed, _Aborted))
+    ):
+        stack = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
+    return {"errorMessage": _facets.error_message(_outcome_message(outcome), stack_trace=stack)}
 
 
-class _Run:
-    """What the sync and async run objects share: state, datasets, and event building."""
+# -- settings, checked before anything is sent -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Settings:
+    client: Any  # a pyatlan client, None (from the environment) or "local"
+    connector: str
+    timeout: float
+    background: bool
+    strict: bool
+    include_stack_trace: bool
+    run_facets: Dict[str, Any]
+    outbox: Optional[Outbox]
+
+
+def _settings(
+    job: Job,
+    *,
+    client: Any = None,
+    connector_type: object = "spark",
+    strict: bool = False,
+    delivery_timeout: float = 10.0,
+    background: bool = False,
+    include_stack_trace: bool = True,
+    run_facets: Facets = None,
+    outbox: Optional[Outbox] = None,
+) -> _Settings:
+    if isinstance(client, str) and client != "local":
+        raise InvalidClientError(
+            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
+            f"got {client!r}"
+        )
+    if client is not None and not isinstance(client, str) and not hasattr(client, "open_lineage"):
+        raise InvalidClientError(
+            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
+            f"got {type(client).__name__}"
+        )
+    if (
+        isinstance(delivery_timeout, bool)
+        or not isinstance(delivery_timeout, (int, float))
+        or not math.isfinite(delivery_timeout)
+        or delivery_timeout <= 0
+    ):
+        raise InvalidOptionError(
+            f"delivery_timeout must be a finite positive number of seconds, got "
+            f"{delivery_timeout!r}"
+        )
+    if strict and background:
+        raise InvalidOptionError(
+            "strict=True raises when Atlan does not accept an event, so it must wait for "
+            "the answer: it cannot be combined with background=True"
+        )
+    if outbox is not None and not isinstance(outbox, Outbox):
+        raise InvalidOptionError(f"outbox must be an atlan_ext Outbox, got {outbox!r}")
+    # Proves the run facets JSON objects now, before anything is sent.
+    checked = build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)
+    return _Settings(
+        client=client,
+        connector=connector_value(connector_type),
+        timeout=float(delivery_timeout),
+        background=background,
+        strict=strict,
+        include_stack_trace=include_stack_trace,
+        run_facets=checked["run"]["facets"],
+        outbox=outbox,
+    )
+
+
+def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
+    if isinstance(items, (str, bytes)):
+        raise InvalidDatasetError(
+            f"{side} must be a list of datasets, got the string {items!r}: write {side}=[{items!r}]"
+        )
+    return [as_dataset(item) for item in items]
+
+
+def _client(settings: _Settings) -> Any:
+    if isinstance(settings.client, str):  # "local"
+        return None
+    if settings.client is not None:
+        return settings.client
+    url = os.environ.get("ATLAN_BASE_URL", "")
+    key = os.environ.get("ATLAN_API_KEY", "")
+    if not url or not key:
+        return None
+    return STATE.env_client((url, key), client_from_env)
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+class _RunBase:
+    """What the sync and async runs share: state, datasets, events; never any I/O."""
 
     def __init__(
         self,
         job: Job,
-        delivery: Delivery,
         run_id: str,
+        settings: _Settings,
         inputs: Iterable[Dataset],
         outputs: Iterable[Dataset],
-        run_facets: Dict[str, Any],
-        include_stack_trace: bool,
+        parent: Optional[Parent],
+        resumed: bool,
     ) -> None:
         self.job = job
         self.run_id = run_id
-        self._delivery = delivery
+        self._settings = settings
+        self._delivery = Delivery(
+            _client(settings),
+            settings.connector,
+            outbox=settings.outbox,
+            timeout=settings.timeout,
+            background=settings.background,
+            strict=settings.strict,
+        )
         self._inputs: Dict[Tuple[str, str], Dataset] = {}
         self._outputs: Dict[Tuple[str, str], Dataset] = {}
         for dataset in inputs:
             self._inputs[(dataset.namespace, dataset.name)] = dataset
         for dataset in outputs:
             self._outputs[(dataset.namespace, dataset.name)] = dataset
-        self._run_facets = run_facets
-        self._include_stack_trace = include_stack_trace
-        self._lock = threading.Lock()
-        self._lifecycle: Optional[RunState] = None
+        self._run_facets = dict(settings.run_facets)
+        self.parent = parent
+        if parent is not None:
+            self._run_facets["parent"] = parent.facet()
+        self._lock = threading.RLock()  # RLock: SIGTERM may end the run inside its own call
+        # A resumed run began elsewhere; it is checked against what the outbox remembers.
+        self._lifecycle: Optional[RunState] = RunState.START if resumed else None
+        self._checked = resumed
+        self._token: Optional[contextvars.Token[Optional[_RunBase]]] = None
         self.history: List[Tuple[RunState, datetime]] = []
 
     def __repr__(self) -> str:
@@ -124,14 +275,17 @@ class _Run:
 
     def _repr_html_(self) -> str:
         """The run in a notebook: job, id, state, duration, events with delivery, datasets."""
-        from atlan_ext.notebook import run_html
-
-        return run_html(self)
+        return display.run_html(self)
 
     @property
     def state(self) -> Optional[RunState]:
-        """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL sent."""
+        """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL."""
         return self._lifecycle
+
+    @property
+    def ended(self) -> bool:
+        """True once the run has its terminal event."""
+        return self._lifecycle is not None and self._lifecycle.is_terminal
 
     @property
     def inputs(self) -> List[Dataset]:
@@ -144,19 +298,44 @@ class _Run:
         return list(self._outputs.values())
 
     def add_input(self, dataset: DatasetLike) -> Dataset:
-        """Add an input dataset found during the run (a ``Dataset`` or a URI)."""
+        """Add an input dataset found during the run (a ``Dataset`` or a URI); it is sent
+        with the run's next event."""
         checked = as_dataset(dataset)
         self._inputs[(checked.namespace, checked.name)] = checked
         return checked
 
     def add_output(self, dataset: DatasetLike) -> Dataset:
-        """Add an output dataset found during the run (a ``Dataset`` or a URI)."""
+        """Add an output dataset found during the run (a ``Dataset`` or a URI); it is sent
+        with the run's next event."""
         checked = as_dataset(dataset)
         self._outputs[(checked.namespace, checked.name)] = checked
         return checked
 
-    def _event(self, state: RunState, facets: Facets) -> Tuple[Dict[str, Any], Optional[str]]:
-        """Check the transition and build the event; the run's state moves only if both pass."""
+    def as_parent(self) -> Parent:
+        """This run as the parent of another (``parent=run``), with its root."""
+        root = self.parent.root_or_self if self.parent is not None else None
+        return Parent(self.run_id, self.job.namespace, self.job.name, root=root)
+
+    def child_env(self) -> Dict[str, str]:
+        """Environment variables that nest a child process's runs under this one
+        (``OPENLINEAGE_PARENT_ID``, ``OPENLINEAGE_ROOT_PARENT_ID``, ``OPENLINEAGE_CONTEXT``)::
+
+            subprocess.run(["dbt-ol", "run"], env={**os.environ, **run.child_env()})
+        """
+        return self.as_parent().env()
+
+    def delivery(self) -> Dict[str, str]:
+        """Delivery state (``pending``/``delivered``) of the run's stored events, by event
+        time; empty when the outbox cannot tell."""
+        try:
+            stored = self._delivery.outbox.events(self.run_id)
+        except Exception:  # the outbox is a nicety here; the run shows without it
+            return {}
+        return {item.event["eventTime"]: item.status for item in stored}
+
+    # -- events, built under the lock; the state moves only if the event is legal -------------
+
+    def _prepare(self, state: RunState, facets: Facets) -> Prepared:
         with self._lock:
             state = check_transition(self._lifecycle, state)
             run_facets = dict(self._run_facets)
@@ -176,104 +355,325 @@ class _Run:
             self.history.append((state, when))
         return event, None if state is RunState.OTHER else state.value
 
-    def _terminal_event(
-        self, outcome: Outcome, facets: Facets
-    ) -> Tuple[Dict[str, Any], Optional[str]]:
-        merged = _outcome_facets(outcome, self._include_stack_trace)
-        merged.update(facets or {})
-        return self._event(terminal_state(outcome), merged)
+    def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Prepared]:
+        """The terminal event for ``outcome``; ``None`` when the run already ended (an
+        explicit second ending raises :class:`InvalidTransitionError` instead)."""
+        state = terminal_state(outcome)
+        with self._lock:
+            if self.ended:
+                if explicit:
+                    check_transition(self._lifecycle, state)
+                return None
+            merged = _outcome_facets(outcome, self._settings.include_stack_trace)
+            merged.update(facets or {})
+            return self._prepare(state, merged)
 
-    @property
-    def ended(self) -> bool:
-        """True once a terminal event was made for the run."""
-        return self._lifecycle is not None and self._lifecycle.is_terminal
+    def _check(self) -> Optional[Callable[[Optional[str]], None]]:
+        """For a run that began elsewhere: the transition checked against the state the
+        outbox remembers, inside its transaction (no record: it cannot be checked here)."""
+        if not self._checked:
+            return None
+        new = self._lifecycle
 
-    def _finish(self, outcome: Outcome) -> None:
-        """End the run for ``outcome``, unless an explicit terminal call already did.
+        def still_legal(stored: Optional[str]) -> None:
+            if stored is not None and new is not None:
+                check_transition(stored, new)
 
-        The one way every helper ends a run (context manager, decorator, magic, CLI).
-        """
-        if not self.ended:
-            self._delivery.send(*self._terminal_event(outcome, None))
+        return still_legal
 
-    async def _finish_async(self, outcome: Outcome) -> None:
-        if not self.ended:
-            await self._delivery.send_async(*self._terminal_event(outcome, None))
+    def _refused(self, previous: Optional[RunState]) -> None:
+        """The outbox refused the event just prepared: the run did not move."""
+        with self._lock:
+            self._lifecycle = previous
+            self.history.pop()
+
+    def _trouble(self, error: Exception, user_error: Optional[BaseException]) -> None:
+        """A lineage failure: raised only with ``strict=True`` and never over the user's own
+        exception; otherwise logged (delivery failures were reported where they happened)."""
+        if self._settings.strict and user_error is None:
+            raise error
+        if not isinstance(error, LineageDeliveryError):
+            log.warning("atlan_ext: lineage not recorded: %s", error)
+
+    # -- entering and leaving a block ----------------------------------------------------------
+
+    def _enter(self) -> None:
+        if self._token is not None:
+            raise RunInUseError(
+                f"run {self.run_id} is already entered; a run is one block: start another "
+                "with start_run() (or use lineage_run as a decorator, which makes a fresh run "
+                "per call)"
+            )
+        self._token = _current.set(self)
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            _current.reset(token)
+        except ValueError:  # left in another context (a generator finished elsewhere)
+            _current.set(None)
+
+    def _opened(self) -> None:
+        _watch_sigterm(self)
+
+    def _closed(self) -> None:
+        _unwatch_sigterm(self)
 
 
-def _failure(error: Union[BaseException, str, None]) -> Outcome:
-    if isinstance(error, BaseException):
-        return error
-    return RuntimeError(error or "failed")
+class Run(_RunBase):
+    """A run driven from sync code: ``with lineage_run(...) as run``, :func:`start_run`,
+    :func:`resume_run`. Used as ``with run:``, it ends with the block's outcome."""
 
+    def _send(self, prepared: Optional[Prepared], previous: Optional[RunState]) -> None:
+        if prepared is None:
+            return
+        try:
+            self._delivery.send(*prepared, check=self._check())
+        except InvalidTransitionError:
+            self._refused(previous)
+            raise
+        except Exception as error:
+            self._trouble(error, None)
+        finally:
+            if self.ended:
+                self._closed()
 
-class Run(_Run):
-    """The run inside a ``with lineage_run(...)`` block or a decorated sync function."""
+    def _start(self) -> None:
+        self._opened()
+        try:
+            self._send(self._prepare(RunState.START, None), None)
+        except InvalidTransitionError as error:
+            self._trouble(error, None)
 
     def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
-        self._delivery.send(*self._event(RunState.RUNNING, facets))
+        previous = self._lifecycle
+        self._send(self._prepare(RunState.RUNNING, facets), previous)
 
     def other(self, facets: Facets = None) -> None:
         """Send OTHER: more facets for the run, at any time before it ends."""
-        self._delivery.send(*self._event(RunState.OTHER, facets))
+        previous = self._lifecycle
+        self._send(self._prepare(RunState.OTHER, facets), previous)
+
+    def end(self, outcome: Outcome = None, *, facets: Facets = None) -> Optional[RunState]:
+        """End the run for ``outcome`` (``None``: success; an exception; a process exit
+        status, negative for a signal) and return its terminal state. Idempotent: once the
+        run has ended, nothing more is sent and ``None`` is returned."""
+        previous = self._lifecycle
+        prepared = self._prepare_end(outcome, facets, explicit=False)
+        self._send(prepared, previous)
+        return self._lifecycle if prepared is not None else None
+
+    def _end_explicitly(self, outcome: Outcome, facets: Facets) -> None:
+        previous = self._lifecycle
+        self._send(self._prepare_end(outcome, facets, explicit=True), previous)
 
     def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
-        self._delivery.send(*self._terminal_event(None, facets))
+        self._end_explicitly(None, facets)
 
     def fail(self, error: Union[BaseException, str, None] = None, facets: Facets = None) -> None:
-        """End the run with FAIL now, with ``error`` in the errorMessage facet."""
-        self._delivery.send(*self._terminal_event(_failure(error), facets))
+        """End the run with FAIL now: ``error`` (an exception, or your message as it is) goes
+        in the errorMessage facet."""
+        self._end_explicitly(_failure(error), facets)
 
     def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        self._delivery.send(*self._terminal_event(_Aborted(reason or "aborted"), facets))
+        self._end_explicitly(_Aborted(reason or "aborted"), facets)
+
+    def __enter__(self) -> Run:
+        self._enter()
+        return self
+
+    def __exit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
+        self._leave()
+        try:
+            self.end(error)
+        except Exception as lineage_error:
+            self._trouble(lineage_error, error)
 
 
-class AsyncRun(_Run):
-    """The run inside ``async with lineage_run(...)`` or a decorated async function: the
-    sending methods are coroutines."""
+class AsyncRun(_RunBase):
+    """A run driven from async code (``async with lineage_run(...)``, :func:`start_run_async`,
+    :func:`resume_run_async`): the sending methods are coroutines. ``add_input`` and
+    ``add_output`` send nothing, so they are plain methods here too."""
+
+    async def _send(self, prepared: Optional[Prepared], previous: Optional[RunState]) -> None:
+        if prepared is None:
+            return
+        try:
+            await self._delivery.send_async(*prepared, check=self._check())
+        except InvalidTransitionError:
+            self._refused(previous)
+            raise
+        except Exception as error:
+            self._trouble(error, None)
+        finally:
+            if self.ended:
+                self._closed()
+
+    async def _start(self) -> None:
+        self._opened()
+        try:
+            await self._send(self._prepare(RunState.START, None), None)
+        except InvalidTransitionError as error:
+            self._trouble(error, None)
 
     async def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
-        await self._delivery.send_async(*self._event(RunState.RUNNING, facets))
+        previous = self._lifecycle
+        await self._send(self._prepare(RunState.RUNNING, facets), previous)
 
     async def other(self, facets: Facets = None) -> None:
         """Send OTHER: more facets for the run, at any time before it ends."""
-        await self._delivery.send_async(*self._event(RunState.OTHER, facets))
+        previous = self._lifecycle
+        await self._send(self._prepare(RunState.OTHER, facets), previous)
+
+    async def end(self, outcome: Outcome = None, *, facets: Facets = None) -> Optional[RunState]:
+        """:meth:`Run.end` for async code."""
+        previous = self._lifecycle
+        prepared = self._prepare_end(outcome, facets, explicit=False)
+        await self._send(prepared, previous)
+        return self._lifecycle if prepared is not None else None
+
+    async def _end_explicitly(self, outcome: Outcome, facets: Facets) -> None:
+        previous = self._lifecycle
+        await self._send(self._prepare_end(outcome, facets, explicit=True), previous)
 
     async def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
-        await self._delivery.send_async(*self._terminal_event(None, facets))
+        await self._end_explicitly(None, facets)
 
     async def fail(
         self, error: Union[BaseException, str, None] = None, facets: Facets = None
     ) -> None:
         """End the run with FAIL now, with ``error`` in the errorMessage facet."""
-        await self._delivery.send_async(*self._terminal_event(_failure(error), facets))
+        await self._end_explicitly(_failure(error), facets)
 
     async def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        await self._delivery.send_async(
-            *self._terminal_event(_Aborted(reason or "aborted"), facets)
+        await self._end_explicitly(_Aborted(reason or "aborted"), facets)
+
+    async def __aenter__(self) -> AsyncRun:
+        self._enter()
+        return self
+
+    async def __aexit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
+        self._leave()
+        try:
+            await self.end(error)
+        except Exception as lineage_error:
+            self._trouble(lineage_error, error)
+
+
+# -- making runs -------------------------------------------------------------------------------
+
+
+def _make(
+    cls: Any,
+    job: object,
+    run_id: Optional[object],
+    parent: object,
+    inputs: Iterable[DatasetLike],
+    outputs: Iterable[DatasetLike],
+    resumed: bool,
+    options: Dict[str, Any],
+) -> Any:
+    checked_job = as_job(job)
+    settings = _settings(checked_job, **options)
+    if cls is Run and settings.client is not None and is_async_client(settings.client):
+        raise InvalidClientError(
+            "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
+            "`async with` (or an async function) for an AsyncAtlanClient"
         )
+    checked_id = RunId.check(run_id) if run_id is not None else RunId.new()
+    found: Optional[Parent]
+    if parent is not None:
+        found = Parent.parse(parent)
+    else:
+        enclosing = _current.get()
+        found = enclosing.as_parent() if enclosing is not None else Parent.from_env()
+    return cls(
+        checked_job,
+        checked_id,
+        settings,
+        _datasets(inputs, "inputs"),
+        _datasets(outputs, "outputs"),
+        found,
+        resumed,
+    )
 
 
-_env_clients: Dict[Tuple[str, str], Any] = {}
-_env_lock = threading.Lock()
+def start_run(
+    job: object,
+    *,
+    inputs: Iterable[DatasetLike] = (),
+    outputs: Iterable[DatasetLike] = (),
+    run_id: Optional[object] = None,
+    parent: object = None,
+    **options: Any,
+) -> Run:
+    """Send START for a new run of ``job`` and return the :class:`Run`; end it with
+    :meth:`Run.end` (or ``complete()``, ``fail()``, ``abort()``), or use it as ``with run:``.
+
+    ``parent``: the run that started this one (a run, :class:`atlan_ext.Parent`,
+    ``(run_id, namespace, name)`` or ``"namespace/name/runId"``); by default the enclosing
+    run of this thread or task, else ``OPENLINEAGE_CONTEXT`` / ``OPENLINEAGE_PARENT_ID``.
+    ``options`` are those of :class:`lineage_run`.
+    """
+    run = cast(Run, _make(Run, job, run_id, parent, inputs, outputs, False, options))
+    run._start()
+    return run
 
 
-def _env_client() -> Any:
-    import os
+async def start_run_async(
+    job: object,
+    *,
+    inputs: Iterable[DatasetLike] = (),
+    outputs: Iterable[DatasetLike] = (),
+    run_id: Optional[object] = None,
+    parent: object = None,
+    **options: Any,
+) -> AsyncRun:
+    """:func:`start_run` for async code (an ``AsyncAtlanClient``, or none)."""
+    run = cast(AsyncRun, _make(AsyncRun, job, run_id, parent, inputs, outputs, False, options))
+    await run._start()
+    return run
 
-    key = (os.environ.get("ATLAN_BASE_URL", ""), os.environ.get("ATLAN_API_KEY", ""))
-    if not all(key):
-        return None
-    with _env_lock:
-        if key not in _env_clients:
-            _env_clients[key] = client_from_env()
-        return _env_clients[key]
+
+def resume_run(
+    job: object,
+    run_id: object,
+    *,
+    inputs: Iterable[DatasetLike] = (),
+    outputs: Iterable[DatasetLike] = (),
+    parent: object = None,
+    **options: Any,
+) -> Run:
+    """A run started elsewhere (another process or host, e.g. with ``RunId.from_key``):
+    no START is sent; the run's state begins at START, so ``running()``, ``complete()``,
+    ``fail()`` and ``abort()`` are checked as usual, and against what this machine's outbox
+    remembers of the run. As ``with resume_run(...) as run:`` it ends with the block."""
+    run = cast(Run, _make(Run, job, run_id, parent, inputs, outputs, True, options))
+    run._opened()
+    return run
+
+
+def resume_run_async(
+    job: object,
+    run_id: object,
+    *,
+    inputs: Iterable[DatasetLike] = (),
+    outputs: Iterable[DatasetLike] = (),
+    parent: object = None,
+    **options: Any,
+) -> AsyncRun:
+    """:func:`resume_run` for async code: its sending methods are coroutines."""
+    run = cast(AsyncRun, _make(AsyncRun, job, run_id, parent, inputs, outputs, True, options))
+    run._opened()
+    return run
 
 
 class lineage_run:
@@ -294,162 +694,61 @@ class lineage_run:
     events are kept in the local outbox; ``"local"`` keeps them there in any case.
     ``connector_type``: the Atlan OpenLineage connector.
     ``run_id``: a given UUID (e.g. ``RunId.from_key(...)``) instead of a fresh one.
+    ``parent``: see :func:`start_run`.
     ``delivery_timeout``: the longest one send may hold the job. ``background``: never wait for
     Atlan. ``strict``: raise delivery errors instead of logging them. ``include_stack_trace``:
     put the stack trace in FAIL events (turn off when errors may hold secrets).
     ``run_facets``: extra run facets on every event (e.g. ``facets.nominal_time(...)``).
     """
 
-    def __init__(
-        self,
-        job: Any,
-        *,
-        client: Any = None,
-        inputs: Iterable[DatasetLike] = (),
-        outputs: Iterable[DatasetLike] = (),
-        connector_type: object = "spark",
-        run_id: Optional[object] = None,
-        strict: bool = False,
-        delivery_timeout: float = 10.0,
-        background: bool = False,
-        include_stack_trace: bool = True,
-        run_facets: Facets = None,
-        outbox: Optional[Outbox] = None,
-    ) -> None:
-        self._job = as_job(job)
-        self._inputs = [as_dataset(item) for item in inputs]
-        self._outputs = [as_dataset(item) for item in outputs]
-        self._run_id = RunId.check(run_id) if run_id is not None else None
-        if isinstance(client, str) and client != "local":
-            raise TypeError(
-                f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
-                f"got {client!r}"
-            )
-        self._client = client
-        if strict and background:
-            raise ValueError(
-                "strict=True raises when Atlan does not accept an event, so it must wait for "
-                "the answer: it cannot be combined with background=True"
-            )
-        # Checks the connector, the timeout and the facets now, before anything is sent.
-        Delivery(None, connector_type, timeout=delivery_timeout)
-        build_event(RunState.OTHER, self._job, RunId.new(), run_facets=run_facets)
-        self._options: Dict[str, Any] = {
-            "connector": connector_type,
-            "timeout": delivery_timeout,
-            "background": background,
-            "strict": strict,
+    def __init__(self, job: object, **options: Any) -> None:
+        # Every argument is checked now, before anything is sent; each use builds its run
+        # afresh from these same arguments.
+        probe = {
+            key: value
+            for key, value in options.items()
+            if key not in ("inputs", "outputs", "run_id", "parent")
         }
-        self._strict = strict
-        self._include_stack_trace = include_stack_trace
-        self._run_facets = dict(run_facets or {})
-        self._outbox = outbox
-        self._active: Optional[Tuple[_Run, contextvars.Token[Optional[_Run]]]] = None
+        _settings(as_job(job), **probe)
+        _datasets(options.get("inputs", ()), "inputs")
+        _datasets(options.get("outputs", ()), "outputs")
+        if options.get("run_id") is not None:
+            RunId.check(options["run_id"])
+        if options.get("parent") is not None:
+            Parent.parse(options["parent"])
+        self._job = job
+        self._options = options
+        self._run: Optional[_RunBase] = None
 
-    def _copy(self) -> lineage_run:
-        """A fresh helper with the same settings, for one call of a decorated function."""
-        fresh = object.__new__(lineage_run)
-        fresh.__dict__.update(self.__dict__)
-        fresh._active = None
-        return fresh
+    def _fresh(self) -> lineage_run:
+        return lineage_run(self._job, **self._options)
 
-    def _open(self, cls: Type[_Run]) -> _Run:
-        if self._active is not None:
-            raise RuntimeError(
+    def _claim(self) -> None:
+        if self._run is not None:
+            raise RunInUseError(
                 "this lineage_run is already in use: create one per run (or use it as a "
                 "decorator, which makes a fresh run per call)"
             )
-        if isinstance(self._client, str):  # "local": __init__ refuses any other string
-            client = None
-        else:
-            client = self._client if self._client is not None else _env_client()
-        delivery = Delivery(client, outbox=self._outbox, **self._options)
-        run_facets = dict(self._run_facets)
-        parent = _current.get()
-        if parent is not None:
-            root = parent._run_facets.get("parent", {}).get("root") or {
-                "run": {"runId": parent.run_id},
-                "job": {"namespace": parent.job.namespace, "name": parent.job.name},
-            }
-            run_facets["parent"] = _facets.parent(
-                parent.run_id,
-                parent.job.namespace,
-                parent.job.name,
-                root=(root["run"]["runId"], root["job"]["namespace"], root["job"]["name"]),
-            )
-        run = cls(
-            self._job,
-            delivery,
-            self._run_id or RunId.new(),
-            self._inputs,
-            self._outputs,
-            run_facets,
-            self._include_stack_trace,
-        )
-        self._active = (run, _current.set(run))
-        return run
-
-    def _close(self) -> _Run:
-        assert self._active is not None
-        run, token = self._active
-        self._active = None
-        try:
-            _current.reset(token)
-        except ValueError:  # exited in another context (a generator finished elsewhere)
-            _current.set(None)
-        return run
-
-    def _lineage_trouble(self, error: Exception, user_error: Optional[BaseException]) -> None:
-        """Decide what a lineage failure does: raise only in strict mode, and never over the
-        user's own exception."""
-        if self._strict and user_error is None:
-            raise error
-        if not isinstance(error, LineageDeliveryError):
-            log.warning("atlan_ext: lineage not recorded: %s", error, exc_info=error)
-
-    # -- with ---------------------------------------------------------------------------------
 
     def __enter__(self) -> Run:
-        run = cast(Run, self._open(Run))
-        if run._delivery.is_async:
-            self._close()
-            raise TypeError(
-                "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
-                "`async with` (or an async function) for an AsyncAtlanClient"
-            )
-        try:
-            run._delivery.send(*run._event(RunState.START, None))
-        except Exception as error:
-            if self._strict:
-                self._close()
-            self._lineage_trouble(error, None)
-        return run
+        self._claim()
+        run = start_run(self._job, **self._options)
+        self._run = run
+        return run.__enter__()
 
     def __exit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
-        run = self._close()
-        try:
-            run._finish(error)
-        except Exception as lineage_error:
-            self._lineage_trouble(lineage_error, error)
-
-    # -- async with ---------------------------------------------------------------------------
+        run, self._run = cast(Run, self._run), None
+        run.__exit__(kind, error, trace)
 
     async def __aenter__(self) -> AsyncRun:
-        run = cast(AsyncRun, self._open(AsyncRun))
-        try:
-            await run._delivery.send_async(*run._event(RunState.START, None))
-        except Exception as error:
-            if self._strict:
-                self._close()
-            self._lineage_trouble(error, None)
-        return run
+        self._claim()
+        run = await start_run_async(self._job, **self._options)
+        self._run = run
+        return await run.__aenter__()
 
     async def __aexit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
-        run = self._close()
-        try:
-            await run._finish_async(error)
-        except Exception as lineage_error:
-            self._lineage_trouble(lineage_error, error)
+        run, self._run = cast(AsyncRun, self._run), None
+        await run.__aexit__(kind, error, trace)
 
     # -- decorator ----------------------------------------------------------------------------
 
@@ -463,16 +762,16 @@ class lineage_run:
 
             @functools.wraps(func)
             async def run_coroutine(*args: Any, **kwargs: Any) -> Any:
-                async with self._copy():
+                async with self._fresh():
                     return await func(*args, **kwargs)
 
             return cast(F, run_coroutine)
         if not callable(func):
-            raise TypeError(f"lineage_run decorates a function, got {func!r}")
+            raise InvalidOptionError(f"lineage_run decorates a function, got {func!r}")
 
         @functools.wraps(func)
         def run_function(*args: Any, **kwargs: Any) -> Any:
-            with self._copy():
+            with self._fresh():
                 return func(*args, **kwargs)
 
         return cast(F, run_function)
@@ -482,7 +781,7 @@ class lineage_run:
         def run_generator(*args: Any, **kwargs: Any) -> Iterator[Any]:
             # START on the first next(), not when the generator object is made; the run ends
             # when the iteration does (closed early: ABORT).
-            with self._copy():
+            with self._fresh():
                 return (yield from func(*args, **kwargs))
 
         return run_generator
@@ -492,7 +791,7 @@ class lineage_run:
     ) -> Callable[..., AsyncIterator[Any]]:
         @functools.wraps(func)
         async def run_async_generator(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            async with self._copy():
+            async with self._fresh():
                 inner = func(*args, **kwargs)
                 try:
                     value = await inner.__anext__()
@@ -516,3 +815,53 @@ class lineage_run:
                             return
 
         return run_async_generator
+
+
+# -- SIGTERM: a scheduler's timeout or an eviction ends open runs with ABORT -------------------
+
+
+def _watch_sigterm(run: _RunBase) -> None:
+    """Remember an open run; in the main thread, while SIGTERM still has its default action,
+    take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
+    with STATE.lock:
+        STATE.open_runs[id(run)] = run
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # no signals here (an embedded interpreter)
+        return
+
+
+def _unwatch_sigterm(run: _RunBase) -> None:
+    """Forget an ended run; the last one gives SIGTERM its default action back (when the
+    main thread ends it: elsewhere our handler stays, and does what the default would)."""
+    with STATE.lock:
+        STATE.open_runs.pop(id(run), None)
+        if STATE.open_runs:
+            return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        return
+
+
+def _on_sigterm(number: int, frame: Any) -> None:
+    """End every open sync run with ABORT, keep what is unsent, then die of SIGTERM as the
+    process would have (status 143, or -15 to its parent)."""
+    with STATE.lock:
+        runs = list(STATE.open_runs.values())
+        STATE.open_runs.clear()
+    for run in runs:
+        if isinstance(run, Run):
+            try:
+                run.end(-number)
+            except Exception as error:  # dying anyway: say why lineage is missing
+                log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
+    shutdown()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

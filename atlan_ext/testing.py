@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from atlan_ext import _state
 from atlan_ext import delivery as _delivery
 from atlan_ext.exceptions import MissingDependencyError
 from atlan_ext.outbox import Outbox
@@ -64,19 +65,18 @@ def capture_lineage() -> Iterator[List[Event]]:
 def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
     """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox."""
     before = os.environ.get("ATLAN_EXT_HOME")
+    _delivery.flush()
+    _state.reset()
     os.environ["ATLAN_EXT_HOME"] = str(folder)
-    said = set(_delivery._said_once)
-    _delivery._said_once.clear()
     try:
         yield _delivery.default_outbox()
     finally:
         _delivery.flush()
+        _state.reset()
         if before is None:
             os.environ.pop("ATLAN_EXT_HOME", None)
         else:
             os.environ["ATLAN_EXT_HOME"] = before
-        _delivery._said_once.clear()
-        _delivery._said_once.update(said)
 
 
 def runs_of(events: Sequence[Event]) -> OrderedDict[str, List[Event]]:

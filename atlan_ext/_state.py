@@ -1,0 +1,86 @@
+"""Process-wide state, all of it here: the one place that outlives a single run.
+
+What lives here: clients built from the environment, the senders of sync clients and the
+tasks of async ones, the default outboxes, the outboxes in which this process leases events,
+the warnings already given, the capture lists of the testing kit and the runs still open
+(for SIGTERM). Every collection is bounded or empties itself: senders leave when idle, runs
+leave when they end, remembered warnings and clients are capped.
+
+:func:`reset` forgets it all; the testing kit and the tests call it between tests. It never
+touches a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, List, Set, Tuple
+
+__all__ = ["STATE", "State", "reset", "say_once"]
+
+log = logging.getLogger("atlan_ext")
+
+#: How many warning keys are remembered ("said once") before the oldest are forgotten.
+_SAID_LIMIT = 4096
+#: How many clients built from the environment are kept (one per URL and key).
+_ENV_CLIENT_LIMIT = 4
+
+
+class State:
+    """Everything atlan-ext keeps for the life of the process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.captures: List[List[Dict[str, Any]]] = []
+        self.outboxes: Dict[str, Any] = {}
+        self.claiming: Set[Any] = set()
+        self.senders: Dict[Tuple[int, str, str], Any] = {}
+        self.async_tasks: Set[asyncio.Future[None]] = set()
+        self.env_clients: OrderedDict[Tuple[str, str], Any] = OrderedDict()
+        self.said: OrderedDict[str, None] = OrderedDict()
+        self.open_runs: Dict[int, Any] = {}
+
+    def env_client(self, key: Tuple[str, str], build: Any) -> Any:
+        """The client for ``key`` (URL, API key), built once by ``build()``; at most a few."""
+        with self.lock:
+            client = self.env_clients.get(key)
+            if client is None:
+                client = build()
+                self.env_clients[key] = client
+                while len(self.env_clients) > _ENV_CLIENT_LIMIT:
+                    self.env_clients.popitem(last=False)
+            else:
+                self.env_clients.move_to_end(key)
+            return client
+
+
+STATE = State()
+
+
+def say_once(key: str, message: str, *args: object) -> bool:
+    """Log ``message`` as a warning unless ``key`` was said already; True if it was logged."""
+    with STATE.lock:
+        if key in STATE.said:
+            return False
+        STATE.said[key] = None
+        while len(STATE.said) > _SAID_LIMIT:
+            STATE.said.popitem(last=False)
+    log.warning(message, *args)
+    return True
+
+
+def reset() -> None:
+    """Forget everything above but the captures, which belong to their ``capture_lineage``
+    blocks (the testing kit and the tests call this between tests).
+
+    Senders still working finish their current batch on their own; nothing is written.
+    """
+    with STATE.lock:
+        STATE.outboxes.clear()
+        STATE.claiming.clear()
+        STATE.senders.clear()
+        STATE.env_clients.clear()
+        STATE.said.clear()
+        STATE.open_runs.clear()

@@ -1,0 +1,129 @@
+"""The small checked values everything else is built from: non-empty text, absolute URIs,
+aware times and run ids. This module imports nothing of atlan-ext but its exceptions, so
+both :mod:`atlan_ext.facets` and :mod:`atlan_ext.events` can stand on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Optional, Type
+
+from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeError
+
+__all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_time"]
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+
+
+def check_text(value: object, what: str, error: Type[AtlanExtError]) -> str:
+    """Return ``value`` if it is a non-empty string, else raise ``error`` naming it."""
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def is_uri(text: str) -> bool:
+    """True for an absolute URI (``scheme:...`` with no white space)."""
+    return bool(_URI.match(text))
+
+
+def check_uri(value: object, what: str, error: Type[AtlanExtError]) -> str:
+    """Return ``value`` if it is an absolute URI (``scheme:...``), else raise ``error``."""
+    text = check_text(value, what, error)
+    if not is_uri(text):
+        raise error(f"{what} must be an absolute URI such as https://host/path, got {text!r}")
+    return text
+
+
+def format_time(value: datetime) -> str:
+    """``value`` as an ISO-8601 UTC timestamp; naive datetimes are refused."""
+    if not isinstance(value, datetime):
+        raise InvalidTimeError(f"expected a timezone-aware datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidTimeError(
+            f"{value.isoformat()} has no time zone; pass an aware datetime, "
+            "e.g. datetime.now(timezone.utc)"
+        )
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> Optional[datetime]:
+    """An ISO-8601 time with a zone (``Z`` included) as an aware datetime, else ``None``."""
+    candidate = text.strip()
+    if candidate[-1:] in ("Z", "z"):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+class RunId:
+    """Run ids: UUIDs, shaped as UUIDv7 (time-ordered) when atlan-ext makes them."""
+
+    @staticmethod
+    def new() -> str:
+        """A fresh UUIDv7 for the current time."""
+        return str(_uuid7(time.time_ns() // 1_000_000, secrets.randbits(76)))
+
+    @staticmethod
+    def from_key(*parts: object, at: Optional[datetime] = None) -> str:
+        """The same UUID every time for the same key, so that START and the terminal event
+        can be sent by different processes or hosts::
+
+            RunId.from_key("dag", "task", "2026-11-25T00:00Z", try_number)
+
+        The UUID is shaped as UUIDv7 with the key's time in its time bits: ``at`` when given,
+        else the first part that is an aware datetime or an ISO-8601 timestamp with a zone,
+        else the epoch. The rest is a SHA-1 of the key, as openlineage-python's
+        ``generate_static_uuid`` does. ``atlan-lineage run-id --key PART...`` prints the same
+        value for the same strings.
+        """
+        if not parts:
+            raise InvalidRunIdError("RunId.from_key() needs at least one key part")
+        instant = at
+        if instant is None:
+            for part in parts:
+                if isinstance(part, datetime) and part.tzinfo is not None:
+                    instant = part
+                    break
+                if isinstance(part, str):
+                    instant = parse_time(part)
+                    if instant is not None:
+                        break
+        if instant is None:
+            instant = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        format_time(instant)  # refuses a naive ``at``
+        instant = instant.astimezone(timezone.utc)
+        data = json.dumps([str(part) for part in parts]).encode("utf-8")
+        digest = hashlib.sha1(instant.isoformat().encode("utf-8") + data).digest()  # noqa: S324
+        return str(_uuid7(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84))
+
+    @staticmethod
+    def check(value: object) -> str:
+        """``value`` (a str or ``uuid.UUID``) as a canonical lowercase UUID string."""
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, str):
+            try:
+                return str(uuid.UUID(value.strip()))
+            except ValueError:
+                pass
+        raise InvalidRunIdError(
+            f"{value!r} is not a run id; a run id is a UUID such as {RunId.new()!r}: "
+            "use RunId.new() or RunId.from_key(...)"
+        )
+
+
+def _uuid7(timestamp_ms: int, node: int) -> uuid.UUID:
+    value = (timestamp_ms & 0xFFFFFFFFFFFF) << 80 | (node & 0xFFFFFFFFFFFFFFFFFFFF)
+    value = (value & ~(0xF000 << 64)) | (7 << 76)
+    value = (value & ~(0xC000 << 48)) | (0x8000 << 48)
+    return uuid.UUID(int=value)
