@@ -1,0 +1,442 @@
+"""One run model across threads, processes and hosts: start_run, resume_run and Run.end, the
+CLI's cross-host steps, the order of a run's events across processes, parents across
+boundaries, and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import Tenant
+from test_cli import cli, env, free_port, stored
+
+from atlan_ext import (
+    InvalidClientError,
+    InvalidDatasetError,
+    InvalidOptionError,
+    InvalidTransitionError,
+    Job,
+    Parent,
+    RunId,
+    RunInUseError,
+    RunState,
+    lineage_run,
+    resume_run,
+    resume_run_async,
+    start_run,
+)
+from atlan_ext.testing import assert_paired, capture_lineage
+
+JOB = Job("ol-demo", "model")
+Events = List[Dict[str, Any]]
+
+
+def types(events: Events) -> List[str]:
+    return [event["eventType"] for event in events]
+
+
+def message(event: Dict[str, Any]) -> str:
+    text: str = event["run"]["facets"]["errorMessage"]["message"]
+    return text
+
+
+def arrived(tenant: Tenant) -> Events:
+    return [
+        e for *_, body, _ in tenant.received for e in (body if isinstance(body, list) else [body])
+    ]
+
+
+class TestStartAndEnd:
+    def test_start_run_then_end(self) -> None:
+        """start_run sends START; end() sends the terminal event once and is idempotent."""
+        with capture_lineage() as events:
+            run = start_run(JOB, inputs=["s3://b/in"])
+            assert types(events) == ["START"]
+            assert run.end() is RunState.COMPLETE
+            assert run.end(ValueError("later")) is None
+        assert types(events) == ["START", "COMPLETE"]
+
+    def test_end_decides_by_outcome(self) -> None:
+        """end() takes what terminal_state takes: an exception, an exit status, a signal."""
+        with capture_lineage() as events:
+            start_run(JOB).end(3)
+            start_run(JOB).end(-signal.SIGTERM)
+            start_run(JOB).end(KeyboardInterrupt())
+        assert types(events) == ["START", "FAIL", "START", "ABORT", "START", "ABORT"]
+        assert message(events[1]) == "the command exited with status 3"
+        assert message(events[3]) == "killed by SIGTERM (15)"
+        assert message(events[5]) == "KeyboardInterrupt"
+
+    def test_run_as_a_block(self) -> None:
+        """A run from start_run used as `with run:` ends with the block's outcome."""
+        with capture_lineage() as events, pytest.raises(OSError):
+            with start_run(JOB):
+                raise OSError("disk full")
+        assert types(events) == ["START", "FAIL"]
+        assert message(events[1]) == "OSError: disk full"
+
+    def test_decorated_calls_are_fresh_runs(self) -> None:
+        """Each call of a decorated function builds its own run from the stored arguments."""
+        helper = lineage_run(JOB)
+
+        @helper
+        def work(n: int) -> int:
+            return n
+
+        with capture_lineage() as events:
+            assert [work(1), work(2)] == [1, 2]
+        assert len({e["run"]["runId"] for e in events}) == 2
+        assert_paired(events)
+
+
+class TestResume:
+    def test_resume_sends_no_start(self) -> None:
+        """resume_run takes up a run started elsewhere: no START, checked transitions."""
+        run_id = RunId.from_key("dag", "task", "2026-11-25T00:00Z", 1)
+        with capture_lineage() as events:
+            run = resume_run(JOB, run_id)
+            assert run.state is RunState.START
+            run.running()
+            run.complete()
+            with pytest.raises(InvalidTransitionError, match="already ended with COMPLETE"):
+                run.complete()
+        assert types(events) == ["RUNNING", "COMPLETE"]
+        assert {e["run"]["runId"] for e in events} == {run_id}
+
+    def test_resume_as_a_block_fails_on_an_exception(self) -> None:
+        """`with resume_run(...)` ends with FAIL when the block raises, and re-raises."""
+        with capture_lineage() as events, pytest.raises(ValueError, match="bad row"):
+            with resume_run(JOB, RunId.new()):
+                raise ValueError("bad row")
+        assert types(events) == ["FAIL"]
+        assert message(events[0]) == "ValueError: bad row"
+
+    def test_resume_async(self) -> None:
+        """The async counterpart: its sending methods are coroutines."""
+
+        async def main() -> None:
+            async with resume_run_async(JOB, RunId.new()) as run:
+                await run.running()
+
+        with capture_lineage() as events:
+            asyncio.run(main())
+        assert types(events) == ["RUNNING", "COMPLETE"]
+
+    def test_resume_checks_what_the_outbox_remembers(self) -> None:
+        """A run this machine already ended cannot be ended again by a resumed handle."""
+        run = start_run(JOB)
+        run.complete()
+        again = resume_run(JOB, run.run_id.upper())  # case does not split a run
+        with pytest.raises(InvalidTransitionError, match="already ended with COMPLETE"):
+            again.fail("late")
+        assert again.state is RunState.START
+
+
+class TestOneMessage:
+    def test_same_failure_same_message(self, tmp_path: Path) -> None:
+        """fail('disk full') carries the same message from Python and from the CLI; an exit
+        status reads the same from Run.end and from wrap."""
+        with capture_lineage() as events:
+            start_run(JOB).fail("disk full")
+            start_run(JOB).end(3)
+        started = cli("start", "--connection", "c", "--job", "j", home=tmp_path)
+        run_id = started.stdout.strip()
+        assert (
+            cli("fail", "--run-id", run_id, "--message", "disk full", home=tmp_path).returncode == 0
+        )
+        wrapped = cli(
+            "wrap",
+            "--connection",
+            "c",
+            "--job",
+            "w",
+            "--",
+            sys.executable,
+            "-c",
+            "raise SystemExit(3)",
+            home=tmp_path,
+        )
+        assert wrapped.returncode == 3
+        kept = {e.event["job"]["name"]: e.event for e in stored(tmp_path) if e.event_type == "FAIL"}
+        assert message(events[1]) == message(kept["j"]) == "disk full"
+        assert message(events[3]) == message(kept["w"]) == "the command exited with status 3"
+
+
+class TestAcrossHosts:
+    def test_run_id_command_equals_python(self, tmp_path: Path) -> None:
+        """`atlan-lineage run-id --key ...` prints RunId.from_key of the same strings."""
+        parts = ["nightly", "load", "2026-11-25T00:00:00Z", "1"]
+        done = cli("run-id", "--key", *parts, home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == RunId.from_key(*parts)
+
+    def test_start_on_one_host_complete_on_another(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Two outboxes stand for two hosts: START from one, COMPLETE from the other, which
+        has no record and says so once; Atlan gets both, START first."""
+        host_a, host_b = tmp_path / "a", tmp_path / "b"
+        run_id = RunId.from_key("nightly", "load", "2026-11-25T00:00:00Z")
+        url = loopback_tenant.base_url
+        job = ["--connection", "ol-demo", "--job", "load"]
+        started = cli(
+            "start", *job, "--run-id", run_id, "--input", "s3://b/in", home=host_a, base_url=url
+        )
+        assert started.returncode == 0, started.stderr
+        done = cli(
+            "complete",
+            "--run-id",
+            run_id,
+            *job,
+            "--output",
+            "s3://b/out",
+            home=host_b,
+            base_url=url,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("no record of run") == 1
+        assert types(arrived(loopback_tenant)) == ["START", "COMPLETE"]
+        assert arrived(loopback_tenant)[1]["outputs"][0]["name"] == "out"
+        refused = cli("complete", "--run-id", run_id, home=tmp_path / "c")
+        assert refused.returncode == 2
+        assert "--connection and --job" in refused.stderr
+
+    def test_step_naming_another_job_is_refused(self, tmp_path: Path) -> None:
+        """With a record, a step that names a different job is refused, naming both."""
+        run_id = cli("start", "--connection", "c", "--job", "j", home=tmp_path).stdout.strip()
+        done = cli(
+            "complete", "--run-id", run_id, "--connection", "c", "--job", "other", home=tmp_path
+        )
+        assert done.returncode == 2
+        assert "belongs to job c/j" in done.stderr
+
+
+class TestOrderAcrossProcesses:
+    def test_start_while_down_then_complete(self, tmp_path: Path, loopback_tenant: Tenant) -> None:
+        """START kept while Atlan was unreachable goes before the COMPLETE sent once it is
+        back: Atlan never sees a terminal event without its START."""
+        down = f"http://127.0.0.1:{free_port()}"
+        job = ["--connection", "ol-demo", "--job", "late"]
+        started = cli("start", *job, "--timeout", "2", home=tmp_path, base_url=down)
+        assert started.returncode == 0, started.stderr
+        run_id = started.stdout.strip()
+        done = cli("complete", "--run-id", run_id, home=tmp_path, base_url=loopback_tenant.base_url)
+        assert done.returncode == 0, done.stderr
+        assert types(arrived(loopback_tenant)) == ["START", "COMPLETE"]
+        assert [e.status for e in stored(tmp_path)] == ["delivered", "delivered"]
+
+    def test_close_orphans_sends_the_start_first(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """close-orphans before replay: the kept START goes first, then the ABORT."""
+        down = f"http://127.0.0.1:{free_port()}"
+        started = cli(
+            "start",
+            "--connection",
+            "c",
+            "--job",
+            "o",
+            "--timeout",
+            "2",
+            home=tmp_path,
+            base_url=down,
+        )
+        assert started.returncode == 0, started.stderr
+        done = cli(
+            "close-orphans", "--older-than", "0s", home=tmp_path, base_url=loopback_tenant.base_url
+        )
+        assert done.returncode == 0, done.stderr
+        assert types(arrived(loopback_tenant)) == ["START", "ABORT"]
+
+
+class TestParents:
+    def test_parent_argument(self) -> None:
+        """parent= takes a run, a Parent, a tuple or namespace/name/runId; root follows."""
+        with capture_lineage() as events:
+            outer = start_run(Job("ol-demo", "dag"))
+            by_run = start_run(JOB, parent=outer)
+            by_text = start_run(JOB, parent=f"ol-demo/dag/{outer.run_id}")
+            grandchild = start_run(JOB, parent=(by_run.run_id, "ol-demo", "model"))
+        for child in (by_run, by_text):
+            assert child.parent == Parent(outer.run_id, "ol-demo", "dag")
+        facet = events[-1]["run"]["facets"]["parent"]
+        assert facet["run"]["runId"] == by_run.run_id
+        assert facet["root"]["run"]["runId"] == by_run.run_id  # a tuple carries no root
+        assert start_run(JOB, parent=by_run.as_parent()).parent.root == (
+            outer.run_id,
+            "ol-demo",
+            "dag",
+        )  # type: ignore[union-attr]
+        grandchild.end()
+
+    def test_parent_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """OPENLINEAGE_PARENT_ID (with its root) is the parent of a top-level run;
+        OPENLINEAGE_CONTEXT wins when both are set; a malformed value is ignored."""
+        parent, root = RunId.new(), RunId.new()
+        monkeypatch.setenv("OPENLINEAGE_PARENT_ID", f"airflow/dag.task/{parent}")
+        monkeypatch.setenv("OPENLINEAGE_ROOT_PARENT_ID", f"airflow/dag/{root}")
+        assert start_run(JOB).parent == Parent(
+            parent, "airflow", "dag.task", root=(root, "airflow", "dag")
+        )
+        context = Parent(root, "ctx", "job").env()["OPENLINEAGE_CONTEXT"]
+        monkeypatch.setenv("OPENLINEAGE_CONTEXT", context)
+        assert start_run(JOB).parent == Parent(root, "ctx", "job", root=(root, "ctx", "job"))
+        monkeypatch.setenv("OPENLINEAGE_CONTEXT", "{not json")
+        monkeypatch.setenv("OPENLINEAGE_PARENT_ID", "no-run-id-here")
+        assert start_run(JOB).parent is None
+
+    def test_in_process_parent_wins_over_the_environment(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("OPENLINEAGE_PARENT_ID", f"airflow/dag/{RunId.new()}")
+        with lineage_run(Job("ol-demo", "outer")) as outer, lineage_run(JOB) as inner:
+            assert inner.parent is not None
+            assert inner.parent.run_id == outer.run_id
+
+    def test_thread_pool(self) -> None:
+        """A pool's threads do not inherit the current run; copy_context() or parent= carry it."""
+        with capture_lineage() as events, lineage_run(Job("ol-demo", "outer")) as outer:
+            with ThreadPoolExecutor(2) as pool:
+                context = contextvars.copy_context()
+                pool.submit(context.run, lambda: start_run(JOB).end()).result()
+                pool.submit(lambda: start_run(JOB, parent=outer).end()).result()
+        children = [e for e in events if e["job"]["name"] == "model"]
+        assert {e["run"]["facets"]["parent"]["run"]["runId"] for e in children} == {outer.run_id}
+
+    def test_wrap_exports_the_parent(self, tmp_path: Path) -> None:
+        """wrap's command sees OPENLINEAGE_PARENT_ID / _CONTEXT, and an atlan-ext run in it
+        nests under wrap's run."""
+        script = textwrap.dedent(
+            """
+            import os
+            from atlan_ext import Job, lineage_run
+            print(os.environ["OPENLINEAGE_PARENT_ID"])
+            with lineage_run(Job("ol-demo", "child"), client="local"):
+                pass
+            """
+        )
+        done = cli(
+            "wrap",
+            "--connection",
+            "ol-demo",
+            "--job",
+            "wrapper",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            home=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        events = {
+            e.event["job"]["name"]: e.event for e in stored(tmp_path) if e.event_type == "START"
+        }
+        wrapper = events["wrapper"]["run"]["runId"]
+        assert done.stdout.strip() == f"ol-demo/wrapper/{wrapper}"
+        assert events["child"]["run"]["facets"]["parent"]["run"]["runId"] == wrapper
+        assert (
+            json.loads(Parent(wrapper, "ol-demo", "wrapper").env()["OPENLINEAGE_CONTEXT"])[
+                "parent"
+            ]["run"]["runId"]
+            == wrapper
+        )
+
+
+SCRIPT = """
+import signal, sys, time
+from atlan_ext import Job, lineage_run
+if sys.argv[1] == "own-handler":
+    signal.signal(signal.SIGTERM, lambda n, f: sys.exit(0))
+with lineage_run(Job("ol-demo", "script"), client="local"):
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+class TestSigterm:
+    def run_and_terminate(self, tmp_path: Path, mode: str) -> int:
+        process = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, mode],
+            env=env(tmp_path),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=30)
+
+    def test_sigterm_ends_the_run_with_abort(self, tmp_path: Path) -> None:
+        """SIGTERM to a script with the default handler: ABORT, then death by SIGTERM."""
+        assert self.run_and_terminate(tmp_path, "default") == -signal.SIGTERM
+        events = [e.event for e in stored(tmp_path)]
+        assert types(events) == ["START", "ABORT"]
+        assert message(events[1]) == "killed by SIGTERM (15)"
+
+    def test_a_users_handler_is_left_alone(self, tmp_path: Path) -> None:
+        """The user's own SIGTERM handler runs as written (here: exit 0, so COMPLETE)."""
+        assert self.run_and_terminate(tmp_path, "own-handler") == 0
+        assert types([e.event for e in stored(tmp_path)]) == ["START", "COMPLETE"]
+
+    def test_default_action_is_restored(self) -> None:
+        """Once the last run ends, SIGTERM has its default action again."""
+        with lineage_run(JOB):
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class TestUsageErrors:
+    @pytest.mark.parametrize(
+        ("options", "error"),
+        [
+            ({"client": "prod"}, InvalidClientError),
+            ({"client": 42}, InvalidClientError),
+            ({"strict": True, "background": True}, InvalidOptionError),
+            ({"delivery_timeout": "10"}, InvalidOptionError),
+            ({"delivery_timeout": float("inf")}, InvalidOptionError),
+            ({"inputs": "s3://bucket/key"}, InvalidDatasetError),
+        ],
+    )
+    def test_typed_errors_before_anything_is_sent(
+        self, options: Dict[str, Any], error: type
+    ) -> None:
+        """Every usage error is an AtlanExtError subclass naming the value; nothing is sent."""
+        with capture_lineage() as events, pytest.raises(error):
+            lineage_run(JOB, **options)
+        assert events == []
+
+    def test_entered_twice(self) -> None:
+        """A helper or a run entered while already in use: RunInUseError."""
+        helper = lineage_run(JOB)
+        with helper, pytest.raises(RunInUseError):
+            helper.__enter__()
+        run = start_run(JOB)
+        with run, pytest.raises(RunInUseError):
+            run.__enter__()
+
+    def test_second_thread_cannot_enter_a_helper(self) -> None:
+        """A lineage_run in use in one thread is refused to another."""
+        helper = lineage_run(JOB)
+        errors: List[BaseException] = []
+
+        def enter() -> None:
+            try:
+                helper.__enter__()
+            except RunInUseError as error:
+                errors.append(error)
+
+        with helper:
+            thread = threading.Thread(target=enter)
+            thread.start()
+            thread.join()
+        assert len(errors) == 1
