@@ -9,12 +9,17 @@ from atlan_ext import (
     Dataset,
     Job,
     LineageDeliveryError,
+    Parent,
     RunId,
     RunState,
     build_event,
     check_transition,
     facets,
     lineage_run,
+    resume_run,
+    resume_run_async,
+    start_run,
+    start_run_async,
     terminal_state,
 )
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
@@ -59,3 +64,17 @@ with MockAtlan() as tenant:
             pass
     except LineageDeliveryError as error:
         code: Optional[int] = error.status
+
+started = start_run(job, inputs=[source], parent=Parent(run_id, "ol-spark", "dag"))
+child_env: Dict[str, str] = started.child_env()
+final: Optional[RunState] = started.end(ValueError("x"))
+with resume_run(job, run_id, outputs=["s3://b/k"]) as resumed:
+    resumed.complete()
+parent: Optional[Parent] = Parent.from_env()
+
+
+async def resume_async() -> Optional[RunState]:
+    run = resume_run_async(job, run_id)
+    first = await start_run_async(job, parent=run)
+    await first.end()
+    return await run.end(-15)
