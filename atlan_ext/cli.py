@@ -147,8 +147,21 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--run-id", help="only this run")
     status.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
 
-    validate = commands.add_parser("validate", help="check JSON/JSONL event files")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate = commands.add_parser(
+        "validate",
+        help="check events: files, folders or - (stdin); JSON, JSONL or a JSON array",
+        description="Check events as OpenLineage's own tools do (our rules; with "
+        "OPENLINEAGE_SPEC_DIR, the 2-0-2 schema and every standard facet), and the run cycle "
+        "over all events given together, by event time. Exit 1 on errors; notes do not fail.",
+    )
+    validate.add_argument("files", nargs="+", metavar="PATH")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--no-formats",
+        dest="formats",
+        action="store_false",
+        help="do not assert date-time, uri and uuid formats (as the compatibility tests do)",
+    )
 
     commands.add_parser("states", help="print the run-state mapping table")
 
@@ -443,34 +456,43 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from atlan_ext.exceptions import AtlanExtError
-    from atlan_ext.validate import SchemaValidator, read_events, validate_events
+    import json
+
+    from atlan_ext.validate import SchemaValidator, check_events, read_paths
 
     folder = os.environ.get("OPENLINEAGE_SPEC_DIR")
-    schema = SchemaValidator(folder) if folder else None
-    failed = False
-    for path in args.files:
-        try:
-            events = read_events(path)
-        except (OSError, AtlanExtError) as error:
-            print(f"{path}: {error}")
-            failed = True
-            continue
-        problems = validate_events(events, schema)
-        checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
-        if problems:
-            failed = True
-            print(f"{path}: {len(problems)} problem(s) in {len(events)} event(s) ({checked}):")
-            for problem in problems:
-                print(f"  - {problem}")
-        else:
-            print(f"{path}: {len(events)} event(s) valid ({checked})")
+    schema = SchemaValidator(folder, formats=args.formats) if folder else None
+    items, unreadable = read_paths(args.files)
+    problems = unreadable + check_events(items, schema)
+    errors = [p for p in problems if p.level == "error"]
+    checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "events": len(items),
+                    "checked": checked,
+                    "errors": len(errors),
+                    "notes": len(problems) - len(errors),
+                    "problems": [p.to_dict() for p in problems],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for problem in problems:
+            print(f"{problem.level}: {problem}")
+        notes = len(problems) - len(errors)
+        verdict = "valid" if not errors else "not valid"
+        print(
+            f"{len(items)} event(s) {verdict}: {len(errors)} error(s), {notes} note(s) ({checked})"
+        )
     if schema is None:
         print(
             "note: set OPENLINEAGE_SPEC_DIR to also check the OpenLineage JSON schema",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    return 1 if errors else 0
 
 
 def _states(args: argparse.Namespace) -> int:

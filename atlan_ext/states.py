@@ -12,16 +12,18 @@ from __future__ import annotations
 import difflib
 import enum
 import sys
-from typing import Any, Optional, Tuple, Union
+import uuid
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from atlan_ext.exceptions import (
+    AtlanExtError,
     InvalidOutcomeError,
     InvalidTransitionError,
     MissingDependencyError,
     UnknownRunStateError,
 )
 
-__all__ = ["RunState", "check_transition", "terminal_state"]
+__all__ = ["RunState", "check_transition", "run_cycle_problems", "terminal_state"]
 
 # Where the foreign run-state enums live: (module, attribute). An instance of one of them can
 # exist only once its module is imported, so recognising them never imports anything.
@@ -168,6 +170,48 @@ def check_transition(previous: Optional[object], new: object) -> RunState:
             f"START cannot follow {before}: a run sends START once; use a new run id"
         )
     return state
+
+
+def run_cycle_problems(events: Sequence[Any]) -> List[Tuple[int, str]]:
+    """The one run-cycle rule, over many runs' events in the order given: ``(index,
+    message)`` for each event that :func:`check_transition` refuses after its run's earlier
+    ones, and ``(-1, message)`` for each run that has no terminal event. Events without a run
+    id or a run state are passed over (they are some other check's business). Run ids are
+    compared as UUIDs: case never splits a run. Used by ``atlan-lineage validate``,
+    :func:`atlan_ext.testing.assert_paired` and the outbox alike."""
+    lifecycle: Dict[str, Optional[RunState]] = {}
+    found: List[Tuple[int, str]] = []
+    for index, event in enumerate(events):
+        try:
+            run_id = _run_key(event["run"]["runId"])
+            state = RunState.coerce(event["eventType"])
+        except (AtlanExtError, KeyError, TypeError, AttributeError):
+            continue
+        try:
+            check_transition(lifecycle.get(run_id), state)
+        except InvalidTransitionError as error:
+            found.append((index, f"run {run_id}: {error}"))
+            continue
+        if state is not RunState.OTHER:
+            lifecycle[run_id] = state
+        else:
+            lifecycle.setdefault(run_id, None)
+    for run_id, last in lifecycle.items():
+        if last is None:
+            found.append((-1, f"run {run_id}: no START and no terminal event, only OTHER"))
+        elif not last.is_terminal:
+            found.append(
+                (-1, f"run {run_id}: no terminal event (COMPLETE, FAIL or ABORT) after {last}")
+            )
+    return found
+
+
+def _run_key(run_id: object) -> str:
+    text = str(run_id).strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 Outcome = Union[None, int, BaseException]

@@ -28,7 +28,7 @@ from atlan_ext import _state
 from atlan_ext import delivery as _delivery
 from atlan_ext.exceptions import MissingDependencyError
 from atlan_ext.outbox import Outbox
-from atlan_ext.states import RunState
+from atlan_ext.states import run_cycle_problems
 
 __all__ = [
     "MockAtlan",
@@ -88,19 +88,11 @@ def runs_of(events: Sequence[Event]) -> OrderedDict[str, List[Event]]:
 
 
 def assert_paired(events: Sequence[Event]) -> None:
-    """Assert that every run has START first and exactly one terminal event, last among its
-    lifecycle events."""
-    for run_id, run_events in runs_of(events).items():
-        states = [RunState.coerce(event["eventType"]) for event in run_events]
-        lifecycle = [state for state in states if state is not RunState.OTHER]
-        names = [state.value for state in states]
-        if lifecycle[:1] != [RunState.START] or lifecycle.count(RunState.START) != 1:
-            raise AssertionError(f"run {run_id} does not begin with exactly one START: {names}")
-        terminal = [state for state in lifecycle if state.is_terminal]
-        if len(terminal) != 1:
-            raise AssertionError(f"run {run_id} has {len(terminal)} terminal events: {names}")
-        if not lifecycle[-1].is_terminal:
-            raise AssertionError(f"run {run_id} has events after its terminal event: {names}")
+    """Assert that every run has START first and exactly one terminal event, with nothing
+    after it (the same run-cycle rule as ``atlan-lineage validate``), in the order given."""
+    problems = run_cycle_problems(events)
+    if problems:
+        raise AssertionError("; ".join(message for _, message in problems))
 
 
 def datasets_of(events: Sequence[Event], run_id: str) -> Tuple[List[str], List[str]]:

@@ -1,32 +1,83 @@
-"""Checking event files: atlan-ext's own rules, the run cycle, and the official JSON schema.
+"""Judging events as OpenLineage's own tools do, ours and everyone else's.
 
-Our own rules (UUID run ids, timezone-aware times, a URI producer, required fields) and the run
-cycle (each run: START first, exactly one terminal event, nothing after it) are always checked.
-The full OpenLineage JSON schema is checked too when a folder of schema files is given
-(``OPENLINEAGE_SPEC_DIR``): every ``$ref`` is resolved from that folder, never the network,
-with the format checker on, so ``date-time``, ``uri`` and ``uuid`` are checked.
+For each event: atlan-ext's own rules (UUID run ids, aware times, a URI producer, required
+fields), then, with a folder of the official schema files (``OPENLINEAGE_SPEC_DIR``), the core
+2-0-2 ``RunEvent`` schema, then every facet whose **key** is a standard facet name against
+that facet's schema, in run and job facets, dataset ``facets``, ``inputFacets`` and
+``outputFacets``. A facet whose ``_schemaURL`` names another version of it (Spark writes
+jobType 2-0-3, parent 1-0-1) is checked against the version held here, with a note, not an
+error; a key that is no standard name is a custom facet, which the core schema already holds
+to ``_producer`` and ``_schemaURL``. Across events: the run cycle, over all of them together,
+by event time. Every ``$ref`` resolves from the folder, never the network; formats
+(``date-time``, ``uri``, ``uuid``) are asserted unless ``formats=False``.
+
+Each problem is reported once, with its JSON path, as an error or as a note.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from atlan_ext._values import parse_time
 from atlan_ext.events import event_problems
 from atlan_ext.exceptions import AtlanExtError, InvalidEventError, MissingDependencyError
-from atlan_ext.states import RunState, check_transition
+from atlan_ext.states import run_cycle_problems
 
-__all__ = ["SchemaValidator", "read_events", "validate_events"]
+__all__ = [
+    "Problem",
+    "SchemaValidator",
+    "check_events",
+    "read_events",
+    "read_paths",
+    "validate_events",
+]
 
 RUN_EVENT_REF = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 
+# Where facets stand in an event, and which kind of facet each place holds.
+_BASES = {
+    "RunFacet": "run",
+    "JobFacet": "job",
+    "DatasetFacet": "dataset",
+    "InputDatasetFacet": "input",
+    "OutputDatasetFacet": "output",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``level`` is ``"error"`` or ``"note"``; ``source`` says which event
+    (``file:index`` or ``event N``); ``path`` is the JSON path inside it (``""``: the event
+    itself, or the run as a whole)."""
+
+    level: str
+    source: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source} {self.path}".strip()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> Dict[str, str]:
+        """The problem as JSON (``atlan-lineage validate --format json``)."""
+        return {
+            "level": self.level,
+            "source": self.source,
+            "path": self.path,
+            "message": self.message,
+        }
+
 
 class SchemaValidator:
-    """Validates events, and every standard facet in them, against a folder of the official
-    OpenLineage schema files (``OpenLineage.json`` and ``facets/*.json``)."""
+    """The official OpenLineage schema files of one folder (``OpenLineage.json`` and
+    ``facets/*.json``), and which facet each standard key names in each place."""
 
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, folder: Path | str, *, formats: bool = True) -> None:
         try:
             from jsonschema import Draft202012Validator
             from referencing import Registry, Resource
@@ -35,68 +86,105 @@ class SchemaValidator:
                 "schema validation needs jsonschema: pip install 'atlan-ext[test]'"
             ) from error
         root = Path(folder)
-        files = [root / "OpenLineage.json", *sorted((root / "facets").glob("*.json"))]
-        if not files[0].is_file():
+        core = root / "OpenLineage.json"
+        if not core.is_file():
             raise AtlanExtError(f"{root} holds no OpenLineage.json; point it at the schema folder")
         resources = []
-        for path in files:
+        #: (place, key) -> (the facet's $ref here, its file name without version)
+        self.standard: Dict[Tuple[str, str], Tuple[str, str]] = {}
+        #: facet file name without version (``ParentRunFacet``) -> its ``$id``
+        self.files: Dict[str, str] = {}
+        for path in [core, *sorted((root / "facets").glob("*.json"))]:
             schema = json.loads(path.read_text(encoding="utf-8"))
             resources.append((schema["$id"], Resource.from_contents(schema)))
+            self.files[path.stem] = schema["$id"]
+            for key, spec in schema.get("properties", {}).items():
+                name = str(spec.get("$ref", "")).rpartition("/")[2]
+                definition = schema.get("$defs", {}).get(name, {})
+                for part in definition.get("allOf", []):
+                    base = str(part.get("$ref", "")).rpartition("/")[2]
+                    if base in _BASES:
+                        ref = f"{schema['$id']}#/$defs/{name}"
+                        self.standard[(_BASES[base], key)] = (ref, path.stem)
         self._registry = Registry().with_resources(resources)
-        self._documents = {uri for uri, _ in resources}
         self._cls: Any = Draft202012Validator
+        self._formats = formats
+        self._validators: Dict[str, Any] = {}
 
-    def problems(self, instance: Any, ref: str = RUN_EVENT_REF) -> List[str]:
-        """What the schema at ``ref`` finds wrong with ``instance`` (empty when valid)."""
-        validator = self._cls(
-            {"$ref": ref}, registry=self._registry, format_checker=self._cls.FORMAT_CHECKER
-        )
-        errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
-        return [
-            f"{'/'.join(str(p) for p in error.absolute_path) or '(event)'}: {error.message}"
-            for error in errors
-        ]
+    def problems(self, instance: Any, ref: str = RUN_EVENT_REF) -> List[Tuple[str, str]]:
+        """``(JSON path, message)`` for what the schema at ``ref`` finds wrong."""
+        validator = self._validators.get(ref)
+        if validator is None:
+            checker = self._cls.FORMAT_CHECKER if self._formats else None
+            validator = self._cls({"$ref": ref}, registry=self._registry, format_checker=checker)
+            self._validators[ref] = validator
+        found = []
+        for error in validator.iter_errors(instance):
+            found.append(("/".join(str(part) for part in error.absolute_path), error.message))
+        return sorted(set(found))
 
-    def event_problems(self, event: Any) -> List[str]:
-        """Schema problems of an event and of each standard facet it carries."""
-        found = self.problems(event)
-        if found or not isinstance(event, dict):
+    def event_problems(self, event: Any) -> List[Problem]:
+        """Schema errors and notes of one event: the core schema, then each standard facet."""
+        found = [Problem("error", "", path, text) for path, text in self.problems(event)]
+        if not isinstance(event, dict):
             return found
-        for where, facet in _facets_of(event):
-            url = facet.get("_schemaURL", "")
-            if "/spec/facets/" in url:
-                if url.split("#")[0] not in self._documents:
-                    found.append(f"{where}: no schema file for {url}")
-                else:
-                    found.extend(f"{where}/{p}" for p in self.problems(facet, url))
+        core_paths = {problem.path for problem in found}
+        for place, where, key, facet in _facets_of(event):
+            standard = self.standard.get((place, key))
+            if standard is None or not isinstance(facet, dict):
+                continue  # custom: the core schema holds it to _producer and _schemaURL
+            ref, name = standard
+            for path, text in self.problems(facet, ref):
+                full = f"{where}/{key}" + (f"/{path}" if path else "")
+                if full not in core_paths:
+                    found.append(Problem("error", "", full, f"{name}: {text}"))
+            url = facet.get("_schemaURL")
+            held = ref.split("#")[0]
+            if isinstance(url, str) and url.split("#")[0] != held:
+                version = held.rpartition("/facets/")[2]
+                text = f"_schemaURL names {url!r}; checked against {version}"
+                found.append(Problem("note", "", f"{where}/{key}", text))
         return found
 
     def __call__(self, event: Dict[str, Any]) -> Dict[str, Any]:
-        """Return ``event`` if valid, else raise :class:`InvalidEventError` with the problems."""
-        found = self.event_problems(event)
-        if found:
-            raise InvalidEventError("; ".join(found[:10]))
+        """Return ``event`` if it has no error, else raise :class:`InvalidEventError`."""
+        errors = [str(p) for p in self.event_problems(event) if p.level == "error"]
+        if errors:
+            raise InvalidEventError("; ".join(errors[:10]))
         return event
 
 
-def _facets_of(event: Dict[str, Any]) -> Iterator[Tuple[str, Dict[str, Any]]]:
-    groups = [
-        ("run/facets", event.get("run", {}).get("facets", {})),
-        ("job/facets", event.get("job", {}).get("facets", {})),
+def _facets_of(event: Dict[str, Any]) -> Iterator[Tuple[str, str, str, Any]]:
+    """``(place, JSON path of the facets object, key, facet)`` for every facet."""
+    groups: List[Tuple[str, str, Any]] = [
+        ("run", "run/facets", (event.get("run") or {}).get("facets")),
+        ("job", "job/facets", (event.get("job") or {}).get("facets")),
     ]
-    for side in ("inputs", "outputs"):
-        for index, dataset in enumerate(event.get(side, [])):
-            groups.append((f"{side}/{index}/facets", dataset.get("facets", {})))
-    for where, group in groups:
+    for side, extra, place in (
+        ("inputs", "inputFacets", "input"),
+        ("outputs", "outputFacets", "output"),
+    ):
+        datasets = event.get(side)
+        for index, dataset in enumerate(datasets if isinstance(datasets, list) else []):
+            if isinstance(dataset, dict):
+                groups.append(("dataset", f"{side}/{index}/facets", dataset.get("facets")))
+                groups.append((place, f"{side}/{index}/{extra}", dataset.get(extra)))
+    for place, where, group in groups:
         if isinstance(group, dict):
-            for name, facet in group.items():
-                if isinstance(facet, dict):
-                    yield f"{where}/{name}", facet
+            for key, facet in group.items():
+                yield place, where, key, facet
+
+
+# -- reading -----------------------------------------------------------------------------------
 
 
 def read_events(path: Path | str) -> List[Any]:
-    """The events in a JSON file (one event or an array) or a JSONL file (one per line)."""
-    text = Path(path).read_text(encoding="utf-8")
+    """The events in a JSON file (one event or an array) or a JSONL file (one per line);
+    ``-`` reads standard input."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidEventError(f"{path}: not a text file (UTF-8 JSON or JSONL)") from None
     try:
         data = json.loads(text)
     except ValueError:
@@ -111,33 +199,64 @@ def read_events(path: Path | str) -> List[Any]:
     return data if isinstance(data, list) else [data]
 
 
-def validate_events(events: Sequence[Any], schema: Optional[SchemaValidator] = None) -> List[str]:
-    """Every problem in ``events``: per event (our rules, the schema when given) and across
-    them (the run cycle, in the order given). Each line says which event."""
-    problems: List[str] = []
-    lifecycle: Dict[str, Optional[RunState]] = {}
-    for index, event in enumerate(events):
-        label = f"event {index + 1}"
-        own = event_problems(event)
-        problems.extend(f"{label}: {problem}" for problem in own)
+def read_paths(paths: Iterable[str]) -> Tuple[List[Tuple[str, Any]], List[Problem]]:
+    """``(source, event)`` for every event in the files, folders (their ``*.json`` and
+    ``*.jsonl``, recursively) and ``-`` given, and a problem for each that cannot be read."""
+    found: List[Tuple[str, Any]] = []
+    unreadable: List[Problem] = []
+    for given in paths:
+        files: List[str]
+        if given != "-" and Path(given).is_dir():
+            files = sorted(
+                str(p) for p in Path(given).rglob("*") if p.suffix in (".json", ".jsonl")
+            )
+        else:
+            files = [given]
+        for name in files:
+            try:
+                events = read_events(name)
+            except (OSError, AtlanExtError) as error:
+                text = error.strerror if isinstance(error, OSError) else str(error)
+                unreadable.append(Problem("error", name, "", text or str(error)))
+                continue
+            single = len(events) == 1
+            found.extend((name if single else f"{name}:{i + 1}", e) for i, e in enumerate(events))
+    return found, unreadable
+
+
+# -- judging -----------------------------------------------------------------------------------
+
+
+def check_events(
+    items: Sequence[Tuple[str, Any]], schema: Optional[SchemaValidator] = None
+) -> List[Problem]:
+    """Every problem in ``(source, event)`` pairs: each event alone (our rules; the schema
+    when given), then the run cycle over all of them together, by event time. One event
+    given alone cannot show its run's other events, so its run cycle is only noted."""
+    problems: List[Problem] = []
+    for source, event in items:
+        for text in event_problems(event):
+            problems.append(Problem("error", source, "", text))
         if schema is not None:
-            problems.extend(
-                f"{label}: schema: {problem}" for problem in schema.event_problems(event)
-            )
-        if own:
-            continue
-        run_id = event["run"]["runId"]
-        label = f"{label} (run {run_id})"
-        try:
-            state = check_transition(lifecycle.get(run_id), event["eventType"])
-        except AtlanExtError as error:
-            problems.append(f"{label}: {error}")
-            continue
-        if state is not RunState.OTHER:
-            lifecycle[run_id] = state
-    for run_id, last in lifecycle.items():
-        if last is not None and not last.is_terminal:
-            problems.append(
-                f"run {run_id}: no terminal event (COMPLETE, FAIL or ABORT) after {last.value}"
-            )
+            for problem in schema.event_problems(event):
+                problems.append(Problem(problem.level, source, problem.path, problem.message))
+    ordered = sorted(range(len(items)), key=lambda i: _time_of(items[i][1]))
+    level, alone = ("error", "") if len(items) > 1 else ("note", " (one event given alone)")
+    for index, text in run_cycle_problems([items[i][1] for i in ordered]):
+        source = items[ordered[index]][0] if index >= 0 else ""
+        problems.append(Problem(level, source, "", text + alone))
     return problems
+
+
+def _time_of(event: Any) -> float:
+    try:
+        parsed = parse_time(event["eventTime"])
+    except (KeyError, TypeError, AttributeError):
+        parsed = None
+    return parsed.timestamp() if parsed is not None else float("inf")
+
+
+def validate_events(events: Sequence[Any], schema: Optional[SchemaValidator] = None) -> List[str]:
+    """The errors in ``events`` (labelled ``event N``), as :func:`check_events` finds them."""
+    items = [(f"event {index + 1}", event) for index, event in enumerate(events)]
+    return [str(p) for p in check_events(items, schema) if p.level == "error"]

@@ -403,11 +403,18 @@ class TestTools:
         assert "time zone" in done.stdout
 
     def test_validate_run_cycle(self, tmp_path: Path) -> None:
-        """validate checks the run cycle: COMPLETE before START, or no terminal event."""
+        """validate checks the run cycle by event time, over every file given together."""
         cli(*WRAP, "--", sys.executable, "-c", "pass", home=tmp_path)
-        events = [e.event for e in stored(tmp_path)]
+        start, complete = (e.event for e in stored(tmp_path))
+        for name, event in (("start.json", start), ("complete.json", complete)):
+            (tmp_path / name).write_text(json.dumps(event))
+        together = cli(
+            "validate", str(tmp_path / "complete.json"), str(tmp_path / "start.json"), home=tmp_path
+        )
+        assert together.returncode == 0, together.stdout
+        start["eventTime"], complete["eventTime"] = complete["eventTime"], start["eventTime"]
         path = tmp_path / "reversed.json"
-        path.write_text(json.dumps(events[::-1]))
+        path.write_text(json.dumps([start, complete]))
         done = cli("validate", str(path), home=tmp_path)
         assert done.returncode == 1
         assert "cannot come before START" in done.stdout

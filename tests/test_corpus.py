@@ -1,0 +1,183 @@
+"""The validator agrees with the OpenLineage world: events other producers wrote (Spark,
+Airflow, OpenLineage's own fixtures) get the verdicts OpenLineage's own tools give them, as
+../shared/openlineage-corpus/README.md describes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Set
+
+import pytest
+
+from atlan_ext.validate import Problem, SchemaValidator, check_events, read_paths
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "openlineage-corpus"
+SPEC = CORPUS.parent / "openlineage-spec"
+SCENARIOS = sorted(p.name for p in (CORPUS / "compatibility-tests").glob("*") if p.is_dir())
+# The lone COMPLETEs in otherwise complete scenarios, and simple_run_event: refused however
+# formats are judged (README of the corpus).
+ALWAYS_REFUSED = {
+    "CLL/events/4.json",
+    "spark_dataproc_simple_producer_test_complete/events/4.json",
+    "spark_dataproc_simple_producer_test_complete/events/5.json",
+    "simple_run_event/events/simple_run_event.json",
+}
+
+pytestmark = pytest.mark.skipif(
+    not (CORPUS.is_dir() and SPEC.is_dir()), reason=f"no corpus at {CORPUS}"
+)
+
+
+def refused(problems: List[Problem]) -> Dict[str, List[Problem]]:
+    by_source: Dict[str, List[Problem]] = {}
+    for problem in problems:
+        if problem.level == "error":
+            key = problem.source.split("compatibility-tests/")[-1]
+            by_source.setdefault(key, []).append(problem)
+    return by_source
+
+
+@pytest.fixture(scope="module")
+def validators() -> Dict[bool, SchemaValidator]:
+    return {formats: SchemaValidator(SPEC, formats=formats) for formats in (True, False)}
+
+
+class TestCompatibilityCorpus:
+    @pytest.mark.parametrize("scenario", SCENARIOS)
+    def test_scenario_verdicts(
+        self, scenario: str, validators: Dict[bool, SchemaValidator]
+    ) -> None:
+        """Each scenario's events, judged together: without asserted formats only the lone
+        COMPLETEs and simple_run_event are refused; with them, also Spark's dataSource.uri
+        values ('file', 'bigquery'), for that reason alone."""
+        items, unreadable = read_paths([str(CORPUS / "compatibility-tests" / scenario / "events")])
+        assert items
+        assert unreadable == []
+        lenient = refused(check_events(items, validators[False]))
+        strict = refused(check_events(items, validators[True]))
+        expected = {name for name in ALWAYS_REFUSED if name.startswith(f"{scenario}/")}
+        assert set(lenient) == expected
+        assert set(strict) >= expected
+        for source, problems in strict.items():
+            if source not in expected:
+                assert {p.path.rpartition("/facets/")[2] for p in problems} == {"dataSource/uri"}
+
+    def test_totals(self, validators: Dict[bool, SchemaValidator]) -> None:
+        """74 real events; 70 accepted as the compatibility validator judges them."""
+        accepted = 0
+        total = 0
+        for scenario in SCENARIOS:
+            items, _ = read_paths([str(CORPUS / "compatibility-tests" / scenario / "events")])
+            total += len(items)
+            accepted += len(items) - len(refused(check_events(items, validators[False])))
+        assert (total, accepted) == (74, 70)
+
+    def test_other_versions_are_notes(self, validators: Dict[bool, SchemaValidator]) -> None:
+        """Spark writes jobType 2-0-3, parent 1-0-1, schema 1-1-1: checked against ours, noted."""
+        items, _ = read_paths([str(CORPUS / "compatibility-tests" / "airflow" / "events")])
+        problems = check_events(items, validators[True])
+        assert [p for p in problems if p.level == "error"] == []
+        assert any(p.level == "note" and "checked against" in p.message for p in problems)
+
+
+class TestProxyEvents:
+    @pytest.mark.parametrize(
+        ("name", "facet"),
+        [
+            ("event_invalid_dataset_facet.json", "outputs/0/facets/ownership"),
+            ("event_invalid_input_dataset_facet.json", "inputs/0/inputFacets/dataQualityMetrics"),
+            ("event_invalid_job_facet.json", "job/facets/ownership"),
+            ("event_invalid_output_dataset_facet.json", "outputs/0/outputFacets/outputStatistics"),
+            ("event_invalid_run_facet.json", "run/facets/parent"),
+        ],
+    )
+    def test_invalid_facets_are_refused_by_name(
+        self, name: str, facet: str, validators: Dict[bool, SchemaValidator]
+    ) -> None:
+        """Each invalid event of the proxy's set is refused, naming the broken facet."""
+        items, _ = read_paths([str(CORPUS / "proxy-fluentd" / name)])
+        errors = [p for p in check_events(items, validators[False]) if p.level == "error"]
+        assert errors
+        assert all(p.path.startswith(facet) for p in errors)
+
+    def test_no_run_id_is_refused(self, validators: Dict[bool, SchemaValidator]) -> None:
+        items, _ = read_paths([str(CORPUS / "proxy-fluentd" / "event_no_run_id.json")])
+        assert any(p.level == "error" for p in check_events(items, validators[True]))
+
+    def test_one_run_in_two_files(self, validators: Dict[bool, SchemaValidator]) -> None:
+        """docker/test-start.json + test-complete.json: one run, valid together."""
+        items, _ = read_paths([str(CORPUS / "proxy-fluentd" / "docker")])
+        assert len(items) == 2
+        assert [p for p in check_events(items, validators[True]) if p.level == "error"] == []
+
+    def test_one_event_alone_notes_its_run_cycle(
+        self, validators: Dict[bool, SchemaValidator]
+    ) -> None:
+        """A lone COMPLETE given alone: valid, with a note that its START was not given."""
+        items, _ = read_paths([str(CORPUS / "proxy-fluentd" / "event_simple.json")])
+        problems = check_events(items, validators[True])
+        assert [p.level for p in problems] == ["note"]
+        assert "cannot come before START" in problems[0].message
+
+
+class TestSpecFixtures:
+    @pytest.mark.parametrize(
+        "path",
+        sorted(p for p in (CORPUS / "spec-tests").glob("*/*.json")),
+        ids=lambda p: f"{p.parent.name}/{p.name}",
+    )
+    def test_facet_fixture(self, path: Path, validators: Dict[bool, SchemaValidator]) -> None:
+        """The spec's own facet fixtures pass their facet's schema, formats asserted."""
+        schema = validators[True]
+        assert schema.problems(json.loads(path.read_text()), schema.files[path.parent.name]) == []
+
+    def test_full_example(self, validators: Dict[bool, SchemaValidator]) -> None:
+        items, _ = read_paths([str(CORPUS / "spec-tests" / "example_full_event.json")])
+        assert [p for p in check_events(items, validators[True]) if p.level == "error"] == []
+
+
+class TestCommand:
+    def test_folders_stdin_and_json_output(self, tmp_path: Path) -> None:
+        """validate takes folders and -, checks them together, and speaks JSON."""
+        folder = CORPUS / "compatibility-tests" / "airflow" / "events"
+        stdin = (CORPUS / "proxy-fluentd" / "docker" / "test-start.json").read_text()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "atlan_ext.cli",
+                "validate",
+                "--format",
+                "json",
+                str(folder),
+                "-",
+            ],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={"OPENLINEAGE_SPEC_DIR": str(SPEC), "ATLAN_EXT_HOME": str(tmp_path), "PATH": ""},
+            check=False,
+        )
+        report = json.loads(done.stdout)
+        assert report["events"] == 33
+        levels: Set[str] = {p["level"] for p in report["problems"]}
+        assert "error" in levels  # the START from stdin never ends
+        assert done.returncode == 1
+
+    def test_binary_file(self, tmp_path: Path) -> None:
+        """A binary file is one error line, never a traceback."""
+        binary = tmp_path / "x.json"
+        binary.write_bytes(b"\xff\xfe\x00\x81")
+        done = subprocess.run(
+            [sys.executable, "-m", "atlan_ext.cli", "validate", str(binary)],
+            capture_output=True,
+            text=True,
+            env={"ATLAN_EXT_HOME": str(tmp_path), "PATH": ""},
+            check=False,
+        )
+        assert done.returncode == 1
+        assert "not a text file" in done.stdout
+        assert "Traceback" not in done.stderr
