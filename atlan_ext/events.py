@@ -36,6 +36,7 @@ __all__ = [
     "RunId",
     "as_dataset",
     "as_event",
+    "as_events",
     "as_job",
     "build_event",
     "check_event",
@@ -80,11 +81,21 @@ class Dataset:
     namespace: str
     name: str
     facets: Mapping[str, Any] = field(default_factory=dict)
+    #: Facets of the dataset as an input (``inputFacets``) or output (``outputFacets``) of
+    #: a run, kept apart from ``facets``: a name may stand on both sides.
+    input_facets: Mapping[str, Any] = field(default_factory=dict)
+    output_facets: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_text(self.namespace, "Dataset namespace", InvalidDatasetError)
         check_text(self.name, "Dataset name", InvalidDatasetError)
-        object.__setattr__(self, "facets", _check_facets(self.facets, f"dataset {self.name!r}"))
+        where = f"dataset {self.name!r}"
+        object.__setattr__(self, "facets", _check_facets(self.facets, where))
+        object.__setattr__(self, "input_facets", _check_facets(self.input_facets, where))
+        object.__setattr__(self, "output_facets", _check_facets(self.output_facets, where))
+
+    def __str__(self) -> str:
+        return self.uri
 
     @classmethod
     def parse(cls, uri: str, facets: Optional[Mapping[str, Any]] = None) -> Dataset:
@@ -121,7 +132,12 @@ class Dataset:
 
     def to_dict(self) -> Event:
         """The dataset as it appears in an event's ``inputs`` or ``outputs``."""
-        return {"namespace": self.namespace, "name": self.name, "facets": dict(self.facets)}
+        data: Event = {"namespace": self.namespace, "name": self.name, "facets": dict(self.facets)}
+        if self.input_facets:
+            data["inputFacets"] = dict(self.input_facets)
+        if self.output_facets:
+            data["outputFacets"] = dict(self.output_facets)
+        return data
 
 
 #: A dataset as users have it: ours, a URI, or a pyatlan / openlineage-python dataset object.
@@ -129,11 +145,13 @@ DatasetLike = Union[Dataset, str, Any]
 
 _FOREIGN_DATASETS = (
     ("pyatlan.model.open_lineage.dataset", "OpenLineageDataset"),
+    ("pyatlan_v9.model.open_lineage.dataset", "OpenLineageDataset"),
     ("openlineage.client.event_v2", "Dataset"),
     ("openlineage.client.run", "Dataset"),
 )
 _FOREIGN_JOBS = (
     ("pyatlan.model.open_lineage.job", "OpenLineageJob"),
+    ("pyatlan_v9.model.open_lineage.job", "OpenLineageJob"),
     ("openlineage.client.event_v2", "Job"),
     ("openlineage.client.run", "Job"),
 )
@@ -144,6 +162,11 @@ def _foreign_dict(value: object, kinds: Any) -> Optional[Dict[str, Any]]:
     for module_name, attribute in kinds:
         cls = _loaded(module_name, attribute)
         if cls is not None and isinstance(value, cls):
+            if module_name.startswith("pyatlan_v9"):
+                import msgspec
+
+                built: Dict[str, Any] = msgspec.to_builtins(value)
+                return built
             if module_name.startswith("pyatlan"):
                 data: Dict[str, Any] = json.loads(
                     value.json(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
@@ -169,10 +192,13 @@ def as_dataset(value: DatasetLike) -> Dataset:
             f"{value!r} is not a dataset; pass a Dataset, a URI such as "
             "snowflake://acct/DB.SCHEMA.TABLE, or a pyatlan / openlineage-python dataset"
         )
-    facets = dict(data.get("facets") or {})
-    for extra in ("inputFacets", "outputFacets"):  # per-side facets ride along as facets
-        facets.update(data.get(extra) or {})
-    return Dataset(data.get("namespace", ""), data.get("name", ""), facets)
+    return Dataset(
+        data.get("namespace", ""),
+        data.get("name", ""),
+        data.get("facets") or {},
+        input_facets=data.get("inputFacets") or {},
+        output_facets=data.get("outputFacets") or {},
+    )
 
 
 def as_job(value: object) -> Job:
@@ -186,7 +212,13 @@ def as_job(value: object) -> Job:
             f"{value!r} is not a job; pass atlan_ext.Job(connection='ol-spark', "
             "name='nightly_load') or a pyatlan / openlineage-python job"
         )
-    return Job(data.get("namespace", ""), data.get("name", ""), facets=data.get("facets") or {})
+    producer = getattr(value, "producer", None)  # pyatlan keeps it off the job's JSON
+    return Job(
+        data.get("namespace", ""),
+        data.get("name", ""),
+        facets=data.get("facets") or {},
+        producer=producer if isinstance(producer, str) and producer else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -206,8 +238,12 @@ class Job:
     sql: Optional[str] = None
     source_code_url: Optional[str] = None
     facets: Mapping[str, Any] = field(default_factory=dict)
+    #: The ``producer`` of this job's events, when it is not atlan-ext (a pyatlan job's).
+    producer: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.producer is not None:
+            check_uri(self.producer, "Job producer", InvalidJobError)
         check_text(
             self.connection, "Job connection (the Atlan OpenLineage connection)", InvalidJobError
         )
@@ -248,17 +284,20 @@ def build_event(
     outputs: Iterable[DatasetLike] = (),
     run_facets: Optional[Mapping[str, Any]] = None,
     event_time: Optional[datetime] = None,
-    producer: str = PRODUCER,
+    producer: Optional[str] = None,
 ) -> Event:
     """One OpenLineage ``RunEvent`` as a plain dict, valid against the 2-0-2 schema.
 
     Every argument is checked first; a bad one raises a typed :class:`AtlanExtError` naming it.
+    ``producer`` defaults to the job's own (a pyatlan job's) and else to atlan-ext's.
     """
     event_type = RunState.coerce(state)
     job = as_job(job)
     checked_run_id = RunId.check(run_id)
     when = format_time(event_time if event_time is not None else datetime.now(timezone.utc))
-    checked_producer = check_uri(producer, "producer", InvalidEventError)
+    checked_producer = check_uri(
+        producer or job.producer or PRODUCER, "producer", InvalidEventError
+    )
     return {
         "eventTime": when,
         "producer": checked_producer,
@@ -346,11 +385,15 @@ def event_problems(event: object) -> List[str]:
 
 def check_event(event: object) -> Event:
     """Return ``event`` as a detached dict if it follows atlan-ext's rules, else raise
-    :class:`InvalidEventError` listing every problem."""
+    :class:`InvalidEventError` listing every problem. ``eventType`` comes back trimmed and
+    upper-case, the run id as a canonical lower-case UUID."""
     problems = event_problems(event)
     if problems:
         raise InvalidEventError("invalid OpenLineage event: " + "; ".join(problems))
     detached: Event = json.loads(json.dumps(event))
+    # What the schema would refuse but means one thing: said the one way it accepts.
+    detached["eventType"] = RunState.coerce(detached["eventType"]).value
+    detached["run"]["runId"] = RunId.check(detached["run"]["runId"])
     return detached
 
 
@@ -361,32 +404,55 @@ def _loaded(module_name: str, attribute: str) -> Optional[type]:
 
 
 def as_event(value: object) -> Event:
-    """Any event a user may already have, as a checked plain dict.
+    """Any one event a user may already have, as a checked plain dict.
 
-    Takes a dict or a JSON string, pyatlan's ``OpenLineageEvent`` or ``OpenLineageRawEvent``,
-    or openlineage-python's ``RunEvent`` (``event_v2`` or the older ``run``). Nothing is
-    dropped: every field the object holds reaches the dict. (pyatlan's ``OpenLineageEvent``
-    itself drops unknown facet fields when it is *parsed* from a dict; pass such data as a
-    dict or an ``OpenLineageRawEvent`` instead.)
+    Takes a dict or JSON text, pyatlan's ``OpenLineageEvent`` or ``OpenLineageRawEvent`` (of
+    ``pyatlan`` and of ``pyatlan_v9``; a raw event may hold a dict or JSON text), or
+    openlineage-python's ``RunEvent`` (``event_v2`` or the older ``run``). Nothing is
+    dropped: every field the object holds reaches the dict. Several events (a list, a JSON
+    array, a raw event holding a list): :func:`as_events`.
     """
+    data = _plain(value)
+    if isinstance(data, list):
+        raise InvalidEventError(
+            f"{type(value).__name__} holds {len(data)} events, not one: use as_events()"
+        )
+    return check_event(data)
+
+
+def as_events(value: object) -> List[Event]:
+    """Every event in ``value``: a list of anything :func:`as_event` takes, a JSON array, a
+    raw event holding a list (pyatlan's ``raw_events_list``), or a single event."""
+    data = _plain(value)
+    items = data if isinstance(data, list) else [data]
+    return [as_event(item) for item in items]
+
+
+def _plain(value: object) -> object:
+    """``value`` as JSON-shaped data: text parsed, foreign objects serialised."""
     if isinstance(value, (str, bytes)):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except ValueError as error:
             raise InvalidEventError(f"not a JSON event: {error}") from None
-    elif not isinstance(value, Mapping):
-        value = _foreign_event(value)
-    return check_event(value)
+    if isinstance(value, (Mapping, list, tuple)):
+        return list(value) if isinstance(value, tuple) else value
+    return _foreign_event(value)
 
 
 def _foreign_event(value: object) -> object:
-    raw = _loaded("pyatlan.model.open_lineage.event", "OpenLineageRawEvent")
-    if raw is not None and isinstance(value, raw):
-        return value.__root__  # type: ignore[attr-defined]
+    for module_name in ("pyatlan.model.open_lineage.event", "pyatlan_v9.model.open_lineage.event"):
+        raw = _loaded(module_name, "OpenLineageRawEvent")
+        if raw is not None and isinstance(value, raw):
+            held = getattr(value, "__root__", getattr(value, "data", None))
+            return _plain(held)
     pyatlan_event = _loaded("pyatlan.model.open_lineage.event", "OpenLineageEvent")
     if pyatlan_event is not None and isinstance(value, pyatlan_event):
         # The same serialisation pyatlan uses when it sends the event.
         return json.loads(value.json(by_alias=True, exclude_unset=True))  # type: ignore[attr-defined]
+    v9_event = _loaded("pyatlan_v9.model.open_lineage.event", "OpenLineageEvent")
+    if v9_event is not None and isinstance(value, v9_event):
+        return json.loads(json.dumps(value.to_dict(), default=str))  # type: ignore[attr-defined]
     run_v1 = _loaded("openlineage.client.run", "RunEvent")
     run_v2 = _loaded("openlineage.client.event_v2", "RunEvent")
     if (run_v1 is not None and isinstance(value, run_v1)) or (
@@ -396,6 +462,6 @@ def _foreign_event(value: object) -> object:
 
         return Serde.to_dict(value)
     raise InvalidEventError(
-        f"cannot read an event from {type(value).__name__}; pass a dict, a JSON string, a "
+        f"cannot read an event from {type(value).__name__}; pass a dict, JSON text, a "
         "pyatlan OpenLineageEvent or OpenLineageRawEvent, or an openlineage-python RunEvent"
     )
