@@ -33,6 +33,7 @@ def atlan_lineage_outbox(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def atlan_mock_tenant(atlan_lineage_outbox: Any) -> Iterator[testing.MockAtlan]:
-    """A mocked Atlan tenant answering 202; script it, and give ``.client()`` to your code."""
-    with testing.MockAtlan() as tenant:
+    """A mocked Atlan tenant answering 202, storing into the test's own outbox
+    (``atlan_lineage_outbox``); script it, and give ``.client()`` to your code."""
+    with testing.MockAtlan(home=Path(atlan_lineage_outbox.path).parent) as tenant:
         yield tenant

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -160,10 +161,21 @@ class MockAtlan:
     """
 
     def __init__(
-        self, base_url: str = "https://tenant.atlan.test", api_key: str = "mock-api-key"
+        self,
+        base_url: str = "https://tenant.atlan.test",
+        api_key: str = "mock-api-key",
+        *,
+        home: Union[str, os.PathLike[str], None] = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
+        #: The folder of the outbox used inside the block: ``home``, or a temporary folder of
+        #: the tenant's own, so that test events never reach the real outbox (and from there,
+        #: through a replay, a real tenant).
+        self.home = home
+        self.outbox: Optional[Outbox] = None
+        self._own_home: Optional[tempfile.TemporaryDirectory[str]] = None
+        self._isolation: Any = None
         self.received: List[Received] = []
         #: Seconds every answer takes, like a real tenant tens of milliseconds away.
         self.latency = 0.0
@@ -278,6 +290,12 @@ class MockAtlan:
             raise MissingDependencyError(
                 "MockAtlan needs respx: pip install 'atlan-ext[testing]'"
             ) from error
+        home = self.home
+        if home is None:
+            self._own_home = tempfile.TemporaryDirectory(prefix="atlan-ext-mock-")
+            home = self._own_home.name
+        self._isolation = isolated_outbox(home)
+        self.outbox = self._isolation.__enter__()
         self._router = respx.mock(base_url=self.base_url, assert_all_called=False)
         self._router.route(method="POST", path__regex=_LINEAGE.pattern).mock(
             side_effect=self._answer
@@ -287,5 +305,11 @@ class MockAtlan:
 
     def __exit__(self, *exc_info: Any) -> None:
         _delivery.flush()
-        self._router.__exit__(*exc_info)
-        self._router = None
+        try:
+            self._router.__exit__(*exc_info)
+        finally:
+            self._router = None
+            self._isolation.__exit__(*exc_info)
+            if self._own_home is not None:
+                self._own_home.cleanup()
+                self._own_home = None

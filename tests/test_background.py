@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -31,7 +32,7 @@ def background_runs(tenant: MockAtlan, count: int) -> None:
 class TestOrder:
     def test_every_run_arrives_start_first(self) -> None:
         """Many background runs: every event arrives, each run's START before its end."""
-        with MockAtlan() as tenant:
+        with MockAtlan(home=os.environ["ATLAN_EXT_HOME"]) as tenant:
             background_runs(tenant, 300)
             assert flush(30)
         assert len(tenant.accepted) == 600
@@ -51,7 +52,10 @@ class TestOrder:
     def test_failure_keeps_the_rest_behind(self, caplog: pytest.LogCaptureFixture) -> None:
         """A background START that is not accepted keeps its run's later events in the
         outbox (nothing overtakes it), and one warning says so."""
-        with MockAtlan() as tenant, caplog.at_level(logging.WARNING, logger="atlan_ext"):
+        with (
+            MockAtlan(home=os.environ["ATLAN_EXT_HOME"]) as tenant,
+            caplog.at_level(logging.WARNING, logger="atlan_ext"),
+        ):
             tenant.script(*[503] * 6)
             background_runs(tenant, 1)
             assert flush(30)
@@ -69,7 +73,7 @@ class TestBoundedQueue:
     def test_overflow_goes_to_the_outbox_never_dropped(self) -> None:
         """More events than the in-memory bound while Atlan is slow: the overflow waits in
         the outbox; every event is accounted for."""
-        with MockAtlan() as tenant:
+        with MockAtlan(home=os.environ["ATLAN_EXT_HOME"]) as tenant:
             tenant.latency = 0.5
             runs = 5_100  # 10,200 events: over the 10,000 the sender keeps in memory
             background_runs(tenant, runs)

@@ -4,6 +4,7 @@ real Jupyter kernel."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -203,7 +204,7 @@ class TestConfig:
         """Each %lineage config changes only what it names: --local stays on until --no-local."""
         monkeypatch.setenv("ATLAN_BASE_URL", "https://tenant.atlan.test")
         monkeypatch.setenv("ATLAN_API_KEY", "key-from-env")
-        with MockAtlan() as tenant:
+        with MockAtlan(home=os.environ["ATLAN_EXT_HOME"]) as tenant:
             assert cell(shell, "%lineage config --local").success
             assert cell(shell, "%lineage config --connector airflow").success
             assert cell(shell, "%%lineage --job kept\npass").success
