@@ -192,7 +192,10 @@ def _settings(
     if outbox is not None and not isinstance(outbox, Outbox):
         raise InvalidOptionError(f"outbox must be an atlan_ext Outbox, got {outbox!r}")
     # Proves the run facets JSON objects now, before anything is sent.
-    checked = build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)
+    checked_facets: Dict[str, Any] = {}
+    if run_facets:
+        probe = build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)
+        checked_facets = probe["run"]["facets"]
     return _Settings(
         client=client,
         connector=connector_value(connector_type),
@@ -200,7 +203,7 @@ def _settings(
         background=background,
         strict=strict,
         include_stack_trace=include_stack_trace,
-        run_facets=checked["run"]["facets"],
+        run_facets=checked_facets,
         outbox=outbox,
     )
 
