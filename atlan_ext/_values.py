@@ -19,6 +19,7 @@ from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeEr
 __all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_time"]
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_ISO_PARTS = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?([+-]\d{2}:?\d{2})?$")
 
 
 def check_text(value: object, what: str, error: Type[AtlanExtError]) -> str:
@@ -58,6 +59,15 @@ def parse_time(text: str) -> Optional[datetime]:
     candidate = text.strip()
     if candidate[-1:] in ("Z", "z"):
         candidate = candidate[:-1] + "+00:00"
+    # Python 3.9 and 3.10 read only 3 or 6 fractional digits and only a "+hh:mm" offset:
+    # normalise what other producers write (".1", ".1234567", "+0000").
+    match = _ISO_PARTS.match(candidate)
+    if match:
+        head, fraction, offset = match.groups()
+        fraction = f".{(fraction[1:] + '000000')[:6]}" if fraction else ""
+        if offset and len(offset) == 5:
+            offset = f"{offset[:3]}:{offset[3:]}"
+        candidate = f"{head}{fraction}{offset or ''}"
     try:
         parsed = datetime.fromisoformat(candidate)
     except ValueError:
