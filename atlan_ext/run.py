@@ -371,15 +371,15 @@ class _RunBase:
             merged.update(facets or {})
             return self._prepare(state, merged)
 
-    def _check(self) -> Optional[Callable[[Optional[str]], None]]:
-        """For a run that began elsewhere: the transition checked against the state the
-        outbox remembers, inside its transaction (no record: it cannot be checked here)."""
+    def _check(self, event: Dict[str, Any]) -> Optional[Callable[[Optional[str]], None]]:
+        """For a run that began elsewhere: ``event``'s transition checked against the state
+        the outbox remembers, inside its transaction (no record: it cannot be checked here)."""
         if not self._checked:
             return None
-        new = self._lifecycle
+        new = event["eventType"]
 
         def still_legal(stored: Optional[str]) -> None:
-            if stored is not None and new is not None:
+            if stored is not None:
                 check_transition(stored, new)
 
         return still_legal
@@ -433,7 +433,7 @@ class Run(_RunBase):
         if prepared is None:
             return
         try:
-            self._delivery.send(*prepared, check=self._check())
+            self._delivery.send(*prepared, check=self._check(prepared[0]))
         except InvalidTransitionError:
             self._refused(previous)
             raise
@@ -507,7 +507,7 @@ class AsyncRun(_RunBase):
         if prepared is None:
             return
         try:
-            await self._delivery.send_async(*prepared, check=self._check())
+            await self._delivery.send_async(*prepared, check=self._check(prepared[0]))
         except InvalidTransitionError:
             self._refused(previous)
             raise

@@ -132,6 +132,15 @@ class TestResume:
             asyncio.run(main())
         assert types(events) == ["RUNNING", "COMPLETE"]
 
+    def test_resume_of_a_remembered_run_sends_other_and_running(self) -> None:
+        """OTHER and RUNNING for a run whose START this outbox remembers are legal."""
+        run = start_run(JOB)
+        again = resume_run(JOB, run.run_id)
+        again.other()
+        again.running()
+        again.complete()
+        assert again.state is RunState.COMPLETE
+
     def test_resume_checks_what_the_outbox_remembers(self) -> None:
         """A run this machine already ended cannot be ended again by a resumed handle."""
         run = start_run(JOB)
@@ -210,6 +219,14 @@ class TestAcrossHosts:
         refused = cli("complete", "--run-id", run_id, home=tmp_path / "c")
         assert refused.returncode == 2
         assert "--connection and --job" in refused.stderr
+
+    def test_every_step_after_start(self, tmp_path: Path) -> None:
+        """other, running and complete, each its own process, after start."""
+        run_id = cli("start", "--connection", "c", "--job", "j", home=tmp_path).stdout.strip()
+        for step in ("other", "running", "complete"):
+            done = cli(step, "--run-id", run_id, home=tmp_path)
+            assert done.returncode == 0, done.stderr
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "OTHER", "RUNNING", "COMPLETE"]
 
     def test_step_naming_another_job_is_refused(self, tmp_path: Path) -> None:
         """With a record, a step that names a different job is refused, naming both."""
