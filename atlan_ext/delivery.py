@@ -164,7 +164,9 @@ class _Sender:
             try:
                 first = self.queue.get(timeout=_IDLE_SECONDS)
             except queue.Empty:
-                with self.lock:
+                # STATE.lock first, as in Delivery.send: no submit can reach a sender between
+                # the moment it finds nothing to do and the moment it leaves the registry.
+                with STATE.lock, self.lock:
                     if self.queue.empty():
                         self.thread = None
                         if not self.blocked and not self.slow:
@@ -222,11 +224,12 @@ class _Sender:
         item.done.set()
 
     def _deliver(self, batch: List[_Item]) -> None:
-        earlier, held = _take_earlier(self.outbox, batch, self.started)
+        earlier, held = _take_earlier(
+            self.outbox, [item for item in batch if item.run_id not in self.blocked], self.started
+        )
+        self.blocked.update(held)
         sendable = []
         for item in batch:
-            if item.run_id in held:
-                self.blocked.add(item.run_id)
             if item.run_id in self.blocked:
                 item.error = LineageDeliveryError(
                     "kept in the outbox behind an earlier undelivered event of the same run",
@@ -447,10 +450,12 @@ class Delivery:
                 return
         run_id = event["run"]["runId"]
         terminal = event["eventType"] in _TERMINAL
-        sender = _sender_for(self.client, self.connector, self.outbox)
-        waiting = not self.background and run_id not in sender.slow
-        item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
-        if not sender.submit(item):
+        with STATE.lock:  # the sender stays registered until it has this item
+            sender = _sender_for(self.client, self.connector, self.outbox)
+            waiting = not self.background and run_id not in sender.slow
+            item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
+            accepted = sender.submit(item)
+        if not accepted:
             # Never dropped: into the outbox (if not there yet), for the next replay.
             if event_id is None:
                 self.outbox.add(event, self.connector, lifecycle_state=lifecycle)
