@@ -6,8 +6,9 @@ the warnings already given, the capture lists of the testing kit and the runs st
 (for SIGTERM). Every collection is bounded or empties itself: senders leave when idle, runs
 leave when they end, remembered warnings and clients are capped.
 
-:func:`reset` forgets it all; the testing kit and the tests call it between tests. It never
-touches a file.
+:func:`reset` forgets it all but the captures (they belong to their ``capture_lineage``
+blocks) and the async tasks still running; the testing kit and the tests call it between
+tests. It never touches a file.
 """
 
 from __future__ import annotations

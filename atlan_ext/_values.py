@@ -16,7 +16,7 @@ from typing import Optional, Type
 
 from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeError
 
-__all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_time"]
+__all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_time", "run_key"]
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _ISO_PARTS = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?([+-]\d{2}:?\d{2})?$")
@@ -130,6 +130,16 @@ class RunId:
             f"{value!r} is not a run id; a run id is a UUID such as {RunId.new()!r}: "
             "use RunId.new() or RunId.from_key(...)"
         )
+
+
+def run_key(run_id: object) -> str:
+    """A run id as runs are matched: the canonical lower-case UUID (case never splits a run),
+    or the text as it is when it is not a UUID."""
+    text = str(run_id).strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def _uuid7(timestamp_ms: int, node: int) -> uuid.UUID:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
 
-__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path", "run_key"]
+__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path"]
 
 _HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
@@ -68,15 +69,6 @@ CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, event_time, id);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
 CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
 """
-
-
-def run_key(run_id: str) -> str:
-    """A run id as the outbox keys it: the canonical lower-case UUID (case never splits a
-    run), or the text as it is when it is not a UUID."""
-    try:
-        return str(uuid.UUID(run_id.strip()))
-    except (ValueError, AttributeError):
-        return run_id
 
 
 def default_path() -> Path:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import difflib
 import enum
 import sys
-import uuid
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from atlan_ext._values import run_key
 from atlan_ext.exceptions import (
     AtlanExtError,
     InvalidOutcomeError,
@@ -177,13 +177,14 @@ def run_cycle_problems(events: Sequence[Any]) -> List[Tuple[int, str]]:
     message)`` for each event that :func:`check_transition` refuses after its run's earlier
     ones, and ``(-1, message)`` for each run that has no terminal event. Events without a run
     id or a run state are passed over (they are some other check's business). Run ids are
-    compared as UUIDs: case never splits a run. Used by ``atlan-lineage validate``,
-    :func:`atlan_ext.testing.assert_paired` and the outbox alike."""
+    compared as UUIDs: case never splits a run. Used by ``atlan-lineage validate`` and
+    :func:`atlan_ext.testing.assert_paired`; the outbox applies the same
+    :func:`check_transition` to each event it stores for a remembered run."""
     lifecycle: Dict[str, Optional[RunState]] = {}
     found: List[Tuple[int, str]] = []
     for index, event in enumerate(events):
         try:
-            run_id = _run_key(event["run"]["runId"])
+            run_id = run_key(event["run"]["runId"])
             state = RunState.coerce(event["eventType"])
         except (AtlanExtError, KeyError, TypeError, AttributeError):
             continue
@@ -204,14 +205,6 @@ def run_cycle_problems(events: Sequence[Any]) -> List[Tuple[int, str]]:
                 (-1, f"run {run_id}: no terminal event (COMPLETE, FAIL or ABORT) after {last}")
             )
     return found
-
-
-def _run_key(run_id: object) -> str:
-    text = str(run_id).strip()
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        return text
 
 
 Outcome = Union[None, int, BaseException]
