@@ -316,10 +316,17 @@ def _resume(
     from atlan_ext.run import resume_run
 
     def datasets(stored: Sequence[Dict[str, Any]], uris: Sequence[str]) -> List[Any]:
-        return [
-            *(Dataset(d["namespace"], d["name"], d.get("facets") or {}) for d in stored),
-            *uris,
+        remembered = [
+            Dataset(
+                d["namespace"],
+                d["name"],
+                d.get("facets") or {},
+                input_facets=d.get("inputFacets") or {},
+                output_facets=d.get("outputFacets") or {},
+            )
+            for d in stored
         ]
+        return [*remembered, *uris]
 
     job = Job(record.job_namespace, record.job_name, facets=record.job.get("facets") or {})
     return resume_run(

@@ -164,15 +164,12 @@ def _settings(
     run_facets: Facets = None,
     outbox: Optional[Outbox] = None,
 ) -> _Settings:
-    if isinstance(client, str) and client != "local":
+    if client not in (None, "local") and (
+        isinstance(client, str) or not hasattr(client, "open_lineage")
+    ):
+        shown = repr(client) if isinstance(client, str) else type(client).__name__
         raise InvalidClientError(
-            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
-            f"got {client!r}"
-        )
-    if client is not None and not isinstance(client, str) and not hasattr(client, "open_lineage"):
-        raise InvalidClientError(
-            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', "
-            f"got {type(client).__name__}"
+            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', got {shown}"
         )
     if (
         isinstance(delivery_timeout, bool)

@@ -21,6 +21,7 @@ from conftest import Tenant
 from test_cli import cli, env, free_port, stored
 
 from atlan_ext import (
+    Dataset,
     InvalidClientError,
     InvalidDatasetError,
     InvalidOptionError,
@@ -35,6 +36,7 @@ from atlan_ext import (
     resume_run_async,
     start_run,
 )
+from atlan_ext.outbox import Outbox
 from atlan_ext.testing import assert_paired, capture_lineage
 
 JOB = Job("ol-demo", "model")
@@ -227,6 +229,17 @@ class TestAcrossHosts:
             done = cli(step, "--run-id", run_id, home=tmp_path)
             assert done.returncode == 0, done.stderr
         assert [e.event_type for e in stored(tmp_path)] == ["START", "OTHER", "RUNNING", "COMPLETE"]
+
+    def test_step_keeps_the_remembered_datasets_facets(self, tmp_path: Path) -> None:
+        """A step's event repeats the run's datasets with their per-side facets."""
+        facet = {"_producer": "https://x.io", "_schemaURL": "https://x.io/s", "rowCount": 3}
+        dataset = Dataset("s3://b", "in", input_facets={"inputStatistics": facet})
+        outbox = Outbox(tmp_path / "outbox.db")
+        run = start_run(JOB, client="local", inputs=[dataset], outbox=outbox)
+        done = cli("complete", "--run-id", run.run_id, home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        last = stored(tmp_path)[-1].event
+        assert last["inputs"][0]["inputFacets"]["inputStatistics"]["rowCount"] == 3
 
     def test_step_naming_another_job_is_refused(self, tmp_path: Path) -> None:
         """With a record, a step that names a different job is refused, naming both."""
