@@ -37,23 +37,27 @@ class State:
         self.captures: List[List[Dict[str, Any]]] = []
         self.outboxes: Dict[str, Any] = {}
         self.claiming: Set[Any] = set()
-        self.senders: Dict[Tuple[int, str, str], Any] = {}
+        self.senders: Dict[Tuple[object, str, str], Any] = {}
+        self.outbox_trouble: Dict[str, float] = {}  # outbox path -> leave it alone until
+        self.async_down: Dict[int, float] = {}  # async client id -> do not wait until
         self.async_tasks: Set[asyncio.Future[None]] = set()
-        self.env_clients: OrderedDict[Tuple[str, str], Any] = OrderedDict()
+        self.env_clients: OrderedDict[Tuple[object, ...], Any] = OrderedDict()
         self.said: OrderedDict[str, None] = OrderedDict()
         self.open_runs: Dict[int, Any] = {}
 
-    def env_client(self, key: Tuple[str, str], build: Any) -> Any:
-        """The client for ``key`` (URL, API key), built once by ``build()``; at most a few."""
+    def env_client(self, key: Tuple[object, ...], build: Any) -> Any:
+        """The client for ``key`` (URL, API key, ...), built once by ``build()``; at most a
+        few are kept. The build (pyatlan's import: seconds) happens outside the lock."""
         with self.lock:
             client = self.env_clients.get(key)
-            if client is None:
-                client = build()
-                self.env_clients[key] = client
-                while len(self.env_clients) > _ENV_CLIENT_LIMIT:
-                    self.env_clients.popitem(last=False)
-            else:
+            if client is not None:
                 self.env_clients.move_to_end(key)
+                return client
+        client = build()
+        with self.lock:
+            client = self.env_clients.setdefault(key, client)  # another thread may have won
+            while len(self.env_clients) > _ENV_CLIENT_LIMIT:
+                self.env_clients.popitem(last=False)
             return client
 
 
@@ -82,6 +86,8 @@ def reset() -> None:
         STATE.outboxes.clear()
         STATE.claiming.clear()
         STATE.senders.clear()
+        STATE.outbox_trouble.clear()
+        STATE.async_down.clear()
         STATE.env_clients.clear()
         STATE.said.clear()
         STATE.open_runs.clear()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -23,9 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 from atlan_ext._state import STATE, say_once
-from atlan_ext.exceptions import InvalidOptionError, LineageDeliveryError, OutboxError
+from atlan_ext.exceptions import (
+    InvalidOptionError,
+    LineageDeliveryError,
+    OutboxError,
+    TenantSettingsError,
+)
 from atlan_ext.outbox import Outbox, OutboxEvent, default_path
-from atlan_ext.send import connector_value, is_async_client, send_checked, send_checked_async
+from atlan_ext.send import (
+    Tenant,
+    connector_value,
+    is_async_client,
+    secrets_of,
+    send_checked,
+    send_checked_async,
+)
 
 __all__ = [
     "BATCH_LIMIT",
@@ -74,26 +87,14 @@ def _captured(event: Event) -> bool:
 
 # -- the default outbox ----------------------------------------------------------------------
 
-
-def _warn_undelivered(event: Event, error: LineageDeliveryError, outbox: Outbox) -> None:
-    """One warning per run whose event Atlan did not accept."""
-    run_id = event["run"]["runId"]
-    say_once(
-        f"undelivered:{run_id}",
-        "atlan_ext: %s event of run %s (job %s) not delivered: %s. It is kept in %s; "
-        "send it later with: atlan-lineage replay",
-        event["eventType"],
-        run_id,
-        event["job"]["name"],
-        error,
-        outbox.path,
-    )
+_TROUBLE_SECONDS = 30.0  # after the outbox failed the job's thread, it is left alone this long
 
 
 def default_outbox() -> Outbox:
     """The outbox at :func:`default_path` (``$ATLAN_EXT_HOME/outbox.db``), opened once.
 
-    If it cannot be opened, events are kept in memory for this process, with one warning.
+    If it cannot be opened, events are kept in memory for this process (and still sent),
+    with one warning naming the fix.
     """
     path = str(default_path())
     with STATE.lock:
@@ -102,10 +103,38 @@ def default_outbox() -> Outbox:
             try:
                 outbox = Outbox(path)
             except OutboxError as error:
-                say_once(f"outbox:{path}", "%s; lineage is kept in memory only", error)
+                say_once(f"outbox:{path}", "atlan_ext: %s; lineage is kept in memory only", error)
                 outbox = Outbox(":memory:")
             STATE.outboxes[path] = outbox
         return outbox
+
+
+def _outbox_troubled(outbox: Outbox) -> bool:
+    with STATE.lock:
+        return STATE.outbox_trouble.get(outbox.path, 0.0) > time.monotonic()
+
+
+def _outbox_failed(outbox: Outbox, error: OutboxError) -> None:
+    """The outbox could not store: the job's thread leaves it alone for a while (the sender
+    stores in its stead), and the user hears it once."""
+    with STATE.lock:
+        STATE.outbox_trouble[outbox.path] = time.monotonic() + _TROUBLE_SECONDS
+    say_once(
+        f"outbox-failed:{outbox.path}",
+        "atlan_ext: %s; until it works, lineage is kept in memory and still sent",
+        error,
+    )
+
+
+def _outbox_works(outbox: Outbox) -> None:
+    with STATE.lock:
+        STATE.outbox_trouble.pop(outbox.path, None)
+
+
+def _label(target: Any) -> str:
+    """The tenant, for messages: its URL (never its key)."""
+    url = getattr(target, "base_url", None)
+    return str(url) if url else type(target).__name__
 
 
 # -- the sender thread of a sync client ------------------------------------------------------
@@ -114,22 +143,36 @@ def default_outbox() -> Outbox:
 @dataclass
 class _Item:
     event: Event
-    event_id: Optional[int]  # None until it is in the outbox (background hand-off)
+    event_id: Optional[int]  # None while it is not in the outbox (the outbox failed)
     run_id: str
     terminal: bool
     lifecycle: Optional[str] = None
-    unattended: bool = False  # nobody waits for it: the sender reports its failure
+    unattended: bool = False  # nobody waits for it
     done: threading.Event = field(default_factory=threading.Event)
     error: Optional[LineageDeliveryError] = None
 
 
-class _Sender:
-    """One thread that sends a sync client's events in order, in batches where it can."""
+def _item(stored: OutboxEvent) -> _Item:
+    kind = stored.event_type
+    return _Item(stored.event, stored.id, stored.run_id, kind in _TERMINAL, _lifecycle(kind), True)
 
-    def __init__(self, client: Any, connector: str, outbox: Outbox) -> None:
-        self.client = client
+
+class _Sender:
+    """One thread that stores and sends the events of one tenant (a sync pyatlan client, a
+    :class:`~atlan_ext.send.Tenant` whose client it builds, or ``None``: store only), in
+    order, in batches where it can.
+
+    A circuit breaker: after a failure that can pass (refused, timed out, 429/5xx), the
+    tenant is *down* and no job waits for it; the sender keeps what it could not send
+    (``parked``) and tries again with a growing pause, and once Atlan answers it sends what
+    was parked, oldest first, before it goes idle.
+    """
+
+    def __init__(self, target: Any, connector: str, outbox: Outbox) -> None:
+        self.target = target
         self.connector = connector
         self.outbox = outbox
+        self.label = _label(target)
         self.queue: queue.Queue[_Item] = queue.Queue()
         self.lock = threading.RLock()  # RLock: SIGTERM may end a run while a submit holds it
         self.thread: Optional[threading.Thread] = None
@@ -139,37 +182,85 @@ class _Sender:
         self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
         self.in_hand: List[_Item] = []
         self.started: Set[str] = set()  # runs whose START this sender delivered
+        self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
+        self.parked: List[int] = []  # stored events not delivered yet, to send again
+        self.unstored: List[_Item] = []  # events neither stored nor delivered (in memory)
+        self.last_error: Optional[str] = None
+        self.retryable = True
+        self.pause = _FIRST_PAUSE
+        self.retry_at = 0.0
+        self.closed = False  # shut down: no more tries, the thread leaves
+        self._client: Any = None if isinstance(target, Tenant) else target
 
-    def submit(self, item: _Item) -> bool:
-        """Queue ``item``; False (and the run blocked) when the queue is full."""
+    # -- the job's side ------------------------------------------------------------------------
+
+    def submit(self, item: _Item) -> None:
+        """Queue ``item``. When the queue is full it is kept (parked, or in memory) and sent
+        by this sender once there is room; its run's later events wait behind it."""
         with self.lock:
+            self.busy += 1
             if self.queue.qsize() >= _QUEUE_LIMIT:
                 self.blocked.add(item.run_id)
-                return False
-            self.busy += 1
-            self.queue.put(item)
+                item.error = LineageDeliveryError(
+                    f"more than {_QUEUE_LIMIT} events wait for Atlan; kept, to be sent when "
+                    "there is room",
+                    retryable=True,
+                )
+                self._park([item])
+                self.busy -= 1
+                item.done.set()
+                say_once(
+                    f"queue-full:{self.label}",
+                    "atlan_ext: more than %d events wait for %s; the rest are kept and sent "
+                    "as soon as there is room",
+                    _QUEUE_LIMIT,
+                    self.label,
+                )
+            else:
+                self.queue.put(item)
             if self.thread is None:
                 self.thread = threading.Thread(
                     target=self._work, name="atlan-ext-sender", daemon=True
                 )
                 self.thread.start()
-        return True
+
+    def trip(self, reason: str) -> None:
+        """The tenant did not answer in time: no job waits for it until it does."""
+        with self.lock:
+            if self.down is None:
+                self.down = reason
+                self.retry_at = time.monotonic() + self.pause
 
     def idle(self) -> bool:
         with self.lock:
             return self.busy == 0
 
+    def owed(self) -> bool:
+        """True while it holds events it will try again."""
+        with self.lock:
+            return bool(self.parked or self.unstored) and self.retryable and not self.closed
+
+    # -- the sender's thread -------------------------------------------------------------------
+
     def _work(self) -> None:
-        while True:
+        while not self.closed:
+            wait = _IDLE_SECONDS
+            if self.owed():
+                wait = max(0.0, self.retry_at - time.monotonic()) if self.down else 0.0
             try:
-                first = self.queue.get(timeout=_IDLE_SECONDS)
+                first = self.queue.get(timeout=wait)
             except queue.Empty:
+                if self.closed:
+                    break
+                if self.owed():
+                    self._guarded(self._again)
+                    continue
                 # STATE.lock first, as in Delivery.send: no submit can reach a sender between
                 # the moment it finds nothing to do and the moment it leaves the registry.
                 with STATE.lock, self.lock:
                     if self.queue.empty():
                         self.thread = None
-                        if not self.blocked and not self.slow:
+                        if not self.blocked and not self.slow and not self.owed():
                             _forget_sender(self)
                         return
                 continue
@@ -179,54 +270,142 @@ class _Sender:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
+            self.in_hand = batch
             try:
-                self.in_hand = batch
-                self._store(batch, claim=True)
-                self._deliver(batch)
-            except Exception:  # never let the sender die with items unanswered
-                log.exception("atlan_ext: unexpected error while sending lineage")
-                for item in batch:
-                    if item.error is None and not item.done.is_set():
-                        item.error = LineageDeliveryError(
-                            "unexpected error in the sender", retryable=True
-                        )
+                self._guarded(functools.partial(self._handle, batch))
             finally:
                 self.in_hand = []
                 for item in batch:
                     self._finished(item)
 
+    def _guarded(self, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:  # never let the sender die with items unanswered
+            log.exception("atlan_ext: unexpected error while sending lineage")
+            for item in self.in_hand:
+                if item.error is None and not item.done.is_set():
+                    item.error = LineageDeliveryError(
+                        "unexpected error in the sender", retryable=True
+                    )
+
+    def _handle(self, batch: List[_Item]) -> None:
+        self._store(batch, claim=self.target is not None)
+        if self.target is None:  # store only: nothing to send; what the outbox refused waits
+            self._park([item for item in batch if item.event_id is None])
+            return
+        if self.down is not None and time.monotonic() < self.retry_at:
+            self._hold(batch)
+        else:
+            self._deliver(batch)
+        if self.down is None and self.owed() and self.queue.empty():
+            self._again()
+
     def _store(self, items: Sequence[_Item], claim: bool) -> None:
-        """Write handed-off items to the outbox (one transaction), once."""
+        """Write items not yet in the outbox (one transaction), once; if the outbox fails
+        they stay in memory."""
         with self.store_lock:
             new = [item for item in items if item.event_id is None]
-            ids = self.outbox.add_many(
-                [(item.event, self.connector, item.lifecycle) for item in new], claim=claim
-            )
+            if not new:
+                return
+            try:
+                ids = self.outbox.add_many(
+                    [(item.event, self.connector, item.lifecycle) for item in new], claim=claim
+                )
+            except OutboxError as error:
+                _outbox_failed(self.outbox, error)
+                return
+            _outbox_works(self.outbox)
             for item, event_id in zip(new, ids):
                 item.event_id = event_id
 
-    def spill(self) -> None:
-        """At exit: every event still only in memory goes to the outbox, for a replay."""
-        waiting = list(self.in_hand)
+    def _park(self, items: Sequence[_Item]) -> None:
+        """Keep items to send again: by outbox id, or in memory when the outbox failed."""
+        with self.lock:
+            for item in items:
+                if item.event_id is not None:
+                    self.parked.append(item.event_id)
+                elif len(self.unstored) < _QUEUE_LIMIT:
+                    self.unstored.append(item)
+                else:
+                    say_once(
+                        f"dropped:{self.label}",
+                        "atlan_ext: neither the outbox nor %s takes lineage, and more than %d "
+                        "events wait in memory: later ones are dropped",
+                        self.label,
+                        _QUEUE_LIMIT,
+                    )
+
+    def _again(self) -> None:
+        """Send what was parked, oldest first (store what is still only in memory first)."""
+        with self.lock:
+            ids, self.parked = self.parked, []
+            memory, self.unstored = self.unstored, []
+        self._store(memory, claim=self.target is not None)
+        try:
+            items = [_item(stored) for stored in self.outbox.claim_ids(ids)] if ids else []
+        except OutboxError as error:
+            _outbox_failed(self.outbox, error)
+            with self.lock:
+                self.parked[:0] = ids
+            items = []
+        stored_now = [item for item in memory if item.event_id is not None]
+        items.extend(item for item in memory if item.event_id is None)
+        with self.lock:
+            self.parked.extend(item.event_id for item in stored_now if item.event_id is not None)
+        if self.target is None:
+            self._park([item for item in items if item.event_id is None])
+            return
+        for item in items:
+            self.blocked.discard(item.run_id)
+        self.in_hand = items
+        for start in range(0, len(items), BATCH_LIMIT):
+            chunk = items[start : start + BATCH_LIMIT]
+            if self.down is not None and start > 0:
+                self._hold(chunk)
+            else:
+                self._deliver(chunk)
+        self.in_hand = []
+
+    def spill(self) -> int:
+        """At exit: every event still only in memory goes to the outbox, for a replay.
+        Returns how many events this sender leaves undelivered."""
+        waiting = [item for item in self.in_hand if not item.done.is_set()]
         while True:
             try:
                 waiting.append(self.queue.get_nowait())
             except queue.Empty:
                 break
+        with self.lock:
+            waiting.extend(self.unstored)
+            parked = len(self.parked)
         self._store(waiting, claim=False)
+        return parked + len(waiting)
 
     def _finished(self, item: _Item) -> None:
         if item.terminal:
-            self.blocked.discard(item.run_id)
             self.slow.discard(item.run_id)
+            if item.error is None:
+                self.blocked.discard(item.run_id)
         with self.lock:
             self.busy -= 1
         item.done.set()
 
+    def _client_now(self) -> Any:
+        if self._client is None:
+            self._client = cast(Tenant, self.target).client()  # pyatlan's import: here, once
+        return self._client
+
     def _deliver(self, batch: List[_Item]) -> None:
-        earlier, held = _take_earlier(
-            self.outbox, [item for item in batch if item.run_id not in self.blocked], self.started
-        )
+        try:
+            earlier, held = _take_earlier(
+                self.outbox,
+                [item for item in batch if item.run_id not in self.blocked],
+                self.started,
+            )
+        except OutboxError as error:
+            _outbox_failed(self.outbox, error)
+            earlier, held = [], set()
         self.blocked.update(held)
         sendable = []
         for item in batch:
@@ -235,45 +414,79 @@ class _Sender:
                     "kept in the outbox behind an earlier undelivered event of the same run",
                     retryable=True,
                 )
-                self.outbox.release(_ids([item]))
+                self._park([item])
             else:
                 sendable.append(item)
         if not sendable:
             return
-        ahead = [
-            _Item(
-                e.event, e.id, e.run_id, e.event_type in _TERMINAL, _lifecycle(e.event_type), True
-            )
-            for e in earlier
-        ]
-        sendable = ahead + sendable
+        sendable = [_item(stored) for stored in earlier] + sendable
         try:
-            send_checked(self.client, [item.event for item in sendable], self.connector)
+            send_checked(self._client_now(), [item.event for item in sendable], self.connector)
         except LineageDeliveryError as error:
-            if len(sendable) > 1 and not error.retryable:
+            if (
+                len(sendable) > 1
+                and not error.retryable
+                and not isinstance(error, TenantSettingsError)
+            ):
                 # The endpoint may refuse an array: fall back to one request per event.
                 for item in sendable:
                     self._deliver([item])
                 return
             self._failed(sendable, error)
             return
-        self.outbox.mark_delivered(_ids(sendable))
+        with self.lock:
+            self.down = None
+            self.pause = _FIRST_PAUSE
+            self.retryable = True
+        with contextlib.suppress(OutboxError):  # at worst, a replay sends them once more
+            self.outbox.mark_delivered(_ids(sendable))
         for item in sendable:
             if item.lifecycle == "START":
                 self.started.add(item.run_id)
             elif item.terminal:
                 self.started.discard(item.run_id)
 
-    def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
-        self.outbox.mark_failed(_ids(items), str(error))
+    def _hold(self, items: Sequence[_Item]) -> None:
+        """While the tenant is down: keep items for the next try, without trying now."""
+        error = LineageDeliveryError(self.down or "Atlan is not answering", retryable=True)
         for item in items:
-            item.error = error
+            if item.error is None:
+                item.error = error
             self.blocked.add(item.run_id)
-            if item.unattended:
-                _warn_undelivered(item.event, error, self.outbox)
+        with contextlib.suppress(OutboxError):
+            self.outbox.release(_ids(items))
+        self._park(items)
+
+    def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
+        with contextlib.suppress(OutboxError):
+            self.outbox.mark_failed(_ids(items), str(error))
+        for item in items:
+            if item.error is None:
+                item.error = error
+            self.blocked.add(item.run_id)
+        self._park(items)
+        with self.lock:
+            self.last_error = str(error)
+            self.retryable = error.retryable
+            if error.retryable:
+                if self.down is not None:
+                    self.pause = min(self.pause * 2, _LAST_PAUSE)
+                self.down = str(error)
+                self.retry_at = time.monotonic() + self.pause
+        say_once(
+            f"undelivered:{self.label}",
+            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s; send it "
+            "later with: atlan-lineage replay",
+            self.label,
+            error,
+            self.outbox.path,
+            " and sent again when Atlan answers" if error.retryable else "",
+        )
 
 
 _TERMINAL = ("COMPLETE", "ABORT", "FAIL")
+_FIRST_PAUSE = 1.0  # seconds before a down tenant is tried again; doubles up to:
+_LAST_PAUSE = 30.0
 
 
 def _lifecycle(event_type: str) -> Optional[str]:
@@ -305,19 +518,23 @@ def _take_earlier(
     return earlier, set(held)
 
 
-def _sender_for(client: Any, connector: str, outbox: Outbox) -> _Sender:
-    key = (id(client), connector, outbox.path)
+def _sender_for(target: Any, connector: str, outbox: Outbox) -> _Sender:
+    key = (_target_key(target), connector, outbox.path)
     with STATE.lock:
         sender: Optional[_Sender] = STATE.senders.get(key)
-        if sender is None or sender.client is not client:
-            sender = STATE.senders[key] = _Sender(client, connector, outbox)
+        if sender is None or (sender.target is not target and not isinstance(target, Tenant)):
+            sender = STATE.senders[key] = _Sender(target, connector, outbox)
         return sender
+
+
+def _target_key(target: Any) -> object:
+    return target if isinstance(target, Tenant) or target is None else id(target)
 
 
 def _forget_sender(sender: _Sender) -> None:
     """An idle sender leaves the registry (and lets go of its client)."""
     with STATE.lock:
-        key = (id(sender.client), sender.connector, sender.outbox.path)
+        key = (_target_key(sender.target), sender.connector, sender.outbox.path)
         if STATE.senders.get(key) is sender:
             del STATE.senders[key]
 
@@ -328,31 +545,52 @@ def _senders() -> List[_Sender]:
 
 
 def flush(timeout: Optional[float] = None) -> bool:
-    """Wait up to ``timeout`` seconds for every sender to finish; True if all did.
+    """Wait up to ``timeout`` seconds (default :data:`exit_flush_seconds`) until every event
+    handed over so far is delivered, retries of a tenant that was down included; True if
+    all were. Whatever is still unsent stays in the outbox.
 
-    Whatever is still unsent stays in the outbox. Runs at interpreter exit.
+    Call it where a script must know its lineage arrived, e.g. before a container exits.
     """
-    deadline = time.monotonic() + (exit_flush_seconds if timeout is None else timeout)
+    return _wait(exit_flush_seconds if timeout is None else timeout, give_up_when_down=False)
+
+
+def _wait(timeout: float, give_up_when_down: bool) -> bool:
+    deadline = time.monotonic() + timeout
     for sender in _senders():
-        while not sender.idle():
+        while not sender.idle() or sender.owed():
+            if give_up_when_down and sender.down is not None:
+                break
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)
-    return True
+    return all(sender.idle() and not sender.parked for sender in _senders())
 
 
 def shutdown() -> None:
-    """Give unsent events a bounded moment (:data:`exit_flush_seconds`), then leave them to a
-    replay: in the outbox, with this process's claims released. Runs at interpreter exit,
-    and before a process dies of SIGTERM."""
-    flush()
+    """Give unsent events a bounded moment (:data:`exit_flush_seconds`, none for a tenant
+    that is down), then leave them to a replay: in the outbox, with this process's claims
+    released, and say once how many were not delivered, to which tenant. Runs at interpreter
+    exit, and before a process dies of SIGTERM."""
+    _wait(exit_flush_seconds, give_up_when_down=True)
     senders = _senders()
     with STATE.lock:
         claiming = set(STATE.claiming)
     # At exit, a closed or vanished database is no reason to fail.
     for sender in senders:
+        sender.closed = True
+        left = 0
         with contextlib.suppress(Exception):
-            sender.spill()
+            left = sender.spill()
+        if left and sender.target is not None:
+            say_once(
+                f"left:{sender.label}",
+                "atlan_ext: %d lineage event(s) were not delivered to %s (%s). They are kept "
+                "in %s; send them with: atlan-lineage replay",
+                left,
+                sender.label,
+                sender.last_error or sender.down or "no answer yet",
+                sender.outbox.path,
+            )
     for outbox in {*claiming, *(sender.outbox for sender in senders)}:
         with contextlib.suppress(Exception):
             outbox.release_mine()
@@ -367,9 +605,12 @@ atexit.register(shutdown)
 class Delivery:
     """Where a run's events go and how long the job may wait for them.
 
-    ``client``: pyatlan ``AtlanClient``, ``AsyncAtlanClient`` or ``None`` (kept locally).
-    ``timeout``: the longest one send may hold the job (seconds). ``background``: do not
-    wait at all. ``strict``: raise :class:`LineageDeliveryError` instead of logging it.
+    ``client``: pyatlan ``AtlanClient`` or ``AsyncAtlanClient``, a
+    :class:`~atlan_ext.send.Tenant` (its client is built by the sender, off the job's thread)
+    or ``None`` (kept locally; ``unconfigured`` says why, when a setting is wrong).
+    ``timeout``: the longest one send may hold the job (seconds); once a tenant has not
+    answered, no job waits for it again until it does. ``background``: do not wait at all.
+    ``strict``: raise :class:`LineageDeliveryError` instead of logging it.
     """
 
     def __init__(
@@ -381,6 +622,7 @@ class Delivery:
         timeout: float = 10.0,
         background: bool = False,
         strict: bool = False,
+        unconfigured: Optional[str] = None,
     ) -> None:
         if timeout is None or not timeout > 0:
             raise InvalidOptionError(
@@ -392,6 +634,7 @@ class Delivery:
         self.timeout = float(timeout)
         self.background = background
         self.strict = strict
+        self.unconfigured = unconfigured
         self.is_async = client is not None and is_async_client(client)
         self._async_slow: Set[str] = set()
         self._async_started: Set[str] = set()
@@ -403,29 +646,55 @@ class Delivery:
             self._outbox = default_outbox()
         return self._outbox
 
+    def secrets(self) -> List[str]:
+        """The API keys that must not appear in what the run sends or stores."""
+        return secrets_of(self.client)
+
     def _store(
         self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck] = None
     ) -> Optional[int]:
-        if _captured(event):
-            return None
-        claim = self.client is not None
-        if claim:
-            with STATE.lock:
-                STATE.claiming.add(self.outbox)
-        event_id = self.outbox.add(
-            event, self.connector, lifecycle_state=lifecycle, claim=claim, check=check
-        )
+        """Store ``event`` (claimed when it is to be sent) and return its id; ``None`` when
+        the outbox failed: the event then travels in memory."""
+        outbox = self.outbox
         if self.client is None:
             say_once(
-                "no-tenant",
-                "atlan_ext: no Atlan tenant configured (ATLAN_BASE_URL, ATLAN_API_KEY); lineage "
-                "is kept locally in %s. Send it later with: atlan-lineage replay",
-                self.outbox.path,
+                f"no-tenant:{self.unconfigured}",
+                "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
+                "atlan-lineage replay",
+                self.unconfigured
+                or "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send "
+                "lineage to Atlan)",
+                outbox.path,
             )
+        if _outbox_troubled(outbox):
+            return None
+        claim = self.client is not None
+        try:
+            event_id = outbox.add(
+                event,
+                self.connector,
+                lifecycle_state=lifecycle,
+                claim=claim,
+                check=check,
+                wait=self.timeout,
+            )
+        except OutboxError as error:
+            _outbox_failed(outbox, error)
+            return None
+        if claim:
+            with STATE.lock:
+                STATE.claiming.add(outbox)
         return event_id
 
-    def _report(self, event: Event, error: LineageDeliveryError) -> None:
-        _warn_undelivered(event, error, self.outbox)
+    def keep(self, event: Event, lifecycle: Optional[str]) -> None:
+        """Store ``event`` to be sent by a later replay (or the sender's next try), without
+        sending it now."""
+        if _captured(event):
+            return
+        with contextlib.suppress(OutboxError):
+            self.outbox.add(event, self.connector, lifecycle_state=lifecycle, wait=self.timeout)
+
+    def _report(self, error: LineageDeliveryError) -> None:
         if self.strict:
             raise error
 
@@ -433,57 +702,53 @@ class Delivery:
         self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
     ) -> None:
         """Deliver ``event`` from a sync context, per the policy above. ``check`` is called
-        with the run's stored state before the event is stored, and may refuse it."""
+        with the run's stored state before the event is stored, and may refuse it.
+
+        The event is in the outbox before this returns (a ``kill -9`` loses nothing), unless
+        the outbox failed; then the sender keeps it in memory and still sends it."""
         if self.is_async:
             raise TypeError(
                 "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
-        if self.background and self.client is not None and check is None:
-            if _captured(event):
-                return
-            # Only the hand-off happens on the job's thread; the sender stores and sends.
-            event_id: Optional[int] = None
-        else:
-            event_id = self._store(event, lifecycle, check)
-            if event_id is None or self.client is None:
-                return
+        if _captured(event):
+            return
+        event_id = self._store(event, lifecycle, check)
+        if self.client is None and event_id is not None:
+            return
         run_id = event["run"]["runId"]
         terminal = event["eventType"] in _TERMINAL
         with STATE.lock:  # the sender stays registered until it has this item
             sender = _sender_for(self.client, self.connector, self.outbox)
-            waiting = not self.background and run_id not in sender.slow
-            item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
-            accepted = sender.submit(item)
-        if not accepted:
-            # Never dropped: into the outbox (if not there yet), for the next replay.
-            if event_id is None:
-                self.outbox.add(event, self.connector, lifecycle_state=lifecycle)
-            else:
-                self.outbox.release([event_id])
-            say_once(
-                "queue-full",
-                "atlan_ext: more than %d events wait for Atlan; the rest stay in %s for "
-                "atlan-lineage replay",
-                _QUEUE_LIMIT,
-                self.outbox.path,
+            waiting = (
+                self.client is not None
+                and not self.background
+                and run_id not in sender.slow
+                and sender.down is None
             )
-            return
+            item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
+            sender.submit(item)
         if not waiting:
             return
         if not item.done.wait(self.timeout):
-            sender.slow.add(run_id)
-            self._report(
-                event,
-                LineageDeliveryError(
-                    f"no answer from Atlan within {self.timeout:g} s; delivery goes on in "
-                    "the background",
-                    retryable=True,
-                ),
+            reason = (
+                f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
+                "delivery goes on in the background"
             )
+            sender.slow.add(run_id)
+            sender.trip(reason)
+            say_once(
+                f"undelivered:{sender.label}",
+                "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; jobs in this "
+                "process no longer wait for Atlan until it answers",
+                sender.label,
+                reason,
+                self.outbox.path,
+            )
+            self._report(LineageDeliveryError(reason, retryable=True))
             return
         if item.error is not None:
-            self._report(event, item.error)
+            self._report(item.error)
 
     async def send_async(
         self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
@@ -494,14 +759,20 @@ class Delivery:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.send, event, lifecycle, check)
             return
+        if _captured(event):
+            return
         event_id = self._store(event, lifecycle, check)
         if event_id is None:
-            return
-        if not self.background:
+            say_once(
+                f"async-memory:{self.outbox.path}",
+                "atlan_ext: with AsyncAtlanClient, events the outbox cannot store are sent "
+                "once and not kept",
+            )
+        if not self.background and not _async_down(self.client):
             await self._send_one_async(event, event_id)
             return
-        # In the background: a task per event, each after the run's previous one, so the
-        # run's order holds while the caller goes on.
+        # In the background (asked for, or because the tenant is down): a task per event,
+        # each after the run's previous one, so the run's order holds while the caller goes on.
         previous = self._async_tail
         task = asyncio.ensure_future(self._after(previous, event, event_id))
         self._async_tail = task
@@ -509,45 +780,79 @@ class Delivery:
         task.add_done_callback(STATE.async_tasks.discard)
 
     async def _after(
-        self, previous: Optional[asyncio.Future[None]], event: Event, event_id: int
+        self, previous: Optional[asyncio.Future[None]], event: Event, event_id: Optional[int]
     ) -> None:
         if previous is not None:
             with contextlib.suppress(BaseException):
                 await previous
-        await self._send_one_async(event, event_id)
+        with contextlib.suppress(LineageDeliveryError):  # reported where it happened
+            await self._send_one_async(event, event_id)
 
-    async def _send_one_async(self, event: Event, event_id: int) -> None:
+    async def _send_one_async(self, event: Event, event_id: Optional[int]) -> None:
         run_id = event["run"]["runId"]
+        ids = [] if event_id is None else [event_id]
         if run_id in self._async_slow:
-            self.outbox.release([event_id])
+            with contextlib.suppress(OutboxError):
+                self.outbox.release(ids)
             return
         lifecycle = _lifecycle(event["eventType"])
         item = _Item(event, event_id, run_id, False, lifecycle)
-        earlier, held = _take_earlier(self.outbox, [item], self._async_started)
+        try:
+            earlier, held = _take_earlier(self.outbox, [item], self._async_started)
+        except OutboxError:
+            earlier, held = [], set()
         if held:
             self._async_slow.add(run_id)
-            self.outbox.release([event_id])
+            with contextlib.suppress(OutboxError):
+                self.outbox.release(ids)
             return
         events = [stored.event for stored in earlier] + [event]
-        event_ids = [stored.id for stored in earlier] + [event_id]
+        event_ids = [stored.id for stored in earlier] + ids
+        error: Optional[LineageDeliveryError] = None
         try:
             await asyncio.wait_for(
                 send_checked_async(self.client, events, self.connector), self.timeout
             )
         except asyncio.TimeoutError:
-            self._async_slow.add(run_id)
-            self.outbox.mark_failed(event_ids, "timed out")
-            self._report(
-                event,
-                LineageDeliveryError(
-                    f"no answer from Atlan within {self.timeout:g} s", retryable=True
-                ),
+            error = LineageDeliveryError(
+                f"timed out: no answer from {_label(self.client)} within {self.timeout:g} s",
+                retryable=True,
             )
-        except LineageDeliveryError as error:
-            self._async_slow.add(run_id)
-            self.outbox.mark_failed(event_ids, str(error))
-            self._report(event, error)
-        else:
-            self.outbox.mark_delivered(event_ids)
+        except LineageDeliveryError as failure:
+            error = failure
+        if error is None:
+            _async_answered(self.client)
+            with contextlib.suppress(OutboxError):
+                self.outbox.mark_delivered(event_ids)
             if lifecycle == "START":
                 self._async_started.add(run_id)
+            return
+        self._async_slow.add(run_id)
+        if error.retryable:
+            _async_trip(self.client)
+        with contextlib.suppress(OutboxError):
+            self.outbox.mark_failed(event_ids, str(error))
+        say_once(
+            f"undelivered:{_label(self.client)}",
+            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; send it later "
+            "with: atlan-lineage replay",
+            _label(self.client),
+            error,
+            self.outbox.path,
+        )
+        self._report(error)
+
+
+def _async_down(client: Any) -> bool:
+    with STATE.lock:
+        return STATE.async_down.get(id(client), 0.0) > time.monotonic()
+
+
+def _async_trip(client: Any) -> None:
+    with STATE.lock:
+        STATE.async_down[id(client)] = time.monotonic() + _LAST_PAUSE
+
+
+def _async_answered(client: Any) -> None:
+    with STATE.lock:
+        STATE.async_down.pop(id(client), None)

@@ -28,6 +28,7 @@ __all__ = [
     "MissingDependencyError",
     "OutboxError",
     "RunInUseError",
+    "TenantSettingsError",
     "UnknownRunStateError",
     "UnsupportedConnectorError",
 ]
@@ -106,6 +107,11 @@ class LineageDeliveryError(AtlanExtError):
 
 class LineageNotConfiguredError(LineageDeliveryError):
     """The tenant has no OpenLineage connection for the connector the event was sent to."""
+
+
+class TenantSettingsError(LineageDeliveryError):
+    """A setting that names the tenant (``ATLAN_BASE_URL``, ``ATLAN_API_KEY``,
+    ``--base-url``...) is missing or malformed; the message names it and the fix."""
 
 
 class LineageAuthenticationError(LineageDeliveryError):

@@ -12,6 +12,7 @@ send the same event at the same time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,7 +23,18 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    cast,
+)
 
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
@@ -34,6 +46,7 @@ _SCHEMA_ID = "atlan-ext-outbox"
 _SCHEMA_VERSION = "1"
 _LEASE_SECONDS = 300.0
 _DEAD_CHECK_SECONDS = 5.0
+_WAIT_SECONDS = 5.0
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -131,9 +144,10 @@ class RunRecord:
 class Outbox:
     """A handle on one outbox database file (or ``":memory:"``). Thread-safe."""
 
-    def __init__(self, path: os.PathLike[str] | str) -> None:
+    def __init__(self, path: os.PathLike[str] | str, *, wait: float = _WAIT_SECONDS) -> None:
         self.path = str(path)
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex}"
+        self.wait = wait  # the longest a call waits for another process's transaction
         self._lock = threading.RLock()
         self._dead_checked = -_DEAD_CHECK_SECONDS
         self._db = self._connect()
@@ -148,13 +162,32 @@ class Outbox:
         if not memory:
             target = Path(self.path)
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.parent.is_dir():
+                    # Private: the folder holds lineage of private jobs and SQLite's -wal file.
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.parent.chmod(0o700)
                 if not target.exists():
                     # Create it 0600 before SQLite does: it may hold lineage of private jobs.
                     os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as error:
-                raise OutboxError(f"cannot create the outbox at {self.path}: {error}") from None
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                raise OutboxError(
+                    f"cannot create the outbox at {self.path} ({error.strerror}): set "
+                    "ATLAN_EXT_HOME to a folder you can write to"
+                ) from None
+            if target.is_dir():
+                raise OutboxError(
+                    f"the outbox path {self.path} is a folder: move it away or set "
+                    "ATLAN_EXT_HOME to another folder"
+                )
+        try:
+            db = sqlite3.connect(
+                self.path, timeout=self.wait, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as error:
+            raise OutboxError(
+                f"cannot open the outbox {self.path} ({error}): set ATLAN_EXT_HOME to a folder "
+                "you can write to"
+            ) from None
         try:
             self._check_and_create(db, memory)
         except sqlite3.DatabaseError as error:
@@ -197,10 +230,41 @@ class Outbox:
         with self._lock:
             self._db.close()
 
+    # -- every use of the database: one lock, and sqlite's errors as OutboxError ----------------
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as error:
+                raise OutboxError(_trouble(self.path, error)) from None
+
+    @contextlib.contextmanager
+    def _write(self, wait: Optional[float] = None) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction, waiting at most ``wait`` seconds (default:
+        :attr:`wait`) for another process's; committed, or rolled back on any error."""
+        with self._read():
+            bounded = wait is not None and wait < self.wait
+            if bounded:
+                self._db.execute(f"PRAGMA busy_timeout={int(cast(float, wait) * 1000)}")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            finally:
+                if bounded:
+                    self._db.execute(f"PRAGMA busy_timeout={int(self.wait * 1000)}")
+            try:
+                yield
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     # -- runs --------------------------------------------------------------------------------
 
     def _runs(self, where: str, params: Sequence[Any]) -> List[RunRecord]:
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs {where}",  # noqa: S608 - fixed clauses
                 params,
@@ -233,6 +297,7 @@ class Outbox:
         lifecycle_state: Optional[str] = None,
         claim: bool = False,
         check: Optional[Callable[[Optional[str]], None]] = None,
+        wait: Optional[float] = None,
     ) -> int:
         """Store a pending event and return its id.
 
@@ -241,8 +306,10 @@ class Outbox:
         given, is called with the run's stored state inside that transaction and may raise to
         refuse the event (transitions checked across processes). ``claim`` leases the row to
         this handle, so a replay elsewhere leaves it alone while this process sends it.
+        ``wait`` bounds the wait for another process's transaction (else :attr:`wait`).
+        Raises :class:`OutboxError` when the event cannot be stored.
         """
-        with self._lock, _transaction(self._db):
+        with self._write(wait):
             if check is not None:
                 row = self._db.execute(
                     "SELECT state FROM runs WHERE run_id=?", (run_key(event["run"]["runId"]),)
@@ -258,7 +325,7 @@ class Outbox:
         if not items:
             return []
         now = time.time()
-        with self._lock, _transaction(self._db):
+        with self._write():
             return [
                 self._insert(event, connector, lifecycle, claim, now)
                 for event, connector, lifecycle in items
@@ -297,7 +364,7 @@ class Outbox:
         if not ids:
             return
         now = time.time()
-        with self._lock, _transaction(self._db):
+        with self._write():
             self._db.executemany(
                 "UPDATE events SET delivered=?, attempts=attempts+1, last_error=NULL,"
                 " claimed_by=NULL, claimed_until=NULL WHERE id=?",
@@ -308,7 +375,7 @@ class Outbox:
         """Record a failed attempt and release the claim, so a replay can send them."""
         if not ids:
             return
-        with self._lock, _transaction(self._db):
+        with self._write():
             self._db.executemany(
                 "UPDATE events SET attempts=attempts+1, last_error=?, claimed_by=NULL,"
                 " claimed_until=NULL WHERE id=?",
@@ -319,7 +386,7 @@ class Outbox:
         """Give up the claim on events without counting an attempt."""
         if not ids:
             return
-        with self._lock, _transaction(self._db):
+        with self._write():
             self._db.executemany(
                 "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE id=? AND claimed_by=?",
                 [(event_id, self.owner) for event_id in ids],
@@ -327,7 +394,7 @@ class Outbox:
 
     def release_mine(self) -> None:
         """Give up every claim this handle holds on undelivered events."""
-        with self._lock, _transaction(self._db):
+        with self._write():
             self._db.execute(
                 "UPDATE events SET claimed_by=NULL, claimed_until=NULL"
                 " WHERE claimed_by=? AND delivered IS NULL",
@@ -348,7 +415,7 @@ class Outbox:
         now = time.time()
         excluded = list(exclude_runs)
         skip = f"AND run_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
-        with self._lock, _transaction(self._db):
+        with self._write():
             rows = self._db.execute(
                 f"""SELECT id FROM events e
                    WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
@@ -367,6 +434,30 @@ class Outbox:
             )
             return self._events_by_ids(ids)
 
+    def claim_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
+        """Lease the events ``ids`` that are still pending and not leased by another live
+        process (a replay may have taken or sent them meanwhile), oldest first."""
+        now = time.time()
+        taken: List[int] = []
+        with self._write():
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                taken.extend(
+                    row[0]
+                    for row in self._db.execute(
+                        f"SELECT id, claimed_by, claimed_until FROM events WHERE id IN ({marks})"  # noqa: S608
+                        " AND delivered IS NULL",
+                        chunk,
+                    )
+                    if row[1] in (None, self.owner) or row[2] < now or _dead_here(row[1])
+                )
+            self._db.executemany(
+                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
+                [(self.owner, now + _LEASE_SECONDS, event_id) for event_id in taken],
+            )
+            return self._events_by_ids(taken)
+
     def take_earlier(self, firsts: Dict[str, int]) -> Tuple[List[OutboxEvent], List[str]]:
         """Before a run's events in hand are sent: its pending events stored before them.
 
@@ -381,7 +472,7 @@ class Outbox:
         now = time.time()
         taken: List[int] = []
         held: List[str] = []
-        with self._lock, _transaction(self._db):
+        with self._write():
             for run_id, first in firsts.items():
                 rows = self._db.execute(
                     "SELECT id, claimed_by, claimed_until FROM events"
@@ -439,7 +530,7 @@ class Outbox:
         if now - self._dead_checked < _DEAD_CHECK_SECONDS:
             return
         self._dead_checked = now
-        with self._lock:
+        with self._read():
             owners = [
                 row[0]
                 for row in self._db.execute(
@@ -450,7 +541,7 @@ class Outbox:
             ]
         dead = [owner for owner in owners if owner and _dead_here(owner)]
         if dead:
-            with self._lock, _transaction(self._db):
+            with self._write():
                 self._db.executemany(
                     "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE claimed_by=?",
                     [(owner,) for owner in dead],
@@ -482,7 +573,7 @@ class Outbox:
         if pending_only:
             clauses.append("delivered IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events {where} ORDER BY event_time, id",  # noqa: S608
                 params,
@@ -493,7 +584,7 @@ class Outbox:
         """All events, oldest first, read in batches (memory does not grow with the file)."""
         last = 0
         while True:
-            with self._lock:
+            with self._read():
                 rows = self._db.execute(
                     f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",  # noqa: S608
                     (last, batch),
@@ -506,11 +597,24 @@ class Outbox:
 
     def counts(self) -> Tuple[int, int]:
         """``(pending, delivered)`` event counts."""
-        with self._lock:
+        with self._read():
             row = self._db.execute(
                 "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM events"
             ).fetchone()
         return int(row[0]), int(row[1])
+
+
+def _trouble(path: str, error: sqlite3.Error) -> str:
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        fix = "another process holds it; it is tried again later"
+    elif "readonly" in text or "read-only" in text:
+        fix = "make it writable, or set ATLAN_EXT_HOME to a folder you can write to"
+    elif "full" in text:
+        fix = "free disk space, or set ATLAN_EXT_HOME to a folder on another disk"
+    else:
+        fix = "set ATLAN_EXT_HOME to another folder if it keeps failing"
+    return f"the outbox {path} cannot be used ({text}): {fix}"
 
 
 def _dead_here(owner: str) -> bool:

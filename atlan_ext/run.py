@@ -59,7 +59,7 @@ from atlan_ext.exceptions import (
 )
 from atlan_ext.outbox import Outbox
 from atlan_ext.parent import Parent
-from atlan_ext.send import client_from_env, connector_value, is_async_client
+from atlan_ext.send import connector_value, is_async_client, redact, tenant_from_settings
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
 
 __all__ = [
@@ -123,8 +123,11 @@ def _outcome_message(outcome: Outcome) -> str:
     return f"killed by {name} ({-number})"
 
 
-def _outcome_facets(outcome: Outcome, include_stack_trace: bool) -> Dict[str, Any]:
-    """The errorMessage facet for how a unit of work ended (none for success)."""
+def _outcome_facets(
+    outcome: Outcome, include_stack_trace: bool, secrets: List[str]
+) -> Dict[str, Any]:
+    """The errorMessage facet for how a unit of work ended (none for success), with every
+    API key in ``secrets`` blanked out (the user's own message may hold one)."""
     if terminal_state(outcome) is RunState.COMPLETE:
         return {}
     stack: Optional[str] = None
@@ -134,7 +137,10 @@ def _outcome_facets(outcome: Outcome, include_stack_trace: bool) -> Dict[str, An
         and not isinstance(outcome, (_Failed, _Aborted))
     ):
         stack = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
-    return {"errorMessage": _facets.error_message(_outcome_message(outcome), stack_trace=stack)}
+    message = redact(_outcome_message(outcome), secrets)
+    if stack is not None:
+        stack = redact(stack, secrets)
+    return {"errorMessage": _facets.error_message(message, stack_trace=stack)}
 
 
 # -- settings, checked before anything is sent -----------------------------------------------------
@@ -213,16 +219,15 @@ def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
     return [as_dataset(item) for item in items]
 
 
-def _client(settings: _Settings) -> Any:
+def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
+    """Where the run's events go: the client given, the tenant the environment names (its
+    client is built off the job's thread), or ``None`` (kept locally) with the reason when a
+    setting is wrong."""
     if isinstance(settings.client, str):  # "local"
-        return None
+        return None, None
     if settings.client is not None:
-        return settings.client
-    url = os.environ.get("ATLAN_BASE_URL", "")
-    key = os.environ.get("ATLAN_API_KEY", "")
-    if not url or not key:
-        return None
-    return STATE.env_client((url, key), client_from_env)
+        return settings.client, None
+    return tenant_from_settings(timeout=settings.timeout)
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -244,9 +249,11 @@ class _RunBase:
         self.job = job
         self.run_id = run_id
         self._settings = settings
+        target, unconfigured = _target(settings)
         self._delivery = Delivery(
-            _client(settings),
+            target,
             settings.connector,
+            unconfigured=unconfigured,
             outbox=settings.outbox,
             timeout=settings.timeout,
             background=settings.background,
@@ -364,7 +371,9 @@ class _RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = _outcome_facets(outcome, self._settings.include_stack_trace)
+            merged = _outcome_facets(
+                outcome, self._settings.include_stack_trace, self._delivery.secrets()
+            )
             merged.update(facets or {})
             return self._prepare(state, merged)
 
@@ -380,6 +389,18 @@ class _RunBase:
                 check_transition(stored, new)
 
         return still_legal
+
+    def _withdraw(self, error: LineageDeliveryError) -> None:
+        """A strict run whose START was not delivered does not begin, and leaves no lone
+        START behind: its ABORT is stored after it, for the same replay."""
+        prepared = self._prepare_end(
+            _Aborted(f"the run did not begin: its START was not delivered ({error})"),
+            None,
+            explicit=False,
+        )
+        if prepared is not None:
+            self._delivery.keep(*prepared)
+        self._closed()
 
     def _refused(self, previous: Optional[RunState]) -> None:
         """The outbox refused the event just prepared: the run did not move."""
@@ -446,6 +467,9 @@ class Run(_RunBase):
             self._send(self._prepare(RunState.START, None), None)
         except InvalidTransitionError as error:
             self._trouble(error, None)
+        except LineageDeliveryError as error:  # strict: the run does not begin
+            self._withdraw(error)
+            raise
 
     def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
@@ -520,6 +544,9 @@ class AsyncRun(_RunBase):
             await self._send(self._prepare(RunState.START, None), None)
         except InvalidTransitionError as error:
             self._trouble(error, None)
+        except LineageDeliveryError as error:  # strict: the run does not begin
+            self._withdraw(error)
+            raise
 
     async def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""

@@ -12,18 +12,32 @@ pyatlan's client is imported only here, and only when a send happens.
 from __future__ import annotations
 
 import contextvars
+import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
+from atlan_ext._state import STATE
 from atlan_ext.exceptions import (
     AtlanExtError,
     LineageAuthenticationError,
     LineageDeliveryError,
     LineageNotConfiguredError,
+    TenantSettingsError,
     UnsupportedConnectorError,
 )
 
-__all__ = ["SUPPORTED_CONNECTORS", "client_from_env", "connector_value", "is_async_client"]
+__all__ = [
+    "SUPPORTED_CONNECTORS",
+    "Tenant",
+    "client_from_env",
+    "connector_value",
+    "is_async_client",
+    "redact",
+    "secrets_of",
+    "tenant_from_settings",
+]
 
 #: The connector types that have an Atlan OpenLineage endpoint, by pyatlan's enum value.
 SUPPORTED_CONNECTORS = (
@@ -106,7 +120,8 @@ def _install_hook(client: Any) -> None:
         session.event_hooks = hooks
 
 
-def _secrets_of(client: Any) -> List[str]:
+def secrets_of(client: Any) -> List[str]:
+    """The API keys that must never be shown: the client's (or tenant's) and the environment's."""
     found = [getattr(client, "api_key", None), os.environ.get("ATLAN_API_KEY")]
     return [value for value in found if isinstance(value, str) and len(value) >= 4]
 
@@ -120,7 +135,7 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliveryError:
     """One typed, token-free error for anything pyatlan or httpx raised."""
-    secrets = _secrets_of(client)
+    secrets = secrets_of(client)
     error_code = getattr(error, "error_code", None)
     status = getattr(error_code, "http_error_code", None)
     if getattr(error_code, "error_id", None) == _NOT_CONFIGURED_ID:
@@ -150,6 +165,19 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
     name = type(error).__name__
     import httpx
 
+    if isinstance(error, httpx.TimeoutException):
+        return LineageDeliveryError(
+            f"timed out waiting for Atlan ({name}){': ' + detail if detail else ''}",
+            status=None,
+            retryable=True,
+        )
+    if isinstance(error, httpx.ConnectError):
+        return LineageDeliveryError(
+            f"could not connect to Atlan, connection refused or no route ({name})"
+            f"{': ' + detail if detail else ''}",
+            status=None,
+            retryable=True,
+        )
     if isinstance(error, httpx.HTTPError):
         return LineageDeliveryError(
             f"could not reach Atlan ({name}): {detail or 'no answer'}",
@@ -189,12 +217,15 @@ def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) 
     _install_hook(client)
     box: List[int] = []
     token = _observed.set(box)
+    failure: Optional[LineageDeliveryError] = None
     try:
         client.open_lineage.send(_payload(events), connector_type=_pyatlan_connector(connector))
     except Exception as error:
-        raise _classify(error, connector, client) from None
+        failure = _classify(error, connector, client)
     finally:
         _observed.reset(token)
+    if failure is not None:  # raised here, so pyatlan's unredacted error is not its context
+        raise failure
     _check_final(box, connector)
 
 
@@ -203,24 +234,132 @@ async def send_checked_async(client: Any, events: Sequence[Dict[str, Any]], conn
     _install_hook(client)
     box: List[int] = []
     token = _observed.set(box)
+    failure: Optional[LineageDeliveryError] = None
     try:
         await client.open_lineage.send(
             _payload(events), connector_type=_pyatlan_connector(connector)
         )
     except Exception as error:
-        raise _classify(error, connector, client) from None
+        failure = _classify(error, connector, client)
     finally:
         _observed.reset(token)
+    if failure is not None:
+        raise failure
     _check_final(box, connector)
+
+
+def _shown_url(url: str) -> str:
+    """``url`` for a message: any ``user:password@`` part hidden."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1)
+    return url
+
+
+def url_problem(url: str, name: str = "ATLAN_BASE_URL") -> Optional[str]:
+    """Why ``url`` cannot be a tenant's address, or ``None`` when it can."""
+    shown = _shown_url(url)
+    fix = f"set {name} to your tenant's address, e.g. https://your-tenant.atlan.com"
+    if url != url.strip() or any(char.isspace() for char in url):
+        return f"{name} {shown!r} contains spaces: {fix}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{name} {shown!r} is not an http(s) URL: {fix}"
+    try:
+        parts.port  # noqa: B018 - it raises for a port that is not a number in range
+    except ValueError:
+        return f"{name} {shown!r} has an invalid port: {fix}"
+    if parts.netloc.endswith(":"):
+        return f"{name} {shown!r} has an empty port: {fix}"
+    return None
+
+
+def _retry_policy(timeout: float) -> Any:
+    """pyatlan's retry policy cut to fit inside ``timeout``: a few quick retries of
+    failures that can pass, never of 401/403 (so a bad key is reported at once)."""
+    from httpx_retries import Retry
+
+    return Retry(
+        total=2,
+        backoff_factor=min(0.5, timeout / 8),
+        status_forcelist=sorted(_RETRYABLE),
+        allowed_methods=["POST", "GET"],
+        respect_retry_after_header=True,
+        max_backoff_wait=max(0.1, timeout / 4),
+    )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An Atlan tenant named by settings (URL and API key). Its pyatlan client is built on
+    first use, by :meth:`client`, which the delivery thread calls: pyatlan's import (seconds)
+    never holds the job. The key never shows in a repr or a message."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = 10.0
+
+    def client(self) -> Any:
+        """The pyatlan ``AtlanClient`` for this tenant (built once per process)."""
+        return STATE.env_client((self.base_url, self.api_key, self.timeout), self._build)
+
+    def _build(self) -> Any:
+        failure: Optional[TenantSettingsError] = None
+        try:
+            from pyatlan.client.atlan import AtlanClient
+
+            return AtlanClient(  # type: ignore[no-untyped-call]
+                base_url=self.base_url,
+                api_key=self.api_key,
+                connect_timeout=min(self.timeout, 10.0),
+                read_timeout=self.timeout,
+                retry=_retry_policy(self.timeout),
+            )
+        except Exception as error:
+            detail = redact(
+                str(error).strip().splitlines()[0] if str(error).strip() else "", [self.api_key]
+            )
+            failure = TenantSettingsError(
+                f"pyatlan cannot make a client for ATLAN_BASE_URL "
+                f"{_shown_url(self.base_url)!r} ({type(error).__name__}: {detail[:200]}): set "
+                "ATLAN_BASE_URL to your tenant's address, e.g. https://your-tenant.atlan.com",
+                retryable=False,
+            )
+        raise failure
+
+
+def tenant_from_settings(
+    base_url: Optional[str] = None,
+    api_key: Optional[str] = None,
+    timeout: float = 10.0,
+    *,
+    url_name: str = "ATLAN_BASE_URL",
+    key_name: str = "ATLAN_API_KEY",
+) -> Tuple[Optional[Tenant], Optional[str]]:
+    """The tenant the settings name (the arguments, else ``ATLAN_BASE_URL`` and
+    ``ATLAN_API_KEY``), with no import of pyatlan: ``(tenant, None)``; ``(None, None)`` when
+    nothing is configured; ``(None, problem)`` naming each setting that is missing or wrong."""
+    url = base_url or os.environ.get("ATLAN_BASE_URL") or ""
+    key = api_key or os.environ.get("ATLAN_API_KEY") or ""
+    if not url and not key:
+        return None, None
+    if not url:
+        return None, f"{key_name} is set but {url_name} is not: set {url_name} too"
+    problem = url_problem(url, url_name)
+    if problem is None and not key.strip():
+        problem = f"{url_name} is set but {key_name} is not: set {key_name} to an API token"
+    if problem is not None:
+        return None, problem
+    if not math.isfinite(timeout) or timeout <= 0:
+        timeout = 10.0
+    return Tenant(url, key.strip(), float(timeout)), None
 
 
 def client_from_env(base_url: Optional[str] = None, api_key: Optional[str] = None) -> Any:
     """An ``AtlanClient`` from ``ATLAN_BASE_URL`` and ``ATLAN_API_KEY`` (or the arguments),
-    or ``None`` when no tenant is configured."""
-    url = base_url or os.environ.get("ATLAN_BASE_URL")
-    key = api_key or os.environ.get("ATLAN_API_KEY")
-    if not url or not key:
-        return None
-    from pyatlan.client.atlan import AtlanClient
-
-    return AtlanClient(base_url=url, api_key=key)  # type: ignore[no-untyped-call]
+    or ``None`` when no tenant is configured. Imports pyatlan (seconds): the library itself
+    builds clients with :class:`Tenant`, off the job's thread."""
+    tenant, problem = tenant_from_settings(base_url, api_key)
+    if problem is not None:
+        raise TenantSettingsError(problem, retryable=False)
+    return None if tenant is None else tenant.client()

@@ -66,13 +66,13 @@ def capture_lineage() -> Iterator[List[Event]]:
 def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
     """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox."""
     before = os.environ.get("ATLAN_EXT_HOME")
-    _delivery.flush()
+    _delivery.shutdown()
     _state.reset()
     os.environ["ATLAN_EXT_HOME"] = str(folder)
     try:
         yield _delivery.default_outbox()
     finally:
-        _delivery.flush()
+        _delivery.shutdown()  # the block's senders stop: none of them outlives it
         _state.reset()
         if before is None:
             os.environ.pop("ATLAN_EXT_HOME", None)
@@ -304,7 +304,7 @@ class MockAtlan:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        _delivery.flush()
+        _delivery.shutdown()  # no sender keeps trying once the mock tenant is gone
         try:
             self._router.__exit__(*exc_info)
         finally:
