@@ -189,7 +189,7 @@ class _Sender:
         self.retryable = True
         self.pause = _FIRST_PAUSE
         self.retry_at = 0.0
-        self.closed = False  # shut down: no more tries, the thread leaves
+        self.closed = threading.Event()  # shut down: no more tries, the thread leaves
         self._client: Any = None if isinstance(target, Tenant) else target
 
     # -- the job's side ------------------------------------------------------------------------
@@ -238,19 +238,19 @@ class _Sender:
     def owed(self) -> bool:
         """True while it holds events it will try again."""
         with self.lock:
-            return bool(self.parked or self.unstored) and self.retryable and not self.closed
+            return bool(self.parked or self.unstored) and self.retryable and not self.closed.is_set()
 
     # -- the sender's thread -------------------------------------------------------------------
 
     def _work(self) -> None:
-        while not self.closed:
+        while not self.closed.is_set():
             wait = _IDLE_SECONDS
             if self.owed():
                 wait = max(0.0, self.retry_at - time.monotonic()) if self.down else 0.0
             try:
                 first = self.queue.get(timeout=wait)
             except queue.Empty:
-                if self.closed:
+                if self.closed.is_set():
                     break
                 if self.owed():
                     self._guarded(self._again)
@@ -577,7 +577,7 @@ def shutdown() -> None:
         claiming = set(STATE.claiming)
     # At exit, a closed or vanished database is no reason to fail.
     for sender in senders:
-        sender.closed = True
+        sender.closed.set()
         left = 0
         with contextlib.suppress(Exception):
             left = sender.spill()
