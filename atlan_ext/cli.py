@@ -8,7 +8,9 @@ lists show flags).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import re
 import signal
@@ -47,8 +49,20 @@ def _positive(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive number of seconds, e.g. 10 or 2.5"
+        )
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number, e.g. 100")
     return value
 
 
@@ -140,12 +154,14 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="send what the outbox holds")
     replay.add_argument("--time-limit", type=_duration, default=300.0, help="e.g. 5m (default)")
-    replay.add_argument("--limit", type=int, help="at most this many events")
-    replay.add_argument("--batch-size", type=int, default=100)
+    replay.add_argument("--limit", type=_count, help="at most this many events")
+    replay.add_argument(
+        "--batch-size", type=_count, default=100, help="events per request (default 100)"
+    )
 
     status = commands.add_parser("status", help="list runs and the delivery of their events")
     status.add_argument("--run-id", help="only this run")
-    status.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+    status.add_argument("--limit", type=_count, default=20, help="runs to show (default 20)")
 
     validate = commands.add_parser(
         "validate",
@@ -185,27 +201,55 @@ def _parser() -> argparse.ArgumentParser:
 # -- shared helpers ----------------------------------------------------------------------------
 
 
-def _client(args: argparse.Namespace) -> Any:
-    url = args.base_url or os.environ.get("ATLAN_BASE_URL")
-    key = os.environ.get("ATLAN_API_KEY")
+def _tenant(args: argparse.Namespace) -> Any:
+    """The tenant the options and environment name (no pyatlan import), or ``None``.
+    A setting that is wrong raises :class:`_Failure` naming it."""
+    from atlan_ext.send import tenant_from_settings
+
+    key = None
     if args.api_key_file:
         try:
             key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise _Failure(
-                f"cannot read --api-key-file {args.api_key_file}: {error.strerror}"
-            ) from None
-    if not url or not key:
-        return None
-    from atlan_ext.send import client_from_env
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not a text file"
+            raise _Failure(f"cannot read --api-key-file {args.api_key_file}: {reason}") from None
+        if not key:
+            raise _Failure(f"--api-key-file {args.api_key_file} is empty")
+    tenant, problem = tenant_from_settings(
+        args.base_url,
+        key,
+        getattr(args, "timeout", 10.0),
+        url_name="--base-url" if args.base_url else "ATLAN_BASE_URL",
+        key_name="--api-key-file" if args.api_key_file else "ATLAN_API_KEY",
+    )
+    if problem is not None:
+        raise _Failure(problem)
+    return tenant
 
-    return client_from_env(url, key)
+
+def _lineage_tenant(args: argparse.Namespace) -> Any:
+    """For commands that record lineage: a wrong setting never stops them; it is said
+    once and the events are kept in the outbox."""
+    try:
+        return _tenant(args) or None
+    except _Failure as failure:
+        log.warning("atlan_ext: %s; lineage is kept in the outbox until it is fixed", failure)
+        return "local"
 
 
 def _outbox() -> Any:
+    """The outbox, for the commands that manage it: one that cannot be opened is an error."""
     from atlan_ext.outbox import Outbox, default_path
 
     return Outbox(default_path())
+
+
+def _lineage_outbox() -> Any:
+    """The outbox, for the commands that record lineage: one that cannot be opened is said
+    once, and the events are still sent from memory."""
+    from atlan_ext.delivery import default_outbox
+
+    return default_outbox()
 
 
 def _job(args: argparse.Namespace) -> Any:
@@ -219,7 +263,7 @@ def _job(args: argparse.Namespace) -> Any:
 
 def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[str, Any]:
     return {
-        "client": _client(args),
+        "client": _lineage_tenant(args),
         "connector_type": getattr(args, "connector", "spark"),
         "delivery_timeout": args.timeout,
         "outbox": outbox,
@@ -243,7 +287,7 @@ def _wrap(args: argparse.Namespace) -> int:
         inputs=args.input,
         outputs=args.output,
         run_id=args.run_id,
-        **_run_options(args, _outbox(), background=True),
+        **_run_options(args, _lineage_outbox(), background=True),
     )
     # OpenLineage-aware children (dbt-ol, openlineage-python, atlan-ext) nest under this run.
     child_env = {**os.environ, **run.child_env()}
@@ -290,7 +334,7 @@ def _start(args: argparse.Namespace) -> int:
     from atlan_ext.events import RunId
     from atlan_ext.run import start_run
 
-    outbox = _outbox()
+    outbox = _lineage_outbox()
     if args.run_id and outbox.run(RunId.check(args.run_id)) is not None:
         raise _Failure(f"run {args.run_id} was already started; use a new run id")
     run = start_run(
@@ -342,7 +386,7 @@ def _step(args: argparse.Namespace) -> int:
     from atlan_ext.events import RunId
     from atlan_ext.run import resume_run
 
-    outbox = _outbox()
+    outbox = _lineage_outbox()
     run_id = RunId.check(args.run_id)
     record = outbox.run(run_id)
     if record is not None:
@@ -400,14 +444,18 @@ def _run_id(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from atlan_ext.replay import replay
 
-    client = _client(args)
-    if client is None:
+    tenant = _tenant(args)
+    if tenant is None:
         raise _Failure(
             "no Atlan tenant configured: set ATLAN_BASE_URL and ATLAN_API_KEY "
             "(or --base-url and --api-key-file), then replay"
         )
     outbox = _outbox()
     pending = outbox.counts()[0]
+    if pending == 0:  # answered without pyatlan's import
+        print("delivered 0, failed 0, pending 0")
+        return 0
+    client = tenant.client()
     progress: Optional[Callable[[int, int], None]] = None
     if sys.stderr.isatty() and pending > 200:
 
@@ -602,16 +650,45 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except _Failure as failure:
         print(f"{_PROG}: {failure}", file=sys.stderr)
         return failure.status
+    except BrokenPipeError:  # `atlan-lineage status | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:
-        from atlan_ext.exceptions import AtlanExtError
-
-        if isinstance(error, AtlanExtError):
-            print(f"{_PROG}: {error}", file=sys.stderr)
-            return 2
-        raise
+        print(f"{_PROG}: {_one_line(error)}", file=sys.stderr)
+        return _status_of(error)
     finally:
         log.removeHandler(handler)
         log.propagate = True
+
+
+def _one_line(error: Exception) -> str:
+    """An error as one line with no secret; unexpected ones say how to see more."""
+    from atlan_ext.exceptions import AtlanExtError
+    from atlan_ext.send import redact
+
+    secrets = [value for value in (os.environ.get("ATLAN_API_KEY"),) if value]
+    text = redact(" ".join(str(error).split()), secrets)
+    if isinstance(error, AtlanExtError):
+        return text
+    if os.environ.get("ATLAN_EXT_DEBUG"):
+        import traceback
+
+        traceback.print_exception(type(error), error, error.__traceback__)
+    return (
+        f"unexpected error ({type(error).__name__}: {text}); please report it, with the "
+        "traceback that ATLAN_EXT_DEBUG=1 prints"
+    )
+
+
+def _status_of(error: Exception) -> int:
+    """2 for bad input (a usage error), 1 for anything that went wrong at run time."""
+    from atlan_ext.exceptions import AtlanExtError
+
+    return 2 if isinstance(error, AtlanExtError) and isinstance(error, ValueError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

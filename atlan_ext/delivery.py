@@ -238,7 +238,9 @@ class _Sender:
     def owed(self) -> bool:
         """True while it holds events it will try again."""
         with self.lock:
-            return bool(self.parked or self.unstored) and self.retryable and not self.closed.is_set()
+            return (
+                bool(self.parked or self.unstored) and self.retryable and not self.closed.is_set()
+            )
 
     # -- the sender's thread -------------------------------------------------------------------
 
@@ -246,7 +248,7 @@ class _Sender:
         while not self.closed.is_set():
             wait = _IDLE_SECONDS
             if self.owed():
-                wait = max(0.0, self.retry_at - time.monotonic()) if self.down else 0.0
+                wait = max(0.0, self.retry_at - time.monotonic())
             try:
                 first = self.queue.get(timeout=wait)
             except queue.Empty:
@@ -298,7 +300,12 @@ class _Sender:
             self._hold(batch)
         else:
             self._deliver(batch)
-        if self.down is None and self.owed() and self.queue.empty():
+        if (
+            self.down is None
+            and self.owed()
+            and self.queue.empty()
+            and time.monotonic() >= self.retry_at
+        ):
             self._again()
 
     def _store(self, items: Sequence[_Item], claim: bool) -> None:
@@ -314,6 +321,8 @@ class _Sender:
                 )
             except OutboxError as error:
                 _outbox_failed(self.outbox, error)
+                with self.lock:  # tried again after a pause, not in a loop
+                    self.retry_at = max(self.retry_at, time.monotonic() + _FIRST_PAUSE)
                 return
             _outbox_works(self.outbox)
             for item, event_id in zip(new, ids):
@@ -380,6 +389,11 @@ class _Sender:
             waiting.extend(self.unstored)
             parked = len(self.parked)
         self._store(waiting, claim=False)
+        reason = "not sent before the process exited"
+        if self.last_error or self.down:
+            reason += f" (last error: {self.last_error or self.down})"
+        with contextlib.suppress(OutboxError):
+            self.outbox.mark_failed(_ids(waiting), reason, attempted=False)
         return parked + len(waiting)
 
     def _finished(self, item: _Item) -> None:

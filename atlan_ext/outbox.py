@@ -371,15 +371,16 @@ class Outbox:
                 [(now, event_id) for event_id in ids],
             )
 
-    def mark_failed(self, ids: Sequence[int], error: str) -> None:
-        """Record a failed attempt and release the claim, so a replay can send them."""
+    def mark_failed(self, ids: Sequence[int], error: str, *, attempted: bool = True) -> None:
+        """Record why events are not delivered (a failed attempt, unless ``attempted`` is
+        false) and release the claim, so a replay can send them."""
         if not ids:
             return
         with self._write():
             self._db.executemany(
-                "UPDATE events SET attempts=attempts+1, last_error=?, claimed_by=NULL,"
-                " claimed_until=NULL WHERE id=?",
-                [(error[:500], event_id) for event_id in ids],
+                "UPDATE events SET attempts=attempts+?, last_error=?, claimed_by=NULL,"
+                " claimed_until=NULL WHERE id=? AND delivered IS NULL",
+                [(int(attempted), error[:500], event_id) for event_id in ids],
             )
 
     def release(self, ids: Sequence[int]) -> None:

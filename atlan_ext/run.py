@@ -59,7 +59,13 @@ from atlan_ext.exceptions import (
 )
 from atlan_ext.outbox import Outbox
 from atlan_ext.parent import Parent
-from atlan_ext.send import connector_value, is_async_client, redact, tenant_from_settings
+from atlan_ext.send import (
+    Tenant,
+    connector_value,
+    is_async_client,
+    redact,
+    tenant_from_settings,
+)
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
 
 __all__ = [
@@ -170,12 +176,15 @@ def _settings(
     run_facets: Facets = None,
     outbox: Optional[Outbox] = None,
 ) -> _Settings:
-    if client not in (None, "local") and (
-        isinstance(client, str) or not hasattr(client, "open_lineage")
+    if (
+        client not in (None, "local")
+        and not isinstance(client, Tenant)
+        and (isinstance(client, str) or not hasattr(client, "open_lineage"))
     ):
         shown = repr(client) if isinstance(client, str) else type(client).__name__
         raise InvalidClientError(
-            f"client must be a pyatlan AtlanClient, AsyncAtlanClient, None or 'local', got {shown}"
+            "client must be a pyatlan AtlanClient, AsyncAtlanClient, atlan_ext Tenant, None or "
+            f"'local', got {shown}"
         )
     if (
         isinstance(delivery_timeout, bool)

@@ -365,7 +365,7 @@ class TestTools:
         database.write_bytes(b"this is not sqlite" * 100)
         before = database.read_bytes()
         done = cli("status", home=tmp_path)
-        assert done.returncode == 2
+        assert done.returncode == 1
         assert str(database) in done.stderr
         assert "Traceback" not in done.stderr
         assert database.read_bytes() == before
@@ -378,7 +378,7 @@ class TestTools:
         with sqlite3.connect(database) as db:
             db.execute("CREATE TABLE notes (x)")
         done = cli("status", home=tmp_path)
-        assert done.returncode == 2
+        assert done.returncode == 1
         assert "not an atlan-ext outbox" in done.stderr
 
     def test_outbox_file_is_private(self, tmp_path: Path) -> None:

@@ -1,0 +1,621 @@
+"""Lineage never breaks, stalls or hides from the job: misconfiguration and faults, through
+the public API and real processes.
+
+Faults are real where the machine allows: a hanging tenant is a socket that accepts and never
+answers, a refused one a closed port, a locked outbox another connection holding
+``BEGIN EXCLUSIVE``, a full disk a small tmpfs (root only; else skipped, said so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+from conftest import Tenant
+
+from atlan_ext import (
+    AtlanExtError,
+    Job,
+    LineageAuthenticationError,
+    LineageDeliveryError,
+    lineage_run,
+)
+from atlan_ext.delivery import flush
+from atlan_ext.outbox import Outbox
+from atlan_ext.testing import MockAtlan, assert_paired
+
+JOB = Job("ol-spark", "fault_job")
+KEY = "sk-fault-test-0123456789abcdef"
+BAD_URLS = ["http://127.0.0.1:", "htp:/x", "tenant.atlan.com", "https://", "http://h:99999"]
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def hanging_tenant() -> Iterator[str]:
+    """A socket that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: List[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+def child_env(home: Path, **values: str) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
+    env["ATLAN_EXT_HOME"] = str(home)
+    env.update(values)
+    return env
+
+
+def python(
+    code: str, home: Path, timeout: float = 120, **values: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=child_env(home, **values),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def lineage_cli(
+    *args: str, home: Path, timeout: float = 120, **values: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "atlan_ext.cli", *args],
+        env=child_env(home, **values),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> List[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "atlan_ext"]
+
+
+# -- misconfiguration degrades: the job runs, one warning names the setting --------------------
+
+
+class TestMisconfigured:
+    @pytest.mark.parametrize("url", BAD_URLS)
+    def test_malformed_base_url(
+        self, url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The body runs, its result is untouched, one warning names ATLAN_BASE_URL and the
+        fix, and the events are kept in the outbox."""
+        monkeypatch.setenv("ATLAN_BASE_URL", url)
+        monkeypatch.setenv("ATLAN_API_KEY", KEY)
+        ran = []
+        for _ in range(3):
+            with lineage_run(JOB) as run:
+                ran.append(run.run_id)
+        assert len(ran) == 3
+        said = [m for m in warnings_of(caplog) if "ATLAN_BASE_URL" in m]
+        assert len(said) == 1, warnings_of(caplog)
+        assert "https://your-tenant.atlan.com" in said[0]
+        assert KEY not in " ".join(warnings_of(caplog))
+        assert run._delivery.outbox.counts() == (6, 0)
+
+    @pytest.mark.parametrize(
+        ("present", "missing"),
+        [("ATLAN_BASE_URL", "ATLAN_API_KEY"), ("ATLAN_API_KEY", "ATLAN_BASE_URL")],
+    )
+    def test_half_configured_names_the_missing_setting(
+        self,
+        present: str,
+        missing: str,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        monkeypatch.setenv(present, "https://tenant.atlan.test" if "URL" in present else KEY)
+        with lineage_run(JOB):
+            pass
+        said = " ".join(warnings_of(caplog))
+        assert f"{missing} is not" in said
+        assert f"set {missing}" in said
+
+    @pytest.mark.parametrize("damage", ["garbage", "folder", "symlink-to-text", "home-is-a-file"])
+    def test_broken_outbox_still_sends_and_is_never_overwritten(
+        self,
+        damage: str,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A broken outbox: the job runs, one warning, and the events still reach Atlan
+        (from memory); the damaged file is left as it was."""
+        home = tmp_path / "broken"
+        home.mkdir()
+        path = home / "outbox.db"
+        if damage == "garbage":
+            path.write_bytes(b"not sqlite at all" * 64)
+        elif damage == "folder":
+            path.mkdir()
+        elif damage == "symlink-to-text":
+            (home / "notes.txt").write_text("my notes\n")
+            path.symlink_to(home / "notes.txt")
+        else:
+            home = tmp_path / "a-file"
+            home.write_text("not a folder")
+        before = path.read_bytes() if path.is_file() else None
+        with MockAtlan(home=str(home)) as tenant:
+            with lineage_run(JOB, client=tenant.client()):
+                result = 42
+            assert flush(10)
+        assert result == 42
+        assert [e["eventType"] for e in tenant.accepted] == ["START", "COMPLETE"]
+        assert any("ATLAN_EXT_HOME" in m or "outbox" in m for m in warnings_of(caplog))
+        if before is not None:
+            assert path.read_bytes() == before
+
+    def test_wrap_with_a_malformed_url_runs_the_command(self, tmp_path: Path) -> None:
+        done = lineage_cli(
+            "wrap", "--connection", "c", "--job", "j", "--",
+            sys.executable, "-c", "import sys; print('ran'); sys.exit(3)",
+            home=tmp_path, ATLAN_BASE_URL="htp:/x", ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        assert done.returncode == 3
+        assert done.stdout == "ran\n"
+        assert "ATLAN_BASE_URL" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert KEY not in done.stderr
+        assert [e.event_type for e in Outbox(tmp_path / "outbox.db").events()] == [
+            "START",
+            "FAIL",
+        ]
+
+    @pytest.mark.parametrize("damage", ["garbage", "folder"])
+    def test_wrap_with_a_broken_outbox_runs_the_command(self, damage: str, tmp_path: Path) -> None:
+        if damage == "garbage":
+            (tmp_path / "outbox.db").write_bytes(b"x" * 4096)
+        else:
+            (tmp_path / "outbox.db").mkdir()
+        done = lineage_cli(
+            "wrap", "--connection", "c", "--job", "j", "--", sys.executable, "-c", "print('ran')",
+            home=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0
+        assert done.stdout == "ran\n"
+        assert "ATLAN_EXT_HOME" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+# -- one timeout per job ---------------------------------------------------------------------
+
+FIVE_RUNS = """
+import time
+from atlan_ext import Job, lineage_run
+started = time.monotonic()
+for number in range(5):
+    with lineage_run(Job("ol-spark", "hanging"), delivery_timeout=1):
+        pass
+print(f"{time.monotonic() - started:.3f}", flush=True)
+"""
+
+
+class TestOneTimeoutPerJob:
+    def test_five_runs_against_a_hanging_tenant(self, tmp_path: Path) -> None:
+        """Five sync runs, delivery_timeout=1, a tenant that never answers: the job waits
+        once, not five times (well under 3 s), exit adds under 1 s, one announcement, and
+        all ten events are kept for a replay."""
+        with hanging_tenant() as url:
+            started = time.monotonic()
+            done = python(FIVE_RUNS, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY)
+            total = time.monotonic() - started
+        assert done.returncode == 0, done.stderr
+        in_job = float(done.stdout)
+        assert in_job < 3.0, done.stderr
+        # The interpreter's own start and pyatlan's import (in the sender) are not exit's.
+        assert total - in_job < 1.0 + startup_seconds(), (total, in_job)
+        assert "Traceback" not in done.stderr
+        assert "timed out" in done.stderr
+        assert "10 lineage event(s) were not delivered" in done.stderr
+        assert "atlan-lineage replay" in done.stderr
+        outbox = Outbox(tmp_path / "outbox.db")
+        assert outbox.counts() == (10, 0)
+        assert len(outbox.claim_pending(100)) == 10  # no claim of the dead process left
+
+    def test_locked_outbox_holds_the_job_at_most_once(self, tmp_path: Path) -> None:
+        """Another process holds the outbox in an exclusive transaction: the run's waits on
+        it are bounded by delivery_timeout, once per job, and the events are stored once
+        the lock is gone."""
+        Outbox(tmp_path / "outbox.db").close()
+        holder = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        code = """
+        import time
+        from atlan_ext import Job, lineage_run
+        from atlan_ext.delivery import flush
+        started = time.monotonic()
+        for number in range(3):
+            with lineage_run(Job("ol-spark", "locked"), delivery_timeout=1):
+                pass
+        print(f"{time.monotonic() - started:.3f}", flush=True)
+        print(flush(15), flush=True)
+        """
+        process = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env=child_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        in_job = float(process.stdout.readline())
+        holder.execute("ROLLBACK")
+        holder.close()
+        out, err = process.communicate(timeout=60)
+        assert in_job < 2.5, err
+        assert out.strip() == "True", err
+        assert "locked" in err
+        assert Outbox(tmp_path / "outbox.db").counts() == (6, 0)
+
+
+def startup_seconds() -> float:
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import atlan_ext"], check=True)
+    return time.monotonic() - started
+
+
+# -- errors say which: refused, timed out, HTTP status; 401/403 at once -------------------------
+
+
+class TestWhichFailure:
+    def run_strict(self, url: str, monkeypatch: pytest.MonkeyPatch) -> LineageDeliveryError:
+        monkeypatch.setenv("ATLAN_BASE_URL", url)
+        monkeypatch.setenv("ATLAN_API_KEY", KEY)
+        with (
+            pytest.raises(LineageDeliveryError) as caught,
+            lineage_run(JOB, strict=True, delivery_timeout=2),
+        ):
+            pass
+        return caught.value
+
+    def test_refused(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        error = self.run_strict(f"http://127.0.0.1:{free_port()}", monkeypatch)
+        assert "refused" in str(error)
+        assert error.retryable
+
+    def test_timed_out(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with hanging_tenant() as url:
+            error = self.run_strict(url, monkeypatch)
+        assert "timed out" in str(error)
+
+    def test_http_status(self, monkeypatch: pytest.MonkeyPatch, loopback_tenant: Tenant) -> None:
+        loopback_tenant.script = [500] * 10
+        error = self.run_strict(loopback_tenant.base_url, monkeypatch)
+        assert "HTTP 500" in str(error)
+        assert error.status == 500
+
+    @pytest.mark.parametrize("status", [401, 403])
+    def test_auth_is_not_retried(
+        self, status: int, monkeypatch: pytest.MonkeyPatch, loopback_tenant: Tenant
+    ) -> None:
+        """A client built from the environment does not retry 401/403: the error is
+        LineageAuthenticationError, at once."""
+        loopback_tenant.script = [status] * 10
+        started = time.monotonic()
+        error = self.run_strict(loopback_tenant.base_url, monkeypatch)
+        assert isinstance(error, LineageAuthenticationError), error
+        assert time.monotonic() - started < 8  # pyatlan's import included; no back-off
+        assert len(loopback_tenant.received) <= 2  # pyatlan may refresh a 401 once
+        assert KEY not in str(error)
+        assert error.__context__ is None
+        assert error.__cause__ is None
+
+
+# -- nothing lost, nothing half sent -----------------------------------------------------------
+
+
+class TestNothingLost:
+    def test_strict_start_failure_leaves_no_lone_start(self, tmp_path: Path) -> None:
+        """strict=True and a START that is not delivered: the error is raised, the body does
+        not run, and the outbox pairs the START with an ABORT for the replay."""
+        with MockAtlan(home=str(tmp_path)) as tenant:
+            tenant.script(*[503] * 6)
+            ran = False
+            with (
+                pytest.raises(LineageDeliveryError),
+                lineage_run(JOB, client=tenant.client(), strict=True),
+            ):
+                ran = True
+            assert not ran
+        pending = [e.event for e in Outbox(tmp_path / "outbox.db").events(pending_only=True)]
+        assert [e["eventType"] for e in pending] == ["START", "ABORT"]
+        assert_paired(pending)
+
+    def test_wrap_of_a_missing_command_sends_fail(self, tmp_path: Path) -> None:
+        done = lineage_cli(
+            "wrap", "--connection", "c", "--job", "j", "--", "no-such-command-xyz",
+            home=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 127
+        assert "Traceback" not in done.stderr
+        events = Outbox(tmp_path / "outbox.db").events()
+        assert [e.event_type for e in events] == ["START", "FAIL"]
+
+    def test_kill_9_in_background_mode_loses_nothing(self, tmp_path: Path) -> None:
+        """Background runs against a tenant that never answers, then kill -9: every event
+        the job handed over is in the outbox."""
+        code = """
+        import time
+        from atlan_ext import Job, lineage_run
+        for number in range(50):
+            with lineage_run(Job("ol-spark", "killed"), background=True):
+                pass
+        print("handed over", flush=True)
+        time.sleep(60)
+        """
+        with hanging_tenant() as url:
+            process = subprocess.Popen(
+                [sys.executable, "-c", textwrap.dedent(code)],
+                env=child_env(tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdout is not None
+            assert process.stdout.readline() == "handed over\n"
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        outbox = Outbox(tmp_path / "outbox.db")
+        assert outbox.counts() == (100, 0)
+        assert_paired([e.event for e in outbox.claim_pending(1000)])  # dead claims freed
+
+    def test_full_disk_still_delivers(self, tmp_path: Path) -> None:
+        """The outbox's disk is full: lineage still reaches Atlan, from memory."""
+        mount = tmp_path / "small"
+        mount.mkdir()
+        made = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)],
+            capture_output=True,
+        )
+        if made.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (not root?): full disk not tried")
+        try:
+            Outbox(mount / "outbox.db").close()
+            with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+                while True:
+                    filler.write(b"\0" * 4096)
+                    filler.flush()
+            with MockAtlan(home=str(mount)) as tenant:
+                for _ in range(5):
+                    with lineage_run(JOB, client=tenant.client(), run_facets=_big_facet()):
+                        pass
+                assert flush(10)  # delivered from memory: nothing owed
+            assert len(tenant.accepted) == 10
+            assert_paired(tenant.accepted)
+        finally:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _big_facet() -> Dict[str, Any]:
+    return {"notes": {"text": "x" * 8192}}
+
+
+# -- never silent --------------------------------------------------------------------------------
+
+BACKGROUND_SCRIPT = """
+from atlan_ext import Job, lineage_run
+for number in range(3):
+    with lineage_run(Job("ol-spark", "silent"), background=True):
+        pass
+"""
+
+
+class TestNeverSilent:
+    @pytest.mark.parametrize("fault", ["503", "403", "refused", "hanging"])
+    def test_background_announces_what_was_not_delivered(
+        self, fault: str, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        with contextlib.ExitStack() as stack:
+            if fault in ("503", "403"):
+                loopback_tenant.script = [int(fault)] * 100
+                url = loopback_tenant.base_url
+            elif fault == "refused":
+                url = f"http://127.0.0.1:{free_port()}"
+            else:
+                url = stack.enter_context(hanging_tenant())
+            done = python(BACKGROUND_SCRIPT, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY)
+        assert done.returncode == 0
+        assert "not delivered to" in done.stderr, done.stderr
+        assert url in done.stderr
+        assert "atlan-lineage replay" in done.stderr
+        assert KEY not in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_wrap_announces_what_was_not_delivered(self, tmp_path: Path) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        done = lineage_cli(
+            "wrap", "--connection", "c", "--job", "j", "--timeout", "2", "--",
+            sys.executable, "-c", "pass",
+            home=tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        assert done.returncode == 0
+        assert "not delivered to" in done.stderr
+        assert "atlan-lineage replay" in done.stderr
+
+    def test_status_shows_each_pending_events_last_error(self, tmp_path: Path) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        lineage_cli(
+            "wrap", "--connection", "c", "--job", "j", "--timeout", "2", "--",
+            sys.executable, "-c", "pass",
+            home=tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        status = lineage_cli("status", home=tmp_path)
+        assert status.returncode == 0
+        assert status.stdout.count("last error: ") == 2, status.stdout
+
+
+# -- no secret anywhere --------------------------------------------------------------------------
+
+
+class TestNoSecret:
+    def test_users_error_holding_the_key_is_blanked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ATLAN_API_KEY", KEY)
+        monkeypatch.setenv("ATLAN_BASE_URL", "htp:/x")  # kept locally
+        with pytest.raises(RuntimeError), lineage_run(JOB) as run:
+            raise RuntimeError(f"login failed with token {KEY}")
+        outbox = run._delivery.outbox
+        fail = outbox.events(run.run_id)[-1].event
+        facet = fail["run"]["facets"]["errorMessage"]
+        assert KEY not in facet["message"]
+        assert "***" in facet["message"]
+        assert KEY not in facet["stackTrace"]
+        flush(1)
+        for file in Path(outbox.path).parent.iterdir():
+            assert KEY.encode() not in file.read_bytes(), file
+
+    def test_outbox_folder_is_private_under_umask_000(self, tmp_path: Path) -> None:
+        home = tmp_path / "private"
+        code = """
+        import os
+        os.umask(0)
+        from atlan_ext import Job, lineage_run
+        with lineage_run(Job("ol-spark", "umask")):
+            pass
+        """
+        done = python(code, home)
+        assert done.returncode == 0, done.stderr
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        for file in home.iterdir():
+            assert stat.S_IMODE(file.stat().st_mode) & 0o077 == 0, file
+
+
+# -- the CLI never prints a traceback -----------------------------------------------------------
+
+
+class TestCliNeverTracebacks:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["wrap", "--connection", "c", "--job", "j", "--timeout", "nan", "--", "true"],
+            ["wrap", "--connection", "c", "--job", "j", "--timeout", "inf", "--", "true"],
+            ["replay", "--batch-size", "-1"],
+            ["replay", "--limit", "0"],
+            ["status", "--limit", "x"],
+            ["replay", "--base-url", "htp:/x"],
+        ],
+    )
+    def test_bad_arguments_are_usage_errors(self, args: List[str], tmp_path: Path) -> None:
+        done = lineage_cli(*args, home=tmp_path, ATLAN_API_KEY=KEY)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("atlan-lineage"), done.stderr
+        assert "--" in last or "ATLAN_" in last  # it names the argument or setting
+
+    def test_bad_base_url_is_named(self, tmp_path: Path) -> None:
+        done = lineage_cli("replay", "--base-url", "htp:/x", home=tmp_path, ATLAN_API_KEY=KEY)
+        assert "--base-url" in done.stderr
+
+    def test_outbox_that_is_a_folder(self, tmp_path: Path) -> None:
+        (tmp_path / "outbox.db").mkdir()
+        done = lineage_cli("status", home=tmp_path)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1
+        assert "ATLAN_EXT_HOME" in done.stderr
+
+    def test_replay_on_a_read_only_outbox(self, tmp_path: Path) -> None:
+        with MockAtlan(home=str(tmp_path)):
+            pass
+        with lineage_run(JOB, client="local", outbox=Outbox(tmp_path / "outbox.db")):
+            pass
+        mount = tmp_path / "ro"
+        mount.mkdir()
+        made = subprocess.run(
+            ["mount", "--bind", "-o", "ro", str(tmp_path), str(mount)], capture_output=True
+        )
+        if made.returncode != 0:
+            pytest.skip("cannot bind-mount read-only here (not root?)")
+        try:
+            done = lineage_cli(
+                "replay", home=mount, ATLAN_BASE_URL=f"http://127.0.0.1:{free_port()}",
+                ATLAN_API_KEY=KEY,
+            )  # fmt: skip
+        finally:
+            subprocess.run(["umount", "-l", str(mount)], check=False)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert "atlan-lineage:" in done.stderr
+
+    def test_status_into_a_closed_pipe(self, tmp_path: Path) -> None:
+        for _ in range(30):
+            with lineage_run(JOB, client="local", outbox=Outbox(tmp_path / "outbox.db")):
+                pass
+        done = subprocess.run(
+            f"{sys.executable} -m atlan_ext.cli status | head -1",
+            shell=True,
+            env=child_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "Traceback" not in done.stderr
+        assert "BrokenPipe" not in done.stderr
+
+
+class TestPythonArguments:
+    @pytest.mark.parametrize(
+        "options",
+        [
+            {"delivery_timeout": "10"},
+            {"delivery_timeout": float("inf")},
+            {"delivery_timeout": float("nan")},
+            {"delivery_timeout": 0},
+            {"client": 42},
+            {"client": "https://tenant.atlan.com"},
+            {"inputs": "s3://bucket/key"},
+            {"outputs": "s3://bucket/key"},
+        ],
+    )
+    def test_checked_at_the_call(self, options: Dict[str, Any]) -> None:
+        with pytest.raises(AtlanExtError) as caught:
+            lineage_run(JOB, **options)
+        assert isinstance(caught.value, (ValueError, TypeError))
+        text = str(caught.value)
+        assert any(name in text for name in ("delivery_timeout", "client", "inputs", "outputs"))
+        if "inputs" in options or "outputs" in options:
+            assert "['s3://bucket/key']" in text
