@@ -48,6 +48,9 @@ RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$def
 
 Event = Dict[str, Any]
 
+#: The largest facet we send, as JSON (characters): lineage is metadata, not a payload.
+FACET_LIMIT = 1_000_000
+
 
 def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
     if facets is None:
@@ -66,11 +69,18 @@ def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, 
             )
         try:
             # A round trip both proves the facet serialisable and detaches it from the caller.
-            checked[key] = json.loads(json.dumps(facet, allow_nan=False))
+            text = json.dumps(facet, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise InvalidFacetError(
                 f"{where} facet {key!r} is not JSON-serialisable: {error}"
             ) from None
+        if len(text) > FACET_LIMIT:
+            raise InvalidFacetError(
+                f"{where} facet {key!r} is {len(text) / 1e6:.1f} MB as JSON; the limit is "
+                f"{FACET_LIMIT // 1_000_000} MB per facet: send a summary, or a link to the "
+                "full content"
+            )
+        checked[key] = json.loads(text)
     return checked
 
 

@@ -129,6 +129,17 @@ def _outcome_message(outcome: Outcome) -> str:
     return f"killed by {name} ({-number})"
 
 
+_MESSAGE_LIMIT = 10_000  # characters of an errorMessage kept (a run must end, however long)
+_STACK_LIMIT = 200_000
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... ({len(text) - limit} characters left out) ...\n{text[-half:]}"
+
+
 def _outcome_facets(
     outcome: Outcome, include_stack_trace: bool, secrets: List[str]
 ) -> Dict[str, Any]:
@@ -143,9 +154,9 @@ def _outcome_facets(
         and not isinstance(outcome, (_Failed, _Aborted))
     ):
         stack = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
-    message = redact(_outcome_message(outcome), secrets)
+    message = _clip(redact(_outcome_message(outcome), secrets), _MESSAGE_LIMIT)
     if stack is not None:
-        stack = redact(stack, secrets)
+        stack = _clip(redact(stack, secrets), _STACK_LIMIT)
     return {"errorMessage": _facets.error_message(message, stack_trace=stack)}
 
 

@@ -619,3 +619,23 @@ class TestPythonArguments:
         assert any(name in text for name in ("delivery_timeout", "client", "inputs", "outputs"))
         if "inputs" in options or "outputs" in options:
             assert "['s3://bucket/key']" in text
+
+
+class TestFacetSize:
+    def test_a_huge_facet_is_refused_at_the_call(self) -> None:
+        with pytest.raises(AtlanExtError) as caught:
+            lineage_run(JOB, run_facets={"dump": {"text": "x" * 2_000_000}})
+        assert "'dump'" in str(caught.value)
+        assert "1 MB" in str(caught.value)
+
+    def test_a_huge_error_message_still_ends_the_run(self) -> None:
+        """The run must end even when the user's exception text is megabytes long."""
+        from atlan_ext.testing import capture_lineage
+
+        with capture_lineage() as events, pytest.raises(ValueError):
+            with lineage_run(JOB):
+                raise ValueError("y" * 5_000_000)
+        assert [e["eventType"] for e in events] == ["START", "FAIL"]
+        message = events[-1]["run"]["facets"]["errorMessage"]["message"]
+        assert len(message) < 20_000
+        assert "characters left out" in message
