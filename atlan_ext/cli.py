@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["main"]
 
@@ -107,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
             help="longest wait for Atlan per event, in seconds (default 10)",
         )
 
+    def wait_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--wait",
+            action="store_true",
+            help="return only once Atlan accepted the event (at most --timeout): use it when "
+            "the run's next step runs on another host",
+        )
+
     wrap = commands.add_parser(
         "wrap",
         help="run a command as one lineage run",
@@ -122,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     job_options(start)
     start.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
     timeout_option(start)
+    wait_option(start)
     for name, text in (
         ("running", "send RUNNING"),
         ("other", "send OTHER"),
@@ -139,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         step.add_argument("--run-id", required=True)
         job_options(step, required=False)
         timeout_option(step)
+        wait_option(step)
         if name == "fail":
             step.add_argument("--message", default="failed")
         if name == "abort":
@@ -157,6 +167,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=_count, help="at most this many events")
     replay.add_argument(
         "--batch-size", type=_count, default=100, help="events per request (default 100)"
+    )
+
+    flush = commands.add_parser(
+        "flush",
+        help="wait until the outbox's events are delivered (e.g. before a container exits)",
+        description="Make sure a courier delivers the outbox's pending events and wait for "
+        "it: exit 0 once nothing is pending, 1 if some are still pending after --timeout.",
+    )
+    flush.add_argument(
+        "--timeout", type=_duration, default=60.0, help="longest wait, e.g. 30s or 5m (default 60s)"
     )
 
     status = commands.add_parser("status", help="list runs and the delivery of their events")
@@ -262,8 +282,15 @@ def _job(args: argparse.Namespace) -> Any:
 
 
 def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[str, Any]:
+    from atlan_ext.send import Tenant
+
+    client = _lineage_tenant(args)
+    if isinstance(client, Tenant) and args.command != "wrap":
+        # A step command stores its event and returns; a courier process delivers it.
+        args.courier = (client, outbox)
+        client = "local"
     return {
-        "client": _lineage_tenant(args),
+        "client": client,
         "connector_type": getattr(args, "connector", "spark"),
         "delivery_timeout": args.timeout,
         "outbox": outbox,
@@ -344,6 +371,7 @@ def _start(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         **_run_options(args, outbox),
     )
+    args.run_id_done = run.run_id
     print(run.run_id)
     return 0
 
@@ -428,6 +456,7 @@ def _step(args: argparse.Namespace) -> int:
         run.fail(args.message)
     else:
         run.abort(args.reason)
+    args.run_id_done = run.run_id
     return 0
 
 
@@ -477,6 +506,37 @@ def _replay(args: argparse.Namespace) -> int:
     if report.errors:
         print(f"last error: {report.errors[-1]}", file=sys.stderr)
     return 0 if report.failed == 0 else 1
+
+
+def _flush(args: argparse.Namespace) -> int:
+    outbox = _outbox()
+    pending = outbox.counts()[0]
+    if pending == 0:
+        print("nothing pending")
+        return 0
+    tenant = _tenant(args)
+    if tenant is None:
+        raise _Failure(
+            f"{pending} event(s) pending in {outbox.path} and no Atlan tenant configured: set "
+            "ATLAN_BASE_URL and ATLAN_API_KEY",
+            1,
+        )
+    from atlan_ext.courier import spawn
+
+    spawn(tenant, outbox.path)
+    deadline = time.monotonic() + args.timeout
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.1)
+        pending = outbox.counts()[0]
+    if pending == 0:
+        print("all delivered")
+        return 0
+    error = outbox.last_error()
+    raise _Failure(
+        f"{pending} event(s) still pending after {args.timeout:g} s"
+        f"{f' (last error: {error})' if error else ''}; they stay in {outbox.path}",
+        1,
+    )
 
 
 def _when(seconds: Optional[float]) -> str:
@@ -620,6 +680,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "abort": _step,
     "replay": _replay,
     "status": _status,
+    "flush": _flush,
     "validate": _validate,
     "states": _states,
     "close-orphans": _close_orphans,
@@ -646,7 +707,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     log.addHandler(handler)
     log.propagate = False
     try:
-        return _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args)
+        _hand_over(args)
+        return status
     except _Failure as failure:
         print(f"{_PROG}: {failure}", file=sys.stderr)
         return failure.status
@@ -663,6 +726,46 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         log.removeHandler(handler)
         log.propagate = True
+
+
+def _hand_over(args: argparse.Namespace) -> None:
+    """After a step command: a courier delivers what it stored, and what earlier couriers
+    could not deliver is said (once, here, where the user looks)."""
+    courier: Optional[Tuple[Any, Any]] = getattr(args, "courier", None)
+    if courier is None:
+        return
+    tenant, outbox = courier
+    from atlan_ext.courier import spawn
+
+    spawn(tenant, outbox.path)
+    if getattr(args, "wait", False):
+        _wait_for(outbox, args.run_id_done, args.timeout)
+    with contextlib.suppress(Exception):
+        error = outbox.last_error()
+        if error:
+            pending = outbox.counts()[0]
+            log.warning(
+                "atlan_ext: %d event(s) in %s are not delivered yet (last error: %s); a "
+                "courier keeps trying for a while, and atlan-lineage replay sends them",
+                pending,
+                outbox.path,
+                error,
+            )
+
+
+def _wait_for(outbox: Any, run_id: str, timeout: float) -> None:
+    """Wait (at most ``timeout`` s) until the run's events in ``outbox`` are delivered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not outbox.events(run_id, pending_only=True):
+            return
+        time.sleep(0.05)
+    log.warning(
+        "atlan_ext: run %s's events were not delivered within %g s; the courier keeps trying "
+        "(atlan-lineage status shows why)",
+        run_id,
+        timeout,
+    )
 
 
 def _one_line(error: Exception) -> str:

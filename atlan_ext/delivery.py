@@ -670,14 +670,12 @@ class Delivery:
         """Store ``event`` (claimed when it is to be sent) and return its id; ``None`` when
         the outbox failed: the event then travels in memory."""
         outbox = self.outbox
-        if self.client is None:
+        if self.client is None and self.unconfigured:
             say_once(
                 f"no-tenant:{self.unconfigured}",
                 "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
                 "atlan-lineage replay",
-                self.unconfigured
-                or "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send "
-                "lineage to Atlan)",
+                self.unconfigured,
                 outbox.path,
             )
         if _outbox_troubled(outbox):

@@ -596,6 +596,15 @@ class Outbox:
                 yield _event(row)
             last = rows[-1][0]
 
+    def last_error(self) -> Optional[str]:
+        """Why the most recently stored undelivered event was not delivered, if it was tried."""
+        with self._read():
+            row = self._db.execute(
+                "SELECT last_error FROM events WHERE delivered IS NULL AND last_error IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def counts(self) -> Tuple[int, int]:
         """``(pending, delivered)`` event counts."""
         with self._read():

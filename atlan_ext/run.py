@@ -243,11 +243,17 @@ def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
     """Where the run's events go: the client given, the tenant the environment names (its
     client is built off the job's thread), or ``None`` (kept locally) with the reason when a
     setting is wrong."""
-    if isinstance(settings.client, str):  # "local"
+    if isinstance(settings.client, str):  # "local": asked for, so nothing to say
         return None, None
     if settings.client is not None:
         return settings.client, None
-    return tenant_from_settings(timeout=settings.timeout)
+    tenant, problem = tenant_from_settings(timeout=settings.timeout)
+    if tenant is None and problem is None:
+        problem = (
+            "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send lineage "
+            "to Atlan)"
+        )
+    return tenant, problem
 
 
 # -- runs ----------------------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -129,3 +131,21 @@ def loopback_tenant() -> Iterator[Tenant]:
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_courier_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Couriers started by tests (step commands against loopback tenants, some down) are
+    stopped when the session ends, rather than retrying for their full life."""
+    yield
+    base = str(tmp_path_factory.getbasetemp()).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(b"ATLAN_EXT_COURIER_OUTBOX=" + base) for v in environ):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)

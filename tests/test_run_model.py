@@ -201,8 +201,9 @@ class TestAcrossHosts:
         url = loopback_tenant.base_url
         job = ["--connection", "ol-demo", "--job", "load"]
         started = cli(
-            "start", *job, "--run-id", run_id, "--input", "s3://b/in", home=host_a, base_url=url
-        )
+            "start", *job, "--run-id", run_id, "--input", "s3://b/in", "--wait",
+            home=host_a, base_url=url,
+        )  # fmt: skip
         assert started.returncode == 0, started.stderr
         done = cli(
             "complete",
@@ -211,6 +212,7 @@ class TestAcrossHosts:
             *job,
             "--output",
             "s3://b/out",
+            "--wait",
             home=host_b,
             base_url=url,
         )
@@ -260,7 +262,10 @@ class TestOrderAcrossProcesses:
         started = cli("start", *job, "--timeout", "2", home=tmp_path, base_url=down)
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.strip()
-        done = cli("complete", "--run-id", run_id, home=tmp_path, base_url=loopback_tenant.base_url)
+        done = cli(
+            "complete", "--run-id", run_id, "--wait", home=tmp_path,
+            base_url=loopback_tenant.base_url,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert types(arrived(loopback_tenant)) == ["START", "COMPLETE"]
         assert [e.status for e in stored(tmp_path)] == ["delivered", "delivered"]
@@ -286,6 +291,8 @@ class TestOrderAcrossProcesses:
             "close-orphans", "--older-than", "0s", home=tmp_path, base_url=loopback_tenant.base_url
         )
         assert done.returncode == 0, done.stderr
+        flushed = cli("flush", home=tmp_path, base_url=loopback_tenant.base_url)
+        assert flushed.returncode == 0, flushed.stderr
         assert types(arrived(loopback_tenant)) == ["START", "ABORT"]
 
 
