@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
+from atlan_ext._journal import Journal
 from atlan_ext._state import STATE, say_once
 from atlan_ext.exceptions import (
     InvalidOptionError,
@@ -30,7 +31,7 @@ from atlan_ext.exceptions import (
     OutboxError,
     TenantSettingsError,
 )
-from atlan_ext.outbox import Outbox, OutboxEvent, default_path
+from atlan_ext.outbox import Outbox, OutboxEvent, default_path, on_read
 from atlan_ext.send import (
     Tenant,
     connector_value,
@@ -109,6 +110,28 @@ def default_outbox() -> Outbox:
         return outbox
 
 
+def _journal(outbox: Outbox) -> Optional[Journal]:
+    """This process's hand-off journal for ``outbox`` (none for an outbox in memory)."""
+    if outbox.path == ":memory:":
+        return None
+    with STATE.lock:
+        journal: Optional[Journal] = STATE.journals.get(outbox.path)
+        if journal is None:
+            journal = STATE.journals[outbox.path] = Journal(outbox.journal_folder)
+        return journal
+
+
+def _journaled(outbox: Outbox, items: Sequence[_Item]) -> None:
+    """The items are in the outbox (or delivered): their journal records are done."""
+    journal = _journal(outbox)
+    if journal is None:
+        return
+    for item in items:
+        if item.journal >= 0:
+            journal.done(item.journal)
+            item.journal = -1
+
+
 def _outbox_troubled(outbox: Outbox) -> bool:
     with STATE.lock:
         return STATE.outbox_trouble.get(outbox.path, 0.0) > time.monotonic()
@@ -148,6 +171,8 @@ class _Item:
     terminal: bool
     lifecycle: Optional[str] = None
     unattended: bool = False  # nobody waits for it
+    journal: int = -1  # its record in this process's journal, until it is stored
+    sent: bool = False  # Atlan accepted it (it may not be stored as delivered yet)
     done: threading.Event = field(default_factory=threading.Event)
     error: Optional[LineageDeliveryError] = None
 
@@ -185,6 +210,7 @@ class _Sender:
         self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
         self.parked: List[int] = []  # stored events not delivered yet, to send again
         self.unstored: List[_Item] = []  # events neither stored nor delivered (in memory)
+        self.unsaved: List[_Item] = []  # events delivered, not stored yet (in the journal)
         self.last_error: Optional[str] = None
         self.retryable = True
         self.pause = _FIRST_PAUSE
@@ -233,7 +259,7 @@ class _Sender:
 
     def idle(self) -> bool:
         with self.lock:
-            return self.busy == 0
+            return self.busy == 0 and not self.unsaved
 
     def owed(self) -> bool:
         """True while it holds events it will try again."""
@@ -249,9 +275,14 @@ class _Sender:
             wait = _IDLE_SECONDS
             if self.owed():
                 wait = max(0.0, self.retry_at - time.monotonic())
+            if self.unsaved:
+                wait = min(wait, _SAVE_AFTER)
             try:
                 first = self.queue.get(timeout=wait)
             except queue.Empty:
+                if self.unsaved:
+                    self._guarded(self._save)
+                    continue
                 if self.closed.is_set():
                     break
                 if self.owed():
@@ -292,11 +323,12 @@ class _Sender:
                     )
 
     def _handle(self, batch: List[_Item]) -> None:
-        self._store(batch, claim=self.target is not None)
         if self.target is None:  # store only: nothing to send; what the outbox refused waits
+            self._store(batch, claim=False)
             self._park([item for item in batch if item.event_id is None])
             return
         if self.down is not None and time.monotonic() < self.retry_at:
+            self._store(batch, claim=False)
             self._hold(batch)
         else:
             self._deliver(batch)
@@ -308,16 +340,18 @@ class _Sender:
         ):
             self._again()
 
-    def _store(self, items: Sequence[_Item], claim: bool) -> None:
+    def _store(self, items: Sequence[_Item], claim: bool, delivered: bool = False) -> None:
         """Write items not yet in the outbox (one transaction), once; if the outbox fails
-        they stay in memory."""
+        they stay in memory (and in the journal)."""
         with self.store_lock:
             new = [item for item in items if item.event_id is None]
             if not new:
                 return
             try:
                 ids = self.outbox.add_many(
-                    [(item.event, self.connector, item.lifecycle) for item in new], claim=claim
+                    [(item.event, self.connector, item.lifecycle) for item in new],
+                    claim=claim,
+                    delivered=delivered,
                 )
             except OutboxError as error:
                 _outbox_failed(self.outbox, error)
@@ -327,6 +361,7 @@ class _Sender:
             _outbox_works(self.outbox)
             for item, event_id in zip(new, ids):
                 item.event_id = event_id
+            _journaled(self.outbox, new)
 
     def _park(self, items: Sequence[_Item]) -> None:
         """Keep items to send again: by outbox id, or in memory when the outbox failed."""
@@ -379,7 +414,8 @@ class _Sender:
     def spill(self) -> int:
         """At exit: every event still only in memory goes to the outbox, for a replay.
         Returns how many events this sender leaves undelivered."""
-        waiting = [item for item in self.in_hand if not item.done.is_set()]
+        in_hand = list(self.in_hand)
+        waiting = [item for item in in_hand if not item.sent]
         while True:
             try:
                 waiting.append(self.queue.get_nowait())
@@ -388,7 +424,11 @@ class _Sender:
         with self.lock:
             waiting.extend(self.unstored)
             parked = len(self.parked)
+            sent = [item for item in in_hand if item.sent] + self.unsaved
+            self.unsaved = []
         self._store(waiting, claim=False)
+        self._store(sent, claim=False, delivered=True)
+        _journaled(self.outbox, in_hand + waiting)
         reason = "not sent before the process exited"
         if self.last_error or self.down:
             reason += f" (last error: {self.last_error or self.down})"
@@ -428,6 +468,7 @@ class _Sender:
                     "kept in the outbox behind an earlier undelivered event of the same run",
                     retryable=True,
                 )
+                self._store([item], claim=False)
                 self._park([item])
             else:
                 sendable.append(item)
@@ -452,13 +493,44 @@ class _Sender:
             self.down = None
             self.pause = _FIRST_PAUSE
             self.retryable = True
-        with contextlib.suppress(OutboxError):  # at worst, a replay sends them once more
-            self.outbox.mark_delivered(_ids(sendable))
+        # Events sent before they were stored are stored as delivered when the sender has a
+        # moment (:data:`_SAVE_AFTER` without work, or a read of the outbox): a job's next
+        # event never waits for it.
+        with self.store_lock:
+            with self.lock:
+                for item in sendable:  # the job goes on now; the journal keeps them
+                    item.sent = True
+                    item.done.set()
+                self.unsaved.extend(item for item in sendable if item.event_id is None)
+                full = len(self.unsaved) >= BATCH_LIMIT
+            with contextlib.suppress(OutboxError):  # at worst, a replay sends them again
+                self.outbox.mark_delivered(_ids(sendable))
+        if full:
+            self._save()
         for item in sendable:
             if item.lifecycle == "START":
                 self.started.add(item.run_id)
             elif item.terminal:
                 self.started.discard(item.run_id)
+
+    def _save(self) -> None:
+        """Store the events sent before they were stored, as delivered (one transaction)."""
+        with self.store_lock:
+            with self.lock:
+                items, self.unsaved = self.unsaved, []
+            self._store(items, claim=False, delivered=True)
+
+    def settle(self) -> None:
+        """Write now what this sender holds only in memory: events delivered but not stored
+        (as delivered), and events still waiting (as pending, leased to it). Called before
+        a read of its outbox, from the reader's thread."""
+        with self.store_lock:
+            with self.queue.mutex:
+                waiting = [item for item in self.queue.queue if item.event_id is None]
+            with self.lock:
+                waiting[:0] = [i for i in self.in_hand if not i.sent and i.event_id is None]
+            self._save()
+            self._store(waiting, claim=self.target is not None)
 
     def _hold(self, items: Sequence[_Item]) -> None:
         """While the tenant is down: keep items for the next try, without trying now."""
@@ -472,6 +544,7 @@ class _Sender:
         self._park(items)
 
     def _failed(self, items: Sequence[_Item], error: LineageDeliveryError) -> None:
+        self._store(items, claim=False)
         with contextlib.suppress(OutboxError):
             self.outbox.mark_failed(_ids(items), str(error))
         for item in items:
@@ -499,6 +572,8 @@ class _Sender:
 
 
 _TERMINAL = ("COMPLETE", "ABORT", "FAIL")
+_AFTER_ALL = 2**62  # an outbox id above any real one
+_SAVE_AFTER = 0.0005  # seconds without work before delivered events are stored
 _FIRST_PAUSE = 1.0  # seconds before a down tenant is tried again; doubles up to:
 _LAST_PAUSE = 30.0
 
@@ -519,10 +594,10 @@ def _take_earlier(
     Runs whose START this sender itself delivered need no look."""
     firsts: Dict[str, _Item] = {}
     for item in batch:
-        if item.event_id is not None and item.run_id not in firsts:
+        if item.run_id not in firsts:
             firsts[item.run_id] = item
-    asked = {
-        run_id: cast(int, item.event_id)
+    asked = {  # an event not stored yet comes after every stored one
+        run_id: _AFTER_ALL if item.event_id is None else item.event_id
         for run_id, item in firsts.items()
         if item.lifecycle != "START" and run_id not in started
     }
@@ -608,9 +683,23 @@ def shutdown() -> None:
     for outbox in {*claiming, *(sender.outbox for sender in senders)}:
         with contextlib.suppress(Exception):
             outbox.release_mine()
+    with STATE.lock:
+        journals = list(STATE.journals.values())
+    for journal in journals:
+        journal.close()  # its file goes, unless a record could not be stored
 
 
 atexit.register(shutdown)
+
+
+def _settle(outbox: Outbox) -> None:
+    for sender in _senders():
+        if sender.outbox.path == outbox.path:
+            with contextlib.suppress(Exception):
+                sender.settle()
+
+
+on_read(_settle)
 
 
 # -- the per-run delivery policy -------------------------------------------------------------
@@ -725,9 +814,17 @@ class Delivery:
             )
         if _captured(event):
             return
-        event_id = self._store(event, lifecycle, check)
-        if self.client is None and event_id is not None:
-            return
+        offset = -1
+        event_id: Optional[int] = None
+        if self.client is not None and check is None and not _outbox_troubled(self.outbox):
+            # The journal keeps it through a kill; the sender stores it in the outbox.
+            journal = _journal(self.outbox)
+            if journal is not None:
+                offset = journal.append(self.connector, lifecycle, event)
+        if offset < 0:
+            event_id = self._store(event, lifecycle, check)
+            if self.client is None and event_id is not None:
+                return
         run_id = event["run"]["runId"]
         terminal = event["eventType"] in _TERMINAL
         with STATE.lock:  # the sender stays registered until it has this item
@@ -739,6 +836,7 @@ class Delivery:
                 and sender.down is None
             )
             item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
+            item.journal = offset
             sender.submit(item)
         if not waiting:
             return

@@ -8,8 +8,9 @@ facet objects cannot be serialised by pyatlan.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 from atlan_ext._values import RunId, check_uri, format_time
 from atlan_ext._version import PRODUCER

@@ -36,10 +36,12 @@ from typing import (
     cast,
 )
 
+from atlan_ext._journal import pending_records
+from atlan_ext._state import STATE
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
 
-__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path"]
+__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path", "on_read"]
 
 _HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
@@ -82,6 +84,14 @@ CREATE INDEX IF NOT EXISTS events_pending ON events (delivered, event_time, id);
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
 CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
 """
+
+
+def on_read(hook: Callable[[Outbox], None]) -> None:
+    """Call ``hook(outbox)`` before each read of an outbox (once per hook): the delivery layer
+    writes there what it holds in memory, so reads in this process are never behind it."""
+    with STATE.lock:
+        if hook not in STATE.read_hooks:
+            STATE.read_hooks.append(hook)
 
 
 def default_path() -> Path:
@@ -151,6 +161,39 @@ class Outbox:
         self._lock = threading.RLock()
         self._dead_checked = -_DEAD_CHECK_SECONDS
         self._db = self._connect()
+        if self.path != ":memory:":
+            self.recover()
+
+    @property
+    def journal_folder(self) -> Path:
+        """Where processes leave events for this outbox before storing them (see
+        :mod:`atlan_ext._journal`)."""
+        return Path(self.path).parent / "journal"
+
+    def recover(self) -> int:
+        """Take in the events that processes now gone left in their journals (killed
+        before their sender stored them); returns how many were new. Never raises."""
+        taken = 0
+        for path, records in pending_records(self.journal_folder):
+            try:
+                with self._write():
+                    now = time.time()
+                    for connector, lifecycle, event in records:
+                        known = self._db.execute(
+                            "SELECT 1 FROM events WHERE run_id=? AND event_type=? AND event_time=?",
+                            (
+                                run_key(event["run"]["runId"]),
+                                event["eventType"],
+                                event["eventTime"],
+                            ),
+                        ).fetchone()
+                        if known is None:
+                            self._insert(event, connector, lifecycle, False, now)
+                            taken += 1
+                path.unlink()
+            except (OutboxError, OSError, KeyError, TypeError):
+                continue
+        return taken
 
     def __repr__(self) -> str:
         return f"Outbox({self.path!r})"
@@ -230,6 +273,12 @@ class Outbox:
         with self._lock:
             self._db.close()
 
+    def _settle(self) -> None:
+        """Before a read: what this process handed over but has not written yet is written
+        (see :func:`on_read`), so a read shows everything done so far."""
+        for hook in STATE.read_hooks:
+            hook(self)
+
     # -- every use of the database: one lock, and sqlite's errors as OutboxError ----------------
 
     @contextlib.contextmanager
@@ -273,15 +322,18 @@ class Outbox:
 
     def run(self, run_id: str) -> Optional[RunRecord]:
         """The remembered run, or ``None``."""
+        self._settle()
         found = self._runs("WHERE run_id=?", (run_key(run_id),))
         return found[0] if found else None
 
     def runs(self, limit: int = 50) -> List[RunRecord]:
         """The most recently updated runs, newest first."""
+        self._settle()
         return self._runs("ORDER BY updated DESC, rowid DESC LIMIT ?", (limit,))
 
     def orphans(self, older_than: float) -> List[RunRecord]:
         """Runs that started (START or RUNNING last) and were not updated for ``older_than`` s."""
+        self._settle()
         return self._runs(
             "WHERE state IN ('START', 'RUNNING') AND updated < ? ORDER BY created",
             (time.time() - older_than,),
@@ -318,16 +370,20 @@ class Outbox:
             return self._insert(event, connector, lifecycle_state, claim, time.time())
 
     def add_many(
-        self, items: Sequence[Tuple[Dict[str, Any], str, Optional[str]]], *, claim: bool = False
+        self,
+        items: Sequence[Tuple[Dict[str, Any], str, Optional[str]]],
+        *,
+        claim: bool = False,
+        delivered: bool = False,
     ) -> List[int]:
         """Store several ``(event, connector, lifecycle_state)`` in one transaction, in order;
-        return their ids."""
+        return their ids. ``delivered``: Atlan already accepted them (sent before stored)."""
         if not items:
             return []
         now = time.time()
         with self._write():
             return [
-                self._insert(event, connector, lifecycle, claim, now)
+                self._insert(event, connector, lifecycle, claim, now, delivered)
                 for event, connector, lifecycle in items
             ]
 
@@ -338,12 +394,14 @@ class Outbox:
         lifecycle_state: Optional[str],
         claim: bool,
         now: float,
+        delivered: bool = False,
     ) -> int:
         if lifecycle_state is not None:
             self._remember(event, connector, lifecycle_state, now)
         cursor = self._db.execute(
             "INSERT INTO events (run_id, event_type, event_time, connector, event, created,"
-            " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " claimed_by, claimed_until, delivered, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?)",
             (
                 run_key(event["run"]["runId"]),
                 event["eventType"],
@@ -353,6 +411,8 @@ class Outbox:
                 now,
                 self.owner if claim else None,
                 now + _LEASE_SECONDS if claim else None,
+                now if delivered else None,
+                int(delivered),
             ),
         )
         event_id = cursor.lastrowid
@@ -412,6 +472,7 @@ class Outbox:
         so START is always sent before the later events of its run; ``exclude_runs`` leaves
         out whole runs.
         """
+        self._settle()
         self._release_dead_claims()
         now = time.time()
         excluded = list(exclude_runs)
@@ -567,6 +628,7 @@ class Outbox:
         self, run_id: Optional[str] = None, *, pending_only: bool = False
     ) -> List[OutboxEvent]:
         """Events in the order they were made, of one run or of all."""
+        self._settle()
         clauses, params = [], []
         if run_id is not None:
             clauses.append("run_id=?")
@@ -583,6 +645,7 @@ class Outbox:
 
     def iter_events(self, batch: int = 1000) -> Iterator[OutboxEvent]:
         """All events, oldest first, read in batches (memory does not grow with the file)."""
+        self._settle()
         last = 0
         while True:
             with self._read():
@@ -598,6 +661,7 @@ class Outbox:
 
     def last_error(self) -> Optional[str]:
         """Why the most recently stored undelivered event was not delivered, if it was tried."""
+        self._settle()
         with self._read():
             row = self._db.execute(
                 "SELECT last_error FROM events WHERE delivered IS NULL AND last_error IS NOT NULL"
@@ -607,6 +671,7 @@ class Outbox:
 
     def counts(self) -> Tuple[int, int]:
         """``(pending, delivered)`` event counts."""
+        self._settle()
         with self._read():
             row = self._db.execute(
                 "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM events"

@@ -187,8 +187,11 @@ def _settings(
     run_facets: Facets = None,
     outbox: Optional[Outbox] = None,
 ) -> _Settings:
+    # Identity and type checks only: `client == None` would make pyatlan's pydantic model
+    # serialise itself to compare (a third of a run's cost).
+    local = client is None or (isinstance(client, str) and client == "local")
     if (
-        client not in (None, "local")
+        not local
         and not isinstance(client, Tenant)
         and (isinstance(client, str) or not hasattr(client, "open_lineage"))
     ):

@@ -12,6 +12,7 @@ pyatlan's client is imported only here, and only when a send happens.
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ def connector_value(connector: object) -> str:
     )
 
 
+@functools.cache
 def _pyatlan_connector(value: str) -> Any:
     from pyatlan.model.enums import AtlanConnectorType
 
