@@ -35,7 +35,7 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.captures: List[List[Dict[str, Any]]] = []
-        self.outboxes: Dict[str, Any] = {}
+        self.outboxes: Dict[Any, Any] = {}  # by path, and by the settings that name it
         self.claiming: Set[Any] = set()
         self.senders: Dict[Tuple[object, str, str], Any] = {}
         self.read_hooks: List[Any] = []  # called before each outbox read (never reset)

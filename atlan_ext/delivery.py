@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import functools
 import logging
+import os
 import queue
 import threading
 import time
@@ -97,6 +98,15 @@ def default_outbox() -> Outbox:
     If it cannot be opened, events are kept in memory for this process (and still sent),
     with one warning naming the fix.
     """
+    # Keyed by the settings that decide the path: building the path costs more than a run's
+    # hand-off, and the settings rarely change within a process.
+    settings = tuple(
+        os.environ.get(name) for name in ("ATLAN_EXT_HOME", "XDG_DATA_HOME", "HOME", "LOCALAPPDATA")
+    )
+    with STATE.lock:
+        known: Optional[Outbox] = STATE.outboxes.get(settings)
+    if known is not None:
+        return known
     path = str(default_path())
     with STATE.lock:
         outbox: Optional[Outbox] = STATE.outboxes.get(path)
@@ -107,6 +117,7 @@ def default_outbox() -> Outbox:
                 say_once(f"outbox:{path}", "atlan_ext: %s; lineage is kept in memory only", error)
                 outbox = Outbox(":memory:")
             STATE.outboxes[path] = outbox
+        STATE.outboxes[settings] = outbox
         return outbox
 
 

@@ -760,20 +760,23 @@ class lineage_run:
     def __init__(self, job: object, **options: Any) -> None:
         # Every argument is checked now, before anything is sent; each use builds its run
         # afresh from these same arguments.
+        # What is checked is kept checked, so a use does not parse it all again.
         probe = {
             key: value
             for key, value in options.items()
             if key not in ("inputs", "outputs", "run_id", "parent")
         }
-        _settings(as_job(job), **probe)
-        _datasets(options.get("inputs", ()), "inputs")
-        _datasets(options.get("outputs", ()), "outputs")
+        checked_job = as_job(job)
+        _settings(checked_job, **probe)
+        checked = dict(options)
+        checked["inputs"] = tuple(_datasets(options.get("inputs", ()), "inputs"))
+        checked["outputs"] = tuple(_datasets(options.get("outputs", ()), "outputs"))
         if options.get("run_id") is not None:
-            RunId.check(options["run_id"])
+            checked["run_id"] = RunId.check(options["run_id"])
         if options.get("parent") is not None:
-            Parent.parse(options["parent"])
-        self._job = job
-        self._options = options
+            checked["parent"] = Parent.parse(options["parent"])
+        self._job = checked_job
+        self._options = checked
         self._run: Optional[_RunBase] = None
 
     def _fresh(self) -> lineage_run:

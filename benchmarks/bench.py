@@ -24,7 +24,7 @@ import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve()
 ENDPOINT = "events/openlineage/spark/api/v1/lineage"
@@ -211,11 +211,44 @@ def row_replay(base_url: str, runs: int) -> Dict[str, Any]:
     return _result([], 2 * runs, elapsed)
 
 
+def row_background_interleaved(base_url: str, runs: int) -> Dict[str, Any]:
+    """Background hand-off while the sender is busy: each run follows raw pyatlan work (two
+    emits) on the job's thread, so the sender sends while the job hands over; only the
+    ``lineage_run`` part is timed."""
+    from pyatlan.model.enums import OpenLineageEventType
+    from pyatlan.model.open_lineage import OpenLineageEvent, OpenLineageJob, OpenLineageRun
+
+    from atlan_ext import Job, lineage_run
+    from atlan_ext.delivery import flush
+
+    client = _client(base_url)
+    job = Job("ol-bench", "bench")
+    inputs, outputs = ["/".join(INPUT)], ["/".join(OUTPUT)]
+    raw_job = OpenLineageJob.creator(
+        connection_name="ol-bench", job_name="raw", producer="https://example.com/bench"
+    )
+    before = accepted(base_url)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        raw_run = OpenLineageRun.creator(job=raw_job)
+        for kind in (OpenLineageEventType.START, OpenLineageEventType.COMPLETE):
+            OpenLineageEvent.creator(run=raw_run, event_type=kind).emit(client)
+        t0 = time.perf_counter()
+        with lineage_run(job, client=client, inputs=inputs, outputs=outputs, background=True):
+            pass
+        timings.append(time.perf_counter() - t0)
+    flush(600)
+    _wait_for(base_url, before + 4 * runs)
+    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+
 ROWS: Dict[str, Callable[[str, int], Dict[str, Any]]] = {
     "raw pyatlan (emit per event)": row_raw_pyatlan,
     "lineage_run, sync delivery": row_sync,
     "lineage_run, background delivery": row_background,
     "openlineage-python HTTP transport": row_openlineage,
+    "background, interleaved with raw pyatlan calls": row_background_interleaved,
     "replay of the outbox": row_replay,
 }
 
@@ -255,6 +288,138 @@ def _seconds(command: List[str], repeat: int = 5) -> float:
     return best
 
 
+# -- cold starts with a tenant configured ------------------------------------------------------
+
+FIRST_RUN = """
+import time
+t0 = time.perf_counter()
+from atlan_ext import Job, lineage_run
+imported = time.perf_counter()
+with lineage_run(Job("ol-bench", "first"), background=True):
+    entered = time.perf_counter()
+print(entered - imported)
+"""
+
+FIRST_CELL = """
+import time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+shell.run_cell("%load_ext atlan_ext.notebook")
+shell.run_cell("x = 1")
+t0 = time.perf_counter()
+shell.run_cell("x = 2")
+plain = time.perf_counter() - t0
+t0 = time.perf_counter()
+shell.run_cell("%%lineage --connection ol-bench --job first_cell\nx = 3")
+magic = time.perf_counter() - t0
+print(magic - plain)
+"""
+
+
+def _tenant_env(home: str, base_url: Optional[str]) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
+    env["ATLAN_EXT_HOME"] = home
+    if base_url:
+        env["ATLAN_BASE_URL"] = base_url
+        env["ATLAN_API_KEY"] = "bench-key"
+    return env
+
+
+def _cli(args: List[str], env: Dict[str, str]) -> Tuple[float, str]:
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "atlan_ext", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"{args}: {done.stderr[-500:]}")
+    return time.perf_counter() - t0, done.stdout.strip()
+
+
+def _wrap_delay(env: Dict[str, str]) -> float:
+    """Seconds from launching ``atlan-lineage wrap`` to the wrapped command's first line."""
+    t0 = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "atlan_ext", "wrap", "--connection", "ol-bench", "--job", "w",
+         "--", sys.executable, "-c", "import time; print(time.time())"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(done.stdout.strip()) - t0
+
+
+def cold_starts(repeat: int) -> List[str]:
+    """The delays a user meets with ATLAN_BASE_URL/ATLAN_API_KEY set, each beside its goal."""
+    server = subprocess.Popen(
+        [sys.executable, str(HERE), "--serve", "0"], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    base_url = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+    rows: List[Tuple[str, float, str, bool]] = []
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            tenant, none = _tenant_env(home, base_url), _tenant_env(home, None)
+            bare = statistics.median(_wrap_delay(none) for _ in range(repeat))
+            wrap = statistics.median(_wrap_delay(tenant) for _ in range(repeat))
+            rows.append(
+                ("wrap: delay before CMD starts (no tenant: "
+                 f"{bare:.3f} s)", wrap, "≤ no tenant + 0.1 s", wrap <= bare + 0.1)
+            )  # fmt: skip
+            steps: Dict[str, List[float]] = {"start": [], "running": [], "complete": []}
+            arrival: List[float] = []
+            for _ in range(repeat):
+                before = accepted(base_url)
+                t0 = time.perf_counter()
+                seconds, run_id = _cli(["start", "--connection", "ol-bench", "--job", "s"], tenant)
+                steps["start"].append(seconds)
+                for step in ("running", "complete"):
+                    steps[step].append(_cli([step, "--run-id", run_id], tenant)[0])
+                _wait_for(base_url, before + 3, timeout=60)
+                arrival.append(time.perf_counter() - t0)
+            for step, values in steps.items():
+                value = statistics.median(values)
+                rows.append((f"`{step}` in a shell pipeline", value, "≤ 0.3 s", value <= 0.3))
+            value = statistics.median(arrival)
+            rows.append(
+                ("start → running → complete: all three accepted by Atlan after", value,
+                 "within seconds", value <= 10)
+            )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while _cli(["status"], tenant)[1].count("pending ") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            value = statistics.median(_cli(["replay"], tenant)[0] for _ in range(repeat))
+            rows.append(("`replay` with nothing to send", value, "≤ 0.3 s", value <= 0.3))
+            value = statistics.median(float(_python(FIRST_RUN, tenant)) for _ in range(repeat))
+            rows.append(
+                ("first `with lineage_run(..., background=True)`, client from the "
+                 "environment: before the body runs", value, "≤ 0.05 s", value <= 0.05)
+            )  # fmt: skip
+            try:
+                value = statistics.median(float(_python(FIRST_CELL, tenant)) for _ in range(repeat))
+                rows.append(
+                    ("first `%%lineage` cell of a kernel, more than the cell itself", value,
+                     "≤ 0.05 s", value <= 0.05)
+                )  # fmt: skip
+            except RuntimeError as error:
+                rows.append((f"first `%%lineage` cell: not measured ({error})", 0.0, "", False))
+    finally:
+        server.terminate()
+        server.wait()
+    lines = [
+        "",
+        f"| with a tenant configured (loopback stand-in), median of {repeat} | seconds | goal |",
+        "| --- | ---: | --- |",
+    ]
+    for name, value, goal, met in rows:
+        lines.append(f"| {name} | {value:.3f} | {goal} {'✓' if met else '✗'} |")
+    return lines
+
+
+def _python(code: str, env: Dict[str, str]) -> str:
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+    return done.stdout.strip().splitlines()[-1]
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
@@ -269,9 +434,9 @@ def run_latency(latency: float, runs: int, raw_runs: int, replay_sizes: List[int
     try:
         results: Dict[str, Dict[str, Any]] = {}
         with tempfile.TemporaryDirectory() as home:
-            for name in list(ROWS)[:4]:
+            for name in list(ROWS)[:5]:
                 count = raw_runs if name.startswith(("raw", "openlineage")) else runs
-                if name.endswith("sync delivery"):
+                if name.endswith(("sync delivery", "raw pyatlan calls")):
                     count = raw_runs
                 results[name] = _child(
                     ["--row", name, "--url", base_url, "--runs", str(count)], home
@@ -301,12 +466,24 @@ def run_latency(latency: float, runs: int, raw_runs: int, replay_sizes: List[int
                 f"| {_fmt(result['events_per_s'] / raw['events_per_s'], 1)} |"
             )
         background = results["lineage_run, background delivery"]
+        busy = results["background, interleaved with raw pyatlan calls"]
+        sync = results["lineage_run, sync delivery"]
         need = 5 if latency >= 20 else 3
         lines.append("")
         lines.append(
             f"- target: background adds ≤ 0.2 ms (median) to a run: "
             f"{_fmt(background['median_ms'], 3)} ms "
-            f"{'✓' if background['median_ms'] <= 0.2 else '✗'}"
+            f"{'✓' if background['median_ms'] <= 0.2 else '✗'}; while the sender is busy "
+            f"(interleaved): {_fmt(busy['median_ms'], 3)} ms "
+            f"{'✓' if busy['median_ms'] <= 0.2 else '✗'}"
+        )
+        median_ratio = sync["median_ms"] / raw["median_ms"]
+        p99_ratio = sync["p99_ms"] / raw["p99_ms"]
+        lines.append(
+            f"- target: sync delivery ≤ 1.1 times raw pyatlan per run (median), "
+            f"≤ 1.5 times at p99: "
+            f"{median_ratio:.2f} {'✓' if median_ratio <= 1.1 else '✗'}, "
+            f"{p99_ratio:.2f} {'✓' if p99_ratio <= 1.5 else '✗'}"
         )
         ratio = background["events_per_s"] / raw["events_per_s"]
         lines.append(
@@ -363,6 +540,7 @@ def main() -> None:
     lines.append(f"| import atlan_ext | {ours:.3f} | ≤ 0.150 {'✓' if ours <= 0.15 else '✗'} |")
     lines.append(f"| atlan-lineage --help | {help_:.3f} | ≤ 0.300 {'✓' if help_ <= 0.3 else '✗'} |")
     lines.append(f"| import pyatlan.client.atlan (for scale) | {client:.3f} | |")
+    lines.extend(cold_starts(3 if args.quick else 5))
     latencies = args.latency or [0.0, 20.0]
     for latency in latencies:
         if args.quick:
