@@ -76,6 +76,18 @@ def parse_time(text: str) -> Optional[datetime]:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _zoneless(part: object) -> bool:
+    """True for a naive datetime, or a string that is an ISO-8601 date-time with no zone."""
+    if isinstance(part, datetime):
+        return part.tzinfo is None
+    if not isinstance(part, str) or not _ISO_PARTS.match(part.strip()):
+        return False
+    try:
+        return datetime.fromisoformat(part.strip()).tzinfo is None
+    except ValueError:
+        return False
+
+
 class _Entropy:
     """Random bytes from the operating system, fetched 4 KiB at a time: one system call per
     few hundred run ids instead of one per id. A forked child starts with none of its
@@ -126,8 +138,11 @@ class RunId:
 
         The UUID is shaped as UUIDv7 with the key's time in its time bits: ``at`` when given,
         else the first part that is an aware datetime or an ISO-8601 timestamp with a zone,
-        else the epoch. The rest is a SHA-1 of the key, as openlineage-python's
-        ``generate_static_uuid`` does. ``atlan-lineage run-id --key PART...`` prints the same
+        else the epoch. A date-time part without a zone (a naive datetime,
+        ``"2026-11-25T00:00:00"``) is refused with :class:`InvalidTimeError`, since its time
+        bits would silently be the epoch; a date alone (``"2026-11-25"``) is a plain part.
+        The rest is a SHA-1 of the key, as openlineage-python's ``generate_static_uuid``
+        does. ``atlan-lineage run-id --key PART...`` prints the same
         value for the same strings.
         """
         if not parts:
@@ -142,6 +157,13 @@ class RunId:
                     instant = parse_time(part)
                     if instant is not None:
                         break
+                if _zoneless(part):
+                    # Its time bits would silently be the epoch: say so instead.
+                    raise InvalidTimeError(
+                        f"RunId.from_key(): the key part {part!r} is a time without a zone; "
+                        "give it one (e.g. 2026-11-25T00:00:00Z or an aware datetime), or "
+                        "pass at=<aware datetime>"
+                    )
         if instant is None:
             instant = datetime(1970, 1, 1, tzinfo=timezone.utc)
         format_time(instant)  # refuses a naive ``at``

@@ -179,6 +179,17 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_duration, default=60.0, help="longest wait, e.g. 30s or 5m (default 60s)"
     )
 
+    prune = commands.add_parser(
+        "prune",
+        help="delete delivered events now (done hourly anyway, after ATLAN_EXT_RETENTION_DAYS)",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_duration,
+        metavar="AGE",
+        help="delivered more than this long ago: 1d, 12h, 0s (default: the retention, 7d)",
+    )
+
     status = commands.add_parser("status", help="list runs and the delivery of their events")
     status.add_argument("--run-id", help="only this run")
     status.add_argument("--limit", type=_count, default=20, help="runs to show (default 20)")
@@ -539,10 +550,24 @@ def _flush(args: argparse.Namespace) -> int:
     )
 
 
+def _prune(args: argparse.Namespace) -> int:
+    gone = _outbox().prune(args.older_than)
+    print(f"pruned {gone} delivered event(s); pending events are kept")
+    return 0
+
+
 def _when(seconds: Optional[float]) -> str:
     if seconds is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def _event_time(event: Dict[str, Any]) -> str:
+    """When the event happened (its eventTime), in local time to the second."""
+    from atlan_ext._values import parse_time
+
+    when = parse_time(str(event.get("eventTime", "")))
+    return "-" if when is None else _when(when.timestamp())
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -561,7 +586,7 @@ def _status(args: argparse.Namespace) -> int:
         )
         for stored in outbox.events(record.run_id):
             line = (
-                f"  {stored.event_type:<9} {_when(stored.created)}  {stored.status:<9} "
+                f"  {stored.event_type:<9} {_event_time(stored.event)}  {stored.status:<9} "
                 f"attempts {stored.attempts}"
             )
             if stored.last_error and stored.delivered is None:
@@ -681,6 +706,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "replay": _replay,
     "status": _status,
     "flush": _flush,
+    "prune": _prune,
     "validate": _validate,
     "states": _states,
     "close-orphans": _close_orphans,

@@ -37,11 +37,18 @@ from typing import (
 )
 
 from atlan_ext._journal import pending_records
-from atlan_ext._state import STATE
+from atlan_ext._state import STATE, say_once
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
 
-__all__ = ["Outbox", "OutboxEvent", "RunRecord", "default_path", "on_read"]
+__all__ = [
+    "Outbox",
+    "OutboxEvent",
+    "RunRecord",
+    "default_path",
+    "on_read",
+    "retention_seconds",
+]
 
 _HOST = socket.gethostname()
 _SCHEMA_ID = "atlan-ext-outbox"
@@ -92,6 +99,32 @@ def on_read(hook: Callable[[Outbox], None]) -> None:
     with STATE.lock:
         if hook not in STATE.read_hooks:
             STATE.read_hooks.append(hook)
+
+
+_PRUNE_EVERY = 3600.0
+_RETENTION_DAYS = 7.0
+
+
+def retention_seconds() -> float:
+    """How long delivered events are kept: ``ATLAN_EXT_RETENTION_DAYS`` (default 7; a value
+    that is not a positive number gets one warning and the default)."""
+    text = os.environ.get("ATLAN_EXT_RETENTION_DAYS")
+    if not text:
+        return _RETENTION_DAYS * 86400
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days > 0 or days == float("inf"):
+        say_once(
+            f"retention:{text}",
+            "atlan_ext: ATLAN_EXT_RETENTION_DAYS=%r is not a positive number of days; "
+            "delivered events are kept %g days",
+            text,
+            _RETENTION_DAYS,
+        )
+        return _RETENTION_DAYS * 86400
+    return days * 86400
 
 
 def default_path() -> Path:
@@ -163,12 +196,44 @@ class Outbox:
         self._db = self._connect()
         if self.path != ":memory:":
             self.recover()
+            with contextlib.suppress(OutboxError):
+                self._prune_if_due()
 
     @property
     def journal_folder(self) -> Path:
         """Where processes leave events for this outbox before storing them (see
         :mod:`atlan_ext._journal`)."""
         return Path(self.path).parent / "journal"
+
+    def prune(self, older_than: Optional[float] = None) -> int:
+        """Delete delivered events older than ``older_than`` seconds (default: the retention,
+        ``ATLAN_EXT_RETENTION_DAYS``, 7 days), and the records of runs left with no event;
+        returns how many events went. Pending events are never deleted."""
+        limit = time.time() - (retention_seconds() if older_than is None else older_than)
+        with self._write():
+            gone = self._db.execute(
+                "DELETE FROM events WHERE delivered IS NOT NULL AND delivered < ?", (limit,)
+            ).rowcount
+            self._db.execute(
+                "DELETE FROM runs WHERE updated < ? AND run_id NOT IN"
+                " (SELECT DISTINCT run_id FROM events)",
+                (limit,),
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (repr(time.time()),)
+            )
+        return int(gone)
+
+    def _prune_if_due(self) -> None:
+        """Prune at most once an hour, when an outbox is opened."""
+        with self._read():
+            row = self._db.execute("SELECT value FROM meta WHERE key='pruned'").fetchone()
+        try:
+            last = float(row[0]) if row else 0.0
+        except ValueError:
+            last = 0.0
+        if time.time() - last >= _PRUNE_EVERY:
+            self.prune()
 
     def recover(self) -> int:
         """Take in the events that processes now gone left in their journals (killed

@@ -464,3 +464,28 @@ class TestTools:
         assert done.returncode == 0, done.stderr
         assert loopback_tenant.received[0][1]["authorization"] == "Bearer file-key-0123456789"
         assert "file-key" not in done.stderr + done.stdout
+
+
+class TestPrune:
+    def test_prune_keeps_pending_and_drops_delivered(self, tmp_path: Path) -> None:
+        outbox = Outbox(tmp_path / "outbox.db")
+        with lineage_run(Job("c", "kept"), client="local", outbox=outbox):
+            pass
+        with lineage_run(Job("c", "sent"), client="local", outbox=outbox) as run:
+            pass
+        sent = [e.id for e in outbox.events(run.run_id)]
+        outbox.mark_delivered(sent)
+        done = cli("prune", "--older-than", "0s", home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "pruned 2 delivered event(s)" in done.stdout
+        assert Outbox(tmp_path / "outbox.db").counts() == (2, 0)
+        assert [r.job_name for r in Outbox(tmp_path / "outbox.db").runs()] == ["kept"]
+
+    def test_retention_setting(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from atlan_ext.outbox import retention_seconds
+
+        assert retention_seconds() == 7 * 86400
+        monkeypatch.setenv("ATLAN_EXT_RETENTION_DAYS", "0.5")
+        assert retention_seconds() == 43200
+        monkeypatch.setenv("ATLAN_EXT_RETENTION_DAYS", "forever")
+        assert retention_seconds() == 7 * 86400

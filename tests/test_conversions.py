@@ -120,3 +120,23 @@ class TestNormalise:
         assert checked["eventType"] == "COMPLETE"
         assert checked["run"]["runId"] == run_id
         validate_event(checked)
+
+
+class TestFromKeyTimes:
+    def test_zoneless_date_time_is_refused(self) -> None:
+        from datetime import datetime
+
+        from atlan_ext import InvalidTimeError, RunId
+
+        for part in ("2026-11-25T00:00:00", datetime(2026, 11, 25)):
+            with pytest.raises(InvalidTimeError, match="without a zone"):
+                RunId.from_key("load", part)
+
+    def test_aware_time_sets_the_time_bits(self) -> None:
+        import uuid
+
+        from atlan_ext import RunId
+
+        made = uuid.UUID(RunId.from_key("load", "2026-11-25T00:00:00Z"))
+        assert made.int >> 80 == 1_795_564_800_000  # ms since the epoch
+        assert RunId.from_key("load", "2026-11-25") == RunId.from_key("load", "2026-11-25")
