@@ -179,6 +179,17 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_duration, default=60.0, help="longest wait, e.g. 30s or 5m (default 60s)"
     )
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the settings, the outbox, the tenant and the connection, with fixes",
+        description="One line per check, each with its fix: the tenant settings (the key is "
+        "never printed), the outbox, that the tenant answers and accepts the key, and (with "
+        "--connection) that an OpenLineage connection of that name exists for the connector. "
+        "Exit 0 only when every check passes.",
+    )
+    doctor.add_argument("--connection", help="the OpenLineage connection your jobs name")
+    doctor.add_argument("--connector", default="spark", help="its connector (default spark)")
+
     prune = commands.add_parser(
         "prune",
         help="delete delivered events now (done hourly anyway, after ATLAN_EXT_RETENTION_DAYS)",
@@ -550,6 +561,43 @@ def _flush(args: argparse.Namespace) -> int:
     )
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from atlan_ext.doctor import diagnose
+
+    key = None
+    if args.api_key_file:
+        try:
+            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            key = ""
+    passed = True
+    good, bad = _marks()
+    for check in diagnose(
+        args.base_url,
+        key,
+        connection=args.connection,
+        connector=args.connector,
+        url_name="--base-url" if args.base_url else "ATLAN_BASE_URL",
+        key_name="--api-key-file" if args.api_key_file else "ATLAN_API_KEY",
+    ):
+        mark = "-" if check.skipped else good if check.ok else bad
+        line = f"{mark} {check.what}"
+        if check.fix:
+            line += f" ({check.fix})" if check.ok else f" (fix: {check.fix})"
+        print(line, flush=True)
+        passed = passed and (check.ok or check.skipped)
+    return 0 if passed else 1
+
+
+def _marks() -> Tuple[str, str]:
+    """✓ and ✗ where the terminal can show them."""
+    try:
+        "✓✗".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "ok", "FAIL"
+    return "✓", "✗"
+
+
 def _prune(args: argparse.Namespace) -> int:
     gone = _outbox().prune(args.older_than)
     print(f"pruned {gone} delivered event(s); pending events are kept")
@@ -707,6 +755,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "flush": _flush,
     "prune": _prune,
+    "doctor": _doctor,
     "validate": _validate,
     "states": _states,
     "close-orphans": _close_orphans,

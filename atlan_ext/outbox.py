@@ -205,6 +205,24 @@ class Outbox:
         :mod:`atlan_ext._journal`)."""
         return Path(self.path).parent / "journal"
 
+    def health(self) -> List[str]:
+        """What is wrong with the file: corruption, or that it cannot be written; empty when
+        it is sound."""
+        problems: List[str] = []
+        try:
+            with self._read():
+                row = self._db.execute("PRAGMA quick_check").fetchone()
+            if row is None or row[0] != "ok":
+                problems.append(f"the outbox {self.path} is damaged ({row[0] if row else '?'})")
+        except OutboxError as error:
+            problems.append(str(error))
+        try:
+            with self._write():
+                pass
+        except OutboxError as error:
+            problems.append(f"the outbox cannot be written: {error}")
+        return problems
+
     def prune(self, older_than: Optional[float] = None) -> int:
         """Delete delivered events older than ``older_than`` seconds (default: the retention,
         ``ATLAN_EXT_RETENTION_DAYS``, 7 days), and the records of runs left with no event;
