@@ -98,6 +98,7 @@ class LineageMagics(Magics):  # type: ignore[misc]
     @line_cell_magic  # type: ignore[untyped-decorator]
     def lineage(self, line: str, cell: Optional[str] = None) -> Any:
         """Lineage for notebook cells; ``%lineage`` alone prints the usage."""
+        __tracebackhide__ = True  # IPython leaves our frames out of the user's traceback
         if cell is not None:
             return self._run_cell(line, cell)
         words = shlex.split(line)
@@ -152,6 +153,7 @@ class LineageMagics(Magics):  # type: ignore[misc]
         )
 
     def _run_cell(self, line: str, cell: str) -> Any:
+        __tracebackhide__ = True
         args = _cell_parser().parse_args(shlex.split(line))
         connection = args.connection or self.connection
         if not connection:
@@ -172,16 +174,22 @@ class LineageMagics(Magics):  # type: ignore[misc]
             return self._execute(cell)
 
     def _execute(self, cell: str) -> Any:
-        """Run the cell in the notebook's namespace; return its last expression's value."""
+        """Run the cell in the notebook's namespace; return its last expression's value.
+
+        The cell's source is registered as IPython registers a cell's (``compile.cache``), so
+        a traceback shows the user's own lines, as ``Cell In[N], line L``."""
+        __tracebackhide__ = True
         shell = self.shell
-        tree = shell.transform_ast(shell.compile.ast_parse(shell.transform_cell(cell)))
+        transformed = shell.transform_cell(cell)
+        filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
+        tree = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
         last: Optional[ast.Expression] = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
         if tree.body:
-            exec(shell.compile(tree, "<lineage cell>", "exec"), shell.user_ns)  # noqa: S102
+            exec(shell.compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102
         if last is not None:
-            return eval(shell.compile(last, "<lineage cell>", "eval"), shell.user_ns)  # noqa: S307
+            return eval(shell.compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
         return None
 
 

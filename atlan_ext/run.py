@@ -304,6 +304,8 @@ class _RunBase:
         self._checked = resumed
         self._token: Optional[contextvars.Token[Optional[_RunBase]]] = None
         self.history: List[Tuple[RunState, datetime]] = []
+        #: The errorMessage of a run that ended with FAIL or ABORT (as sent), else ``None``.
+        self.error_message: Optional[str] = None
 
     def __repr__(self) -> str:
         state = self._lifecycle.value if self._lifecycle else "not started"
@@ -404,6 +406,8 @@ class _RunBase:
                 outcome, self._settings.include_stack_trace, self._delivery.secrets()
             )
             merged.update(facets or {})
+            error = merged.get("errorMessage")
+            self.error_message = error.get("message") if isinstance(error, dict) else None
             return self._prepare(state, merged)
 
     def _check(self, event: Dict[str, Any]) -> Optional[Callable[[Optional[str]], None]]:

@@ -69,6 +69,16 @@ class TestCellMagic:
         assert events[1]["run"]["facets"]["errorMessage"]["message"] == "ValueError: bad row 7"
         assert "bad row 7" in capsys.readouterr().out
 
+    def test_traceback_shows_the_users_own_lines(self, shell: Any, capsys: Any) -> None:
+        """The failing line of the cell is shown with its source; our frames are hidden."""
+        cell(shell, "%%lineage --job load\nrows = 7\nraise ValueError(f'bad row {rows}')")
+        out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+        assert "----> 2 raise ValueError(f'bad row {rows}')" in out
+        assert "Could not get source" not in out
+        assert "<lineage cell>" not in out
+        assert "notebook.py" not in out  # our frames are skipped
+        assert "skipping hidden" in out
+
     def test_syntax_error_is_fail(self, shell: Any) -> None:
         """A syntax error in the cell is a FAIL with the error in the facet."""
         with capture_lineage() as events:
@@ -161,8 +171,25 @@ class TestRunHtml:
         assert "&lt;script&gt;" in page
         assert "<img" not in page
         assert run.run_id in page
-        assert re.search(r"START</td><td>[^<]+</td><td>pending", page)
+        assert re.search(r"START</span></td><td>\+[0-9.]+ s</td><td>pending", page)
         assert "COMPLETE" in page
+
+    def test_a_failed_run_shows_its_state_error_and_uris(self) -> None:
+        """FAIL in red with its error message; times for people; datasets as URIs."""
+        with (
+            pytest.raises(ValueError),
+            lineage_run(
+                Job("ol-nb", "load"), inputs=["file:///tmp/in.csv"], outputs=["s3://b/out"]
+            ) as run,
+        ):
+            raise ValueError("bad row <7>")
+        page = run._repr_html_()
+        assert "background:#cf222e" in page  # FAIL's colour
+        assert "ValueError: bad row &lt;7&gt;" in page
+        assert "<code>file:///tmp/in.csv</code>" in page
+        assert "<code>s3://b/out</code>" in page
+        assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", page)  # no microseconds
+        assert re.search(r"started \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", page)
 
 
 class TestRealKernel:
