@@ -39,6 +39,7 @@ class State:
         self.claiming: Set[Any] = set()
         self.senders: Dict[Tuple[object, str, str], Any] = {}
         self.read_hooks: List[Any] = []  # called before each outbox read (never reset)
+        self.couriers = True  # step commands and the transport may start courier processes
         self.journals: Dict[str, Any] = {}  # outbox path -> this process's hand-off journal
         self.outbox_trouble: Dict[str, float] = {}  # outbox path -> leave it alone until
         self.async_down: Dict[int, float] = {}  # async client id -> do not wait until

@@ -394,6 +394,15 @@ class _Sender:
     def _again(self) -> None:
         """Send what was parked, oldest first (store what is still only in memory first)."""
         with self.lock:
+            self.busy += 1  # not idle while these are in hand
+        try:
+            self._send_again()
+        finally:
+            with self.lock:
+                self.busy -= 1
+
+    def _send_again(self) -> None:
+        with self.lock:
             ids, self.parked = self.parked, []
             memory, self.unstored = self.unstored, []
         self._store(memory, claim=self.target is not None)
@@ -462,6 +471,10 @@ class _Sender:
         return self._client
 
     def _deliver(self, batch: List[_Item]) -> None:
+        if self.closed.is_set():  # shut down: nothing more goes out (the outbox keeps it)
+            self._store(batch, claim=False)
+            self._hold(batch)
+            return
         try:
             earlier, held = _take_earlier(
                 self.outbox,
@@ -724,7 +737,9 @@ class Delivery:
     or ``None`` (kept locally; ``unconfigured`` says why, when a setting is wrong).
     ``timeout``: the longest one send may hold the job (seconds); once a tenant has not
     answered, no job waits for it again until it does. ``background``: do not wait at all.
-    ``strict``: raise :class:`LineageDeliveryError` instead of logging it.
+    ``strict``: raise :class:`LineageDeliveryError` instead of logging it. ``durable``: store
+    each event in the outbox on the caller's thread (for a process that may leave with
+    ``os._exit``), not in the hand-off journal.
     """
 
     def __init__(
@@ -737,6 +752,7 @@ class Delivery:
         background: bool = False,
         strict: bool = False,
         unconfigured: Optional[str] = None,
+        durable: bool = False,
     ) -> None:
         if timeout is None or not timeout > 0:
             raise InvalidOptionError(
@@ -749,6 +765,7 @@ class Delivery:
         self.background = background
         self.strict = strict
         self.unconfigured = unconfigured
+        self.durable = durable  # in the outbox itself before send() returns (not the journal)
         self.is_async = client is not None and is_async_client(client)
         self._async_slow: Set[str] = set()
         self._async_started: Set[str] = set()
@@ -827,7 +844,12 @@ class Delivery:
             return
         offset = -1
         event_id: Optional[int] = None
-        if self.client is not None and check is None and not _outbox_troubled(self.outbox):
+        if (
+            self.client is not None
+            and check is None
+            and not self.durable
+            and not _outbox_troubled(self.outbox)
+        ):
             # The journal keeps it through a kill; the sender stores it in the outbox.
             journal = _journal(self.outbox)
             if journal is not None:

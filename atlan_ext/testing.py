@@ -182,6 +182,7 @@ class MockAtlan:
         self._script: List[Answer] = []
         self._default: Answer = 202
         self._router: Any = None
+        self._couriers = True
 
     def __repr__(self) -> str:
         return f"MockAtlan({self.base_url!r}, received={len(self.received)})"
@@ -296,6 +297,7 @@ class MockAtlan:
             home = self._own_home.name
         self._isolation = isolated_outbox(home)
         self.outbox = self._isolation.__enter__()
+        self._couriers, _state.STATE.couriers = _state.STATE.couriers, False
         self._router = respx.mock(base_url=self.base_url, assert_all_called=False)
         self._router.route(method="POST", path__regex=_LINEAGE.pattern).mock(
             side_effect=self._answer
@@ -309,6 +311,7 @@ class MockAtlan:
             self._router.__exit__(*exc_info)
         finally:
             self._router = None
+            _state.STATE.couriers = self._couriers
             self._isolation.__exit__(*exc_info)
             if self._own_home is not None:
                 self._own_home.cleanup()

@@ -1,0 +1,223 @@
+"""An openlineage-python transport that delivers through atlan-ext: checked, kept, in order.
+
+openlineage-python (and so dbt-ol, Airflow's provider, Spark's listener via the Python client)
+loads a transport by its dotted class path::
+
+    # openlineage.yml
+    transport:
+      type: atlan_ext.transport.AtlanTransport
+      connector: generic-openlineage
+
+    # or the environment (keys arrive lower-cased)
+    OPENLINEAGE__TRANSPORT__TYPE=atlan_ext.transport.AtlanTransport
+    OPENLINEAGE__TRANSPORT__CONNECTOR=airflow
+
+What it adds over the ``http`` transport: an event counts as sent only on HTTP 202 (pyatlan
+returns ``None`` even after a final 503); ``emit`` stores the event in the outbox before any
+network call, so a task runner that leaves with ``os._exit`` loses nothing; a run's events go
+in order (a terminal event never overtakes its START); what Atlan does not accept stays in the
+outbox for ``atlan-lineage replay`` (or the courier this transport starts), and is announced.
+The tenant is ``ATLAN_BASE_URL`` / ``ATLAN_API_KEY`` unless the config names it.
+
+Needs openlineage-python: ``pip install 'atlan-ext[openlineage]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from openlineage.client.transport.transport import Config, Transport
+
+from atlan_ext._state import say_once
+from atlan_ext.delivery import Delivery, flush
+from atlan_ext.events import as_event
+from atlan_ext.exceptions import AtlanExtError, InvalidOptionError
+from atlan_ext.outbox import Outbox
+from atlan_ext.send import Tenant, connector_value, tenant_from_settings
+
+__all__ = ["AtlanConfig", "AtlanTransport"]
+
+log = logging.getLogger("atlan_ext")
+
+#: Accepted keys, by their folded form (lower case, no ``_`` or ``-``): camelCase,
+#: snake_case and the lower-cased keys of ``OPENLINEAGE__TRANSPORT__...`` all fold alike.
+_KEYS = {
+    "connector": "connector",
+    "connectortype": "connector",
+    "baseurl": "base_url",
+    "url": "base_url",
+    "apikey": "api_key",
+    "apikeyfile": "api_key_file",
+    "outbox": "outbox",
+    "timeout": "timeout",
+    "background": "background",
+    "strict": "strict",
+}
+_SHOWN = "connector, base_url, api_key, api_key_file, outbox, timeout, background, strict"
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidOptionError(f"AtlanTransport {name} must be true or false, got {value!r}")
+
+
+class AtlanConfig(Config):
+    """The transport's settings (see the module). Unknown keys are refused, naming the
+    accepted ones: openlineage-python itself would drop them silently."""
+
+    def __init__(
+        self,
+        connector: str = "spark",
+        base_url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        api_key_file: Optional[str] = None,
+        outbox: Optional[str] = None,
+        timeout: float = 10.0,
+        background: bool = False,
+        strict: bool = False,
+    ) -> None:
+        self.connector = connector_value(connector)
+        self.base_url = base_url
+        self.api_key = api_key
+        self.api_key_file = api_key_file
+        self.outbox = outbox
+        if isinstance(timeout, bool) or not math.isfinite(float(timeout)) or float(timeout) <= 0:
+            raise InvalidOptionError(
+                f"AtlanTransport timeout must be a finite positive number of seconds, got "
+                f"{timeout!r}"
+            )
+        self.timeout = float(timeout)
+        self.background = background
+        self.strict = strict
+
+    def __repr__(self) -> str:  # the key never shows
+        return (
+            f"AtlanConfig(connector={self.connector!r}, base_url={self.base_url!r}, "
+            f"outbox={self.outbox!r}, timeout={self.timeout!r}, background={self.background!r})"
+        )
+
+    @classmethod
+    def from_dict(cls, params: Dict[str, Any]) -> AtlanConfig:
+        values: Dict[str, Any] = {}
+        for key, value in params.items():
+            folded = str(key).lower().replace("_", "").replace("-", "")
+            if folded in ("type", "name", "priority"):
+                continue  # openlineage-python's own
+            if folded not in _KEYS:
+                raise InvalidOptionError(
+                    f"AtlanTransport does not know the setting {key!r}; it takes {_SHOWN} "
+                    "(camelCase, snake_case or lower case)"
+                )
+            values[_KEYS[folded]] = value
+        if "timeout" in values:
+            try:
+                values["timeout"] = float(values["timeout"])
+            except (TypeError, ValueError):
+                raise InvalidOptionError(
+                    f"AtlanTransport timeout must be a number of seconds, got {values['timeout']!r}"
+                ) from None
+        for name in ("background", "strict"):
+            if name in values:
+                values[name] = _flag(name, values[name])
+        return cls(**values)
+
+
+class AtlanTransport(Transport):
+    """Delivers openlineage-python's events to Atlan through atlan-ext (see the module)."""
+
+    kind = "atlan"
+    config_class = AtlanConfig
+
+    def __init__(self, config: AtlanConfig) -> None:
+        self.config = config
+        key = config.api_key
+        if config.api_key_file:
+            try:
+                key = Path(config.api_key_file).expanduser().read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise InvalidOptionError(
+                    f"AtlanTransport api_key_file {config.api_key_file}: {error.strerror}"
+                ) from None
+        tenant, problem = tenant_from_settings(config.base_url, key, config.timeout)
+        if problem is not None:
+            say_once(
+                f"transport:{problem}", "atlan_ext: %s; lineage is kept in the outbox", problem
+            )
+        self.tenant: Optional[Tenant] = tenant
+        outbox: Optional[Outbox] = None
+        if config.outbox:
+            try:
+                outbox = Outbox(Path(config.outbox).expanduser())
+            except AtlanExtError as error:
+                say_once(f"transport-outbox:{config.outbox}", "atlan_ext: %s", error)
+        self.delivery = Delivery(
+            tenant,
+            config.connector,
+            outbox=outbox,
+            timeout=config.timeout,
+            background=config.background,
+            strict=config.strict,
+            unconfigured=problem
+            or (
+                None
+                if tenant is not None
+                else "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY)"
+            ),
+            durable=True,
+        )
+        self._hand_leftovers_to_a_courier()
+
+    def emit(self, event: Any) -> None:
+        """Store the event in the outbox, then deliver it (checked, in order per run). Never
+        raises, unless the config says ``strict``."""
+        kind = type(event).__name__
+        if kind in ("DatasetEvent", "JobEvent"):
+            say_once(
+                f"transport-skip:{kind}",
+                "atlan_ext: Atlan takes OpenLineage run events only; %ss are not sent",
+                kind,
+            )
+            return
+        try:
+            data = as_event(event)
+            state = data["eventType"]
+            self.delivery.send(data, None if state == "OTHER" else state)
+        except AtlanExtError as error:
+            if self.config.strict:
+                raise
+            say_once(f"transport-error:{type(error).__name__}", "atlan_ext: %s", error)
+
+    def close(self, timeout: float = -1) -> bool:
+        """Wait up to ``timeout`` seconds (negative: the transport's own timeout) for what
+        was emitted; what is left stays in the outbox and a courier goes on with it."""
+        done = flush(self.config.timeout if timeout < 0 else timeout)
+        if not done:
+            self._hand_leftovers_to_a_courier()
+        return done
+
+    def _hand_leftovers_to_a_courier(self) -> None:
+        """Events left pending (a task that left with os._exit, a tenant that was down) are
+        delivered by a courier process, not by whoever calls replay next."""
+        if self.tenant is None:
+            return
+        try:
+            outbox = self.delivery.outbox
+            if outbox.path == ":memory:" or outbox.counts()[0] == 0:
+                return
+            from atlan_ext.courier import spawn
+
+            spawn(self.tenant, outbox.path)
+        except AtlanExtError:
+            return
+
+    def __repr__(self) -> str:
+        return f"<AtlanTransport {self.config!r}>"

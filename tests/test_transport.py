@@ -1,0 +1,198 @@
+"""atlan_ext.transport.AtlanTransport under openlineage-python's own client: configured by
+the environment or by openlineage.yml, against respx answers under pyatlan's real client, and
+in a process that leaves with os._exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+pytest.importorskip("openlineage.client")
+
+from openlineage.client import OpenLineageClient
+from openlineage.client import event_v2 as v2
+from openlineage.client import run as v1
+from openlineage.client.uuid import generate_new_uuid
+
+from atlan_ext import InvalidOptionError
+from atlan_ext.outbox import Outbox
+from atlan_ext.testing import MockAtlan, assert_paired
+from atlan_ext.transport import AtlanConfig, AtlanTransport
+
+KEY = "transport-key-0123456789"
+TYPE = "atlan_ext.transport.AtlanTransport"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def events_v2(run_id: str) -> List[Any]:
+    job = v2.Job(namespace="ol-dbt", name="model.orders")
+    run = v2.Run(runId=run_id)
+    inputs = [v2.InputDataset(namespace="duckdb://db", name="main.raw_orders")]
+    return [
+        v2.RunEvent(
+            eventType=state, eventTime=now(), run=run, job=job, producer="https://x.io/p",
+            inputs=inputs,
+        )
+        for state in (v2.RunState.START, v2.RunState.COMPLETE)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def env_transport(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, str]:
+    """openlineage-python configured by the environment only (no yml anywhere it looks)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("OPENLINEAGE_CONFIG", raising=False)
+    values = {
+        "OPENLINEAGE__TRANSPORT__TYPE": TYPE,
+        "OPENLINEAGE__TRANSPORT__CONNECTOR": "generic-openlineage",
+        "OPENLINEAGE__TRANSPORT__TIMEOUT": "5",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+class TestConfig:
+    def test_key_spellings_fold_alike(self) -> None:
+        for spelling in ("baseUrl", "base_url", "baseurl", "BASE_URL"):
+            config = AtlanConfig.from_dict({"type": TYPE, spelling: "https://t.atlan.test"})
+            assert config.base_url == "https://t.atlan.test"
+        config = AtlanConfig.from_dict({"timeout": "2.5", "background": "true"})
+        assert config.timeout == 2.5
+        assert config.background is True
+
+    def test_unknown_key_is_refused_by_name(self) -> None:
+        with pytest.raises(InvalidOptionError, match=r"'endpoint'.*connector, base_url"):
+            AtlanConfig.from_dict({"endpoint": "/api/v1/lineage"})
+
+    @pytest.mark.parametrize(
+        "params", [{"timeout": "soon"}, {"timeout": "nan"}, {"background": "maybe"}]
+    )
+    def test_bad_values(self, params: Dict[str, str]) -> None:
+        with pytest.raises(InvalidOptionError):
+            AtlanConfig.from_dict(params)
+
+    def test_the_key_never_shows(self) -> None:
+        config = AtlanConfig.from_dict({"apiKey": KEY, "baseUrl": "https://t.atlan.test"})
+        assert KEY not in repr(config)
+        assert KEY not in repr(AtlanTransport(config))
+
+
+class TestThroughOpenLineageClient:
+    def test_configured_by_environment(
+        self, env_transport: Dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with MockAtlan() as tenant:
+            monkeypatch.setenv("ATLAN_BASE_URL", tenant.base_url)
+            monkeypatch.setenv("ATLAN_API_KEY", KEY)
+            client = OpenLineageClient()
+            assert isinstance(client.transport, AtlanTransport)
+            for event in events_v2(str(generate_new_uuid())):
+                client.emit(event)
+            assert client.transport.close(10)
+        assert [e["eventType"] for e in tenant.accepted] == ["START", "COMPLETE"]
+        assert {r.connector for r in tenant.received} == {"generic-openlineage"}
+        assert_paired(tenant.accepted)
+
+    def test_configured_by_openlineage_yml(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with MockAtlan() as tenant:
+            config = tmp_path / "openlineage.yml"
+            config.write_text(
+                textwrap.dedent(
+                    f"""\
+                    transport:
+                      type: {TYPE}
+                      connector: airflow
+                      baseUrl: {tenant.base_url}
+                      apiKey: {KEY}
+                    """
+                )
+            )
+            monkeypatch.setenv("OPENLINEAGE_CONFIG", str(config))
+            client = OpenLineageClient()
+            run_id = str(generate_new_uuid())
+            for state in (v1.RunState.START, v1.RunState.COMPLETE):  # the legacy classes
+                client.emit(
+                    v1.RunEvent(
+                        eventType=state,
+                        eventTime=now(),
+                        run=v1.Run(runId=run_id),
+                        job=v1.Job(namespace="ol-airflow", name="dag.task"),
+                        producer="https://x.io/p",
+                    )
+                )
+            assert client.transport.close(10)
+        assert [e["eventType"] for e in tenant.accepted] == ["START", "COMPLETE"]
+        assert {r.connector for r in tenant.received} == {"airflow"}
+
+    def test_kept_when_atlan_is_down_and_dataset_events_skipped(
+        self, env_transport: Dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with MockAtlan() as tenant:
+            tenant.down()
+            monkeypatch.setenv("ATLAN_BASE_URL", tenant.base_url)
+            monkeypatch.setenv("ATLAN_API_KEY", KEY)
+            client = OpenLineageClient()
+            for event in events_v2(str(generate_new_uuid())):
+                client.emit(event)  # never raises
+            client.emit(
+                v2.DatasetEvent(
+                    eventTime=now(),
+                    producer="https://x.io/p",
+                    dataset=v2.StaticDataset(namespace="duckdb://db", name="main.orders"),
+                )
+            )
+            assert client.transport.close(1) is False
+            pending = [e.event_type for e in tenant.outbox.events(pending_only=True)]
+        assert pending == ["START", "COMPLETE"]
+
+
+OS_EXIT = """
+import os
+from datetime import datetime, timezone
+from openlineage.client import OpenLineageClient
+from openlineage.client import event_v2 as v2
+client = OpenLineageClient()
+when = datetime.now(timezone.utc).isoformat()
+client.emit(v2.RunEvent(eventType=v2.RunState.START, eventTime=when,
+    run=v2.Run(runId="01a21311-0000-7000-8000-000000000001"),
+    job=v2.Job(namespace="ol-airflow", name="dag.task"), producer="https://x.io/p"))
+os._exit(0)  # what Airflow's forked task runner does
+"""
+
+
+def test_emit_is_in_the_outbox_before_the_network(tmp_path: Path) -> None:
+    """A task that leaves with os._exit right after emit, against a tenant that never
+    answers: the event is in the outbox."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAN_", "OPENLINEAGE"))}
+        env.update(
+            ATLAN_EXT_HOME=str(tmp_path),
+            ATLAN_BASE_URL=f"http://127.0.0.1:{server.getsockname()[1]}",
+            ATLAN_API_KEY=KEY,
+            OPENLINEAGE__TRANSPORT__TYPE=TYPE,
+            OPENLINEAGE__TRANSPORT__BACKGROUND="true",
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", OS_EXIT], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, done.stderr
+    stored = Outbox(tmp_path / "outbox.db").events()
+    assert [e.event_type for e in stored] == ["START"]
