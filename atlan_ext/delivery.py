@@ -657,14 +657,15 @@ def _senders() -> List[_Sender]:
         return list(STATE.senders.values())
 
 
-def flush(timeout: Optional[float] = None) -> bool:
+def flush(timeout: Optional[float] = None, *, retries: bool = True) -> bool:
     """Wait up to ``timeout`` seconds (default :data:`exit_flush_seconds`) until every event
-    handed over so far is delivered, retries of a tenant that was down included; True if
-    all were. Whatever is still unsent stays in the outbox.
+    handed over so far is delivered; True if all were. Whatever is still unsent stays in the
+    outbox. ``retries=False``: do not wait for a tenant that is down to come back.
 
     Call it where a script must know its lineage arrived, e.g. before a container exits.
     """
-    return _wait(exit_flush_seconds if timeout is None else timeout, give_up_when_down=False)
+    timeout = exit_flush_seconds if timeout is None else timeout
+    return _wait(timeout, give_up_when_down=not retries)
 
 
 def _wait(timeout: float, give_up_when_down: bool) -> bool:

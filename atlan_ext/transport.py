@@ -199,7 +199,8 @@ class AtlanTransport(Transport):
     def close(self, timeout: float = -1) -> bool:
         """Wait up to ``timeout`` seconds (negative: the transport's own timeout) for what
         was emitted; what is left stays in the outbox and a courier goes on with it."""
-        done = flush(self.config.timeout if timeout < 0 else timeout)
+        # A tenant that is down is not waited for: the courier goes on with what is left.
+        done = flush(self.config.timeout if timeout < 0 else timeout, retries=False)
         if not done:
             self._hand_leftovers_to_a_courier()
         return done

@@ -1,0 +1,1 @@
+select day, count(*) as orders, sum(amount) as total from {{ ref('stg_orders') }} group by day

@@ -1,0 +1,1 @@
+select id, cast(day as date) as day, amount from {{ ref('raw_orders') }}
