@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Set, Tuple
@@ -40,6 +41,7 @@ class State:
         self.senders: Dict[Tuple[object, str, str], Any] = {}
         self.read_hooks: List[Any] = []  # called before each outbox read (never reset)
         self.couriers = True  # step commands and the transport may start courier processes
+        self.inherited: List[Any] = []  # a forked child keeps its parent's handles, unused
         self.journals: Dict[str, Any] = {}  # outbox path -> this process's hand-off journal
         self.outbox_trouble: Dict[str, float] = {}  # outbox path -> leave it alone until
         self.async_down: Dict[int, float] = {}  # async client id -> do not wait until
@@ -94,3 +96,27 @@ def reset() -> None:
         STATE.env_clients.clear()
         STATE.said.clear()
         STATE.open_runs.clear()
+
+
+def _forked() -> None:
+    """In a forked child (Airflow's task runner, multiprocessing): the parent's threads are
+    gone and its locks may be held forever, so nothing of theirs is used again. The parent's
+    outbox connections, clients (their sockets) and journals are kept from being closed or
+    used here (SQLite forbids it); the child opens its own as needed."""
+    STATE.lock = threading.RLock()
+    STATE.inherited.extend(
+        [*STATE.outboxes.values(), *STATE.env_clients.values(), *STATE.journals.values()]
+    )
+    STATE.outboxes.clear()
+    STATE.claiming.clear()
+    STATE.senders.clear()
+    STATE.journals.clear()
+    STATE.env_clients.clear()
+    STATE.outbox_trouble.clear()
+    STATE.async_down.clear()
+    STATE.async_tasks.clear()
+    STATE.open_runs.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)

@@ -520,15 +520,21 @@ class _Sender:
         # Events sent before they were stored are stored as delivered when the sender has a
         # moment (:data:`_SAVE_AFTER` without work, or a read of the outbox): a job's next
         # event never waits for it.
+        #
+        # Before the job goes on, nothing may be left that a later replay would send again
+        # (a process may leave with os._exit right after, as Airflow's task runner does):
+        # stored events are marked delivered, and journal records of the others are closed
+        # (they are then only history, stored as delivered when the sender has a moment).
         with self.store_lock:
-            with self.lock:
-                for item in sendable:  # the job goes on now; the journal keeps them
-                    item.sent = True
-                    item.done.set()
-                self.unsaved.extend(item for item in sendable if item.event_id is None)
-                full = len(self.unsaved) >= BATCH_LIMIT
             with contextlib.suppress(OutboxError):  # at worst, a replay sends them again
                 self.outbox.mark_delivered(_ids(sendable))
+            with self.lock:
+                self.unsaved.extend(item for item in sendable if item.event_id is None)
+                full = len(self.unsaved) >= BATCH_LIMIT
+            _journaled(self.outbox, sendable)
+            for item in sendable:  # the job goes on now
+                item.sent = True
+                item.done.set()
         if full:
             self._save()
         for item in sendable:

@@ -193,6 +193,8 @@ class Outbox:
         self.wait = wait  # the longest a call waits for another process's transaction
         self._lock = threading.RLock()
         self._dead_checked = -_DEAD_CHECK_SECONDS
+        self._pid = os.getpid()
+        self._inherited: Optional[sqlite3.Connection] = None  # a forked parent's connection
         self._db = self._connect()
         if self.path != ":memory:":
             self.recover()
@@ -364,8 +366,19 @@ class Outbox:
 
     # -- every use of the database: one lock, and sqlite's errors as OutboxError ----------------
 
+    def _after_fork(self) -> None:
+        """In a forked child: a connection and lock of its own (the parent's are left alone:
+        SQLite forbids using a connection across fork), and claims in its own name."""
+        self._inherited = self._db  # never closed here
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self.owner = f"{_HOST}:{self._pid}:{uuid.uuid4().hex}"
+        self._db = self._connect()
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._lock:
             try:
                 yield

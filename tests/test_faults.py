@@ -639,3 +639,41 @@ class TestFacetSize:
         message = events[-1]["run"]["facets"]["errorMessage"]["message"]
         assert len(message) < 20_000
         assert "characters left out" in message
+
+
+FORKED = """
+import os, sys
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "parent")):
+    pass
+pid = os.fork()
+if pid == 0:  # what Airflow's task runner does: run, emit, os._exit
+    with lineage_run(Job("ol-spark", "child")):
+        pass
+    os._exit(0)
+os.waitpid(pid, 0)
+with lineage_run(Job("ol-spark", "parent_again")):
+    pass
+"""
+
+
+class TestFork:
+    def test_a_forked_child_sends_its_own_once_and_leaves_the_parent_working(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """The child uses none of the parent's threads, locks or connections: its run
+        arrives once, although it leaves with os._exit; the parent goes on sending."""
+        done = python(FORKED, tmp_path, ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY)
+        assert done.returncode == 0, done.stderr
+        arrived = [
+            e
+            for *_, body, _ in loopback_tenant.received
+            for e in (body if isinstance(body, list) else [body])
+        ]
+        names = [(e["job"]["name"], e["eventType"]) for e in arrived]
+        assert sorted(names) == sorted(
+            [(job, state) for job in ("parent", "child", "parent_again")
+             for state in ("START", "COMPLETE")]
+        ), names  # fmt: skip
+        outbox = Outbox(tmp_path / "outbox.db")
+        assert outbox.counts()[0] == 0
