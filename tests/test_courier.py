@@ -6,36 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from conftest import Tenant
+from test_cli import cli
 
 from atlan_ext.outbox import Outbox
-
-KEY = "courier-test-key-0123456789"
-
-
-def env(home: Path, base_url: Optional[str]) -> Dict[str, str]:
-    values = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
-    values["ATLAN_EXT_HOME"] = str(home)
-    if base_url:
-        values["ATLAN_BASE_URL"] = base_url
-        values["ATLAN_API_KEY"] = KEY
-    return values
-
-
-def cli(*args: str, home: Path, base_url: Optional[str] = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "atlan_ext.cli", *args],
-        env=env(home, base_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def couriers(home: Path) -> List[int]:
