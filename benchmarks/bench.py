@@ -310,7 +310,7 @@ t0 = time.perf_counter()
 shell.run_cell("x = 2")
 plain = time.perf_counter() - t0
 t0 = time.perf_counter()
-shell.run_cell("%%lineage --connection ol-bench --job first_cell\nx = 3")
+shell.run_cell(chr(10).join(["%%lineage --connection ol-bench --job first_cell", "x = 3"]))
 magic = time.perf_counter() - t0
 print(magic - plain)
 """
