@@ -530,7 +530,7 @@ class _Sender:
                 self.outbox.mark_delivered(_ids(sendable))
             with self.lock:
                 self.unsaved.extend(item for item in sendable if item.event_id is None)
-                full = len(self.unsaved) >= BATCH_LIMIT
+                full = len(self.unsaved) >= _SAVE_BATCH
             _journaled(self.outbox, sendable)
             for item in sendable:  # the job goes on now
                 item.sent = True
@@ -604,6 +604,7 @@ class _Sender:
 _TERMINAL = ("COMPLETE", "ABORT", "FAIL")
 _AFTER_ALL = 2**62  # an outbox id above any real one
 _SAVE_AFTER = 0.0005  # seconds without work before delivered events are stored
+_SAVE_BATCH = 10  # or once this many wait: small writes, so no send waits long behind one
 _FIRST_PAUSE = 1.0  # seconds before a down tenant is tried again; doubles up to:
 _LAST_PAUSE = 30.0
 
