@@ -91,6 +91,7 @@ def reset() -> None:
         STATE.outboxes.clear()
         STATE.claiming.clear()
         STATE.senders.clear()
+        STATE.journals.clear()  # shutdown() closed them; the next run opens its own
         STATE.outbox_trouble.clear()
         STATE.async_down.clear()
         STATE.env_clients.clear()
