@@ -181,7 +181,6 @@ class _Item:
     run_id: str
     terminal: bool
     lifecycle: Optional[str] = None
-    unattended: bool = False  # nobody waits for it
     journal: int = -1  # its record in this process's journal, until it is stored
     sent: bool = False  # Atlan accepted it (it may not be stored as delivered yet)
     done: threading.Event = field(default_factory=threading.Event)
@@ -190,7 +189,7 @@ class _Item:
 
 def _item(stored: OutboxEvent) -> _Item:
     kind = stored.event_type
-    return _Item(stored.event, stored.id, stored.run_id, kind in _TERMINAL, _lifecycle(kind), True)
+    return _Item(stored.event, stored.id, stored.run_id, kind in _TERMINAL, _lifecycle(kind))
 
 
 class _Sender:
@@ -876,7 +875,7 @@ class Delivery:
                 and run_id not in sender.slow
                 and sender.down is None
             )
-            item = _Item(event, event_id, run_id, terminal, lifecycle, unattended=not waiting)
+            item = _Item(event, event_id, run_id, terminal, lifecycle)
             item.journal = offset
             sender.submit(item)
         if not waiting:
