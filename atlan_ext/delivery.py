@@ -338,7 +338,6 @@ class _Sender:
             self._park([item for item in batch if item.event_id is None])
             return
         if self.down is not None and time.monotonic() < self.retry_at:
-            self._store(batch, claim=False)
             self._hold(batch)
         else:
             self._deliver(batch)
@@ -412,10 +411,7 @@ class _Sender:
             with self.lock:
                 self.parked[:0] = ids
             items = []
-        stored_now = [item for item in memory if item.event_id is not None]
-        items.extend(item for item in memory if item.event_id is None)
-        with self.lock:
-            self.parked.extend(item.event_id for item in stored_now if item.event_id is not None)
+        items.extend(memory)  # after the parked ones, as they came; stored or not
         if self.target is None:
             self._park([item for item in items if item.event_id is None])
             return
@@ -471,7 +467,6 @@ class _Sender:
 
     def _deliver(self, batch: List[_Item]) -> None:
         if self.closed.is_set():  # shut down: nothing more goes out (the outbox keeps it)
-            self._store(batch, claim=False)
             self._hold(batch)
             return
         try:
@@ -516,14 +511,11 @@ class _Sender:
             self.down = None
             self.pause = _FIRST_PAUSE
             self.retryable = True
-        # Events sent before they were stored are stored as delivered when the sender has a
-        # moment (:data:`_SAVE_AFTER` without work, or a read of the outbox): a job's next
-        # event never waits for it.
-        #
         # Before the job goes on, nothing may be left that a later replay would send again
         # (a process may leave with os._exit right after, as Airflow's task runner does):
-        # stored events are marked delivered, and journal records of the others are closed
-        # (they are then only history, stored as delivered when the sender has a moment).
+        # stored events are marked delivered, and journal records of the others are closed.
+        # Those others are stored as delivered when the sender has a moment
+        # (:data:`_SAVE_AFTER` without work, or a read of the outbox): no next event waits.
         with self.store_lock:
             with contextlib.suppress(OutboxError):  # at worst, a replay sends them again
                 self.outbox.mark_delivered(_ids(sendable))
@@ -562,7 +554,9 @@ class _Sender:
             self._store(waiting, claim=self.target is not None)
 
     def _hold(self, items: Sequence[_Item]) -> None:
-        """While the tenant is down: keep items for the next try, without trying now."""
+        """While the tenant is down (or the sender shut down): keep items for the next try,
+        in the outbox where it takes them, without trying now."""
+        self._store(items, claim=False)
         error = LineageDeliveryError(self.down or "Atlan is not answering", retryable=True)
         for item in items:
             if item.error is None:
