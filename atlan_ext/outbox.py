@@ -592,6 +592,16 @@ class Outbox:
             )
             return self._events_by_ids(ids)
 
+    def _held_elsewhere(self, owner: Optional[str], until: Optional[float], now: float) -> bool:
+        """True for a lease another live handle holds (not ours, not expired, its process
+        not gone)."""
+        return (
+            owner not in (None, self.owner)
+            and until is not None
+            and until >= now
+            and not _dead_here(owner)
+        )
+
     def claim_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
         """Lease the events ``ids`` that are still pending and not leased by another live
         process (a replay may have taken or sent them meanwhile), oldest first."""
@@ -608,7 +618,7 @@ class Outbox:
                         " AND delivered IS NULL",
                         chunk,
                     )
-                    if row[1] in (None, self.owner) or row[2] < now or _dead_here(row[1])
+                    if not self._held_elsewhere(row[1], row[2], now)
                 )
             self._db.executemany(
                 "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
@@ -637,14 +647,7 @@ class Outbox:
                     " WHERE run_id=? AND delivered IS NULL AND id < ? ORDER BY event_time, id",
                     (run_key(run_id), first),
                 ).fetchall()
-                busy = [
-                    row
-                    for row in rows
-                    if row[1] not in (None, self.owner)
-                    and row[2] is not None
-                    and row[2] >= now
-                    and not _dead_here(row[1])
-                ]
+                busy = [row for row in rows if self._held_elsewhere(row[1], row[2], now)]
                 if busy:
                     held.append(run_id)
                 else:
