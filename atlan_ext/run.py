@@ -60,6 +60,7 @@ from atlan_ext.exceptions import (
 from atlan_ext.outbox import Outbox
 from atlan_ext.parent import Parent
 from atlan_ext.send import (
+    NO_TENANT,
     Tenant,
     connector_value,
     is_async_client,
@@ -252,10 +253,7 @@ def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
         return settings.client, None
     tenant, problem = tenant_from_settings(timeout=settings.timeout)
     if tenant is None and problem is None:
-        problem = (
-            "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send lineage "
-            "to Atlan)"
-        )
+        problem = NO_TENANT
     return tenant, problem
 
 

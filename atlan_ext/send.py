@@ -30,6 +30,7 @@ from atlan_ext.exceptions import (
 )
 
 __all__ = [
+    "NO_TENANT",
     "SUPPORTED_CONNECTORS",
     "Tenant",
     "client_from_env",
@@ -328,6 +329,12 @@ class Tenant:
                 retryable=False,
             )
         raise failure
+
+
+#: What is said when neither ``ATLAN_BASE_URL`` nor ``ATLAN_API_KEY`` is set.
+NO_TENANT = (
+    "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send lineage to Atlan)"
+)
 
 
 def tenant_from_settings(

@@ -36,7 +36,7 @@ from atlan_ext.delivery import Delivery, flush
 from atlan_ext.events import as_event
 from atlan_ext.exceptions import AtlanExtError, InvalidOptionError
 from atlan_ext.outbox import Outbox
-from atlan_ext.send import Tenant, connector_value, tenant_from_settings
+from atlan_ext.send import NO_TENANT, Tenant, connector_value, tenant_from_settings
 
 __all__ = ["AtlanConfig", "AtlanTransport"]
 
@@ -166,12 +166,7 @@ class AtlanTransport(Transport):
             timeout=config.timeout,
             background=config.background,
             strict=config.strict,
-            unconfigured=problem
-            or (
-                None
-                if tenant is not None
-                else "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY)"
-            ),
+            unconfigured=problem or (None if tenant is not None else NO_TENANT),
             durable=True,
         )
         self._hand_leftovers_to_a_courier()
