@@ -248,25 +248,40 @@ def _tenant(args: argparse.Namespace) -> Any:
     A setting that is wrong raises :class:`_Failure` naming it."""
     from atlan_ext.send import tenant_from_settings
 
-    key = None
-    if args.api_key_file:
-        try:
-            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or "not a text file"
-            raise _Failure(f"cannot read --api-key-file {args.api_key_file}: {reason}") from None
-        if not key:
-            raise _Failure(f"--api-key-file {args.api_key_file} is empty")
+    url_name, key_name = _setting_names(args)
     tenant, problem = tenant_from_settings(
         args.base_url,
-        key,
+        _api_key(args),
         getattr(args, "timeout", 10.0),
-        url_name="--base-url" if args.base_url else "ATLAN_BASE_URL",
-        key_name="--api-key-file" if args.api_key_file else "ATLAN_API_KEY",
+        url_name=url_name,
+        key_name=key_name,
     )
     if problem is not None:
         raise _Failure(problem)
     return tenant
+
+
+def _api_key(args: argparse.Namespace) -> Optional[str]:
+    """The key from ``--api-key-file``, or ``None`` (the environment's is used); a file that
+    cannot be read or is empty raises :class:`_Failure` naming it."""
+    if not args.api_key_file:
+        return None
+    try:
+        key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not a text file"
+        raise _Failure(f"cannot read --api-key-file {args.api_key_file}: {reason}") from None
+    if not key:
+        raise _Failure(f"--api-key-file {args.api_key_file} is empty")
+    return key
+
+
+def _setting_names(args: argparse.Namespace) -> Tuple[str, str]:
+    """How messages name the tenant's URL and key: the option given, else the variable."""
+    return (
+        "--base-url" if args.base_url else "ATLAN_BASE_URL",
+        "--api-key-file" if args.api_key_file else "ATLAN_API_KEY",
+    )
 
 
 def _lineage_tenant(args: argparse.Namespace) -> Any:
@@ -564,21 +579,23 @@ def _flush(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from atlan_ext.doctor import diagnose
 
-    key = None
-    if args.api_key_file:
-        try:
-            key = Path(args.api_key_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            key = ""
+    key: Optional[str] = None
+    key_problem: Optional[str] = None
+    try:
+        key = _api_key(args)
+    except _Failure as failure:
+        key_problem = str(failure)
     passed = True
     good, bad = _marks()
+    url_name, key_name = _setting_names(args)
     for check in diagnose(
         args.base_url,
         key,
         connection=args.connection,
         connector=args.connector,
-        url_name="--base-url" if args.base_url else "ATLAN_BASE_URL",
-        key_name="--api-key-file" if args.api_key_file else "ATLAN_API_KEY",
+        url_name=url_name,
+        key_name=key_name,
+        key_problem=key_problem,
     ):
         mark = "-" if check.skipped else good if check.ok else bad
         line = f"{mark} {check.what}"

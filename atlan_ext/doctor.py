@@ -41,9 +41,11 @@ def diagnose(
     connector: str = "spark",
     url_name: str = "ATLAN_BASE_URL",
     key_name: str = "ATLAN_API_KEY",
+    key_problem: Optional[str] = None,
     timeout: float = 10.0,
 ) -> Iterator[Check]:
-    """The checks, one by one (each is yielded as soon as it is known)."""
+    """The checks, one by one (each is yielded as soon as it is known). ``key_problem``:
+    why the key could not be read (a key file), said instead of "not set"."""
     settings_ok = True
     url = base_url or os.environ.get("ATLAN_BASE_URL") or ""
     key = (api_key or os.environ.get("ATLAN_API_KEY") or "").strip()
@@ -55,7 +57,10 @@ def diagnose(
         problem = url_problem(url, url_name)
         settings_ok = problem is None
         yield Check(problem is None, problem or f"{url_name} is {url}")
-    if not key:
+    if key_problem is not None:
+        settings_ok = False
+        yield Check(False, key_problem, f"give {key_name} a readable file holding the token")
+    elif not key:
         settings_ok = False
         yield Check(
             False,

@@ -118,3 +118,12 @@ class TestDoctor:
         report = doctor(capsys)
         assert report["status"] == 1, report["out"]
         assert "is not an atlan-ext outbox" in report["out"]
+
+    def test_unreadable_key_file_is_named(
+        self, tenant: respx.MockRouter, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    ) -> None:
+        """A key file that cannot be read is said as such, not as a key that is not set."""
+        report = doctor(capsys, "--api-key-file", str(tmp_path / "missing"))
+        assert report["status"] == 1
+        assert "cannot read --api-key-file" in report["out"]
+        assert "is not set" not in report["out"]
