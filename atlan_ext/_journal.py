@@ -39,6 +39,7 @@ _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is
 _HEADER = struct.Struct("<B3xII")
 _END, _PENDING, _DONE = 0, 1, 2
 _PREFIX = "journal-"
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one, not one per call as json.dumps
 
 Record = Tuple[str, Optional[str], Dict[str, Any]]  # connector, lifecycle state, event
 
@@ -87,20 +88,21 @@ class Journal:
             return False
         return True
 
-    def append(self, connector: str, lifecycle: Optional[str], event: Dict[str, Any]) -> int:
-        """Leave ``event`` in the journal; its record's offset, or -1 when the journal cannot
-        take it (no file, or full: the caller then stores it in the outbox itself)."""
-        payload = json.dumps(
-            {"c": connector, "l": lifecycle, "e": event}, separators=(",", ":")
-        ).encode()
+    def append(
+        self, connector: str, lifecycle: Optional[str], event: Dict[str, Any]
+    ) -> Tuple[int, int]:
+        """Leave ``event`` in the journal: its record's offset and size in bytes; the offset
+        is -1 when the journal cannot take it (no file, or full: the caller then stores it in
+        the outbox itself)."""
+        payload = _ENCODER.encode({"c": connector, "l": lifecycle, "e": event}).encode()
         with self._lock:
             memory = self._open()
             start = self._position
             end = start + _HEADER.size + len(payload)
             if memory is None:
-                return -1
+                return -1, len(payload)
             if end + _HEADER.size > len(memory) and not self._grow(memory, end + _HEADER.size):
-                return -1
+                return -1, len(payload)
             memory[start + _HEADER.size : end] = payload
             memory[end : end + _HEADER.size] = bytes(_HEADER.size)
             memory[start + 4 : start + _HEADER.size] = struct.pack(
@@ -109,7 +111,7 @@ class Journal:
             memory[start] = _PENDING
             self._position = end
             self._pending += 1
-            return start
+            return start, len(payload)
 
     def done(self, offset: int) -> None:
         """The record at ``offset`` is in the outbox (or delivered): no recovery needs it.

@@ -36,6 +36,7 @@ __all__ = [
     "client_from_env",
     "connector_value",
     "is_async_client",
+    "longest_send",
     "redact",
     "secrets_of",
     "tenant_from_settings",
@@ -277,19 +278,46 @@ def url_problem(url: str, name: str = "ATLAN_BASE_URL") -> Optional[str]:
     return None
 
 
-def _retry_policy(timeout: float) -> Any:
-    """pyatlan's retry policy cut to fit inside ``timeout``: a few quick retries of
-    failures that can pass, never of 401/403 (so a bad key is reported at once)."""
+def _retry_policy() -> Any:
+    """No retry inside a send: the delivery thread (and the courier) try again themselves,
+    after a pause that grows, so one send through the tenant's client fits its timeout."""
     from httpx_retries import Retry
 
-    return Retry(
-        total=2,
-        backoff_factor=min(0.5, timeout / 8),
-        status_forcelist=sorted(_RETRYABLE),
-        allowed_methods=["POST", "GET"],
-        respect_retry_after_header=True,
-        max_backoff_wait=max(0.1, timeout / 4),
-    )
+    return Retry(total=0, status_forcelist=sorted(_RETRYABLE), allowed_methods=["POST", "GET"])
+
+
+def longest_send(client: Any) -> Optional[float]:
+    """The longest one send through a sync ``client`` can take, in seconds, read from its
+    public settings (connect and read timeouts, and pyatlan's retry policy: attempts and the
+    sleeps between them), or ``None`` when they set no bound this can read.
+
+    Not covered, as pyatlan's timeouts do not cover them: a name lookup for a new connection,
+    and a write the server stops reading. A caller that relies on the bound sends only over a
+    connection in use moments ago, and only small events."""
+    connect = _seconds(getattr(client, "connect_timeout", None))
+    read = _seconds(getattr(client, "read_timeout", None))
+    retry = getattr(client, "retry", None)
+    kind = type(retry)
+    if connect is None or read is None:
+        return None
+    if kind.__name__ != "Retry" or kind.__module__.split(".")[0] != "httpx_retries":
+        return None  # a policy of another kind may sleep as it likes
+    total = getattr(retry, "total", None)
+    each = _seconds(getattr(retry, "max_backoff_wait", None))
+    if not isinstance(total, int) or total < 0 or each is None:
+        return None
+    sleeps = total * each
+    cap = _seconds(getattr(retry, "total_timeout", None))
+    if cap is not None:
+        sleeps = min(sleeps, cap)
+    return (total + 1) * (connect + read) + sleeps
+
+
+def _seconds(value: object) -> Optional[float]:
+    """``value`` as a positive, finite number of seconds, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 @dataclass(frozen=True)
@@ -311,12 +339,13 @@ class Tenant:
         try:
             from pyatlan.client.atlan import AtlanClient
 
+            connect = min(self.timeout / 4, 5.0)
             return AtlanClient(  # type: ignore[no-untyped-call]
                 base_url=self.base_url,
                 api_key=self.api_key,
-                connect_timeout=min(self.timeout, 10.0),
-                read_timeout=self.timeout,
-                retry=_retry_policy(self.timeout),
+                connect_timeout=connect,
+                read_timeout=self.timeout - connect,  # one attempt: it fits the timeout
+                retry=_retry_policy(),
             )
         except Exception as error:
             detail = redact(
