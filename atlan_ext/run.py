@@ -400,8 +400,12 @@ class _RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = _outcome_facets(
-                outcome, self._settings.include_stack_trace, self._delivery.secrets()
+            merged = (
+                {}
+                if state is RunState.COMPLETE
+                else _outcome_facets(
+                    outcome, self._settings.include_stack_trace, self._delivery.secrets()
+                )
             )
             merged.update(facets or {})
             error = merged.get("errorMessage")
@@ -629,39 +633,63 @@ class AsyncRun(_RunBase):
 # -- making runs -------------------------------------------------------------------------------
 
 
-def _make(
-    cls: Any,
+@dataclass(frozen=True)
+class _Plan:
+    """A run's arguments, checked once: every run of a :class:`lineage_run` (and the one of
+    a :func:`start_run`) is built from one."""
+
+    job: Job
+    settings: _Settings
+    run_id: Optional[str]  # None: a fresh one per run
+    parent: Optional[Parent]  # None: the enclosing run's, or the environment's, per run
+    inputs: Tuple[Dataset, ...]
+    outputs: Tuple[Dataset, ...]
+
+
+def _plan(
     job: object,
     run_id: Optional[object],
     parent: object,
     inputs: Iterable[DatasetLike],
     outputs: Iterable[DatasetLike],
-    resumed: bool,
     options: Dict[str, Any],
-) -> Any:
+) -> _Plan:
     checked_job = as_job(job)
-    settings = _settings(checked_job, **options)
+    return _Plan(
+        checked_job,
+        _settings(checked_job, **options),
+        RunId.check(run_id) if run_id is not None else None,
+        Parent.parse(parent) if parent is not None else None,
+        tuple(_datasets(inputs, "inputs")),
+        tuple(_datasets(outputs, "outputs")),
+    )
+
+
+def _make(cls: Any, plan: _Plan, resumed: bool) -> Any:
+    settings = plan.settings
     if cls is Run and settings.client is not None and is_async_client(settings.client):
         raise InvalidClientError(
             "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
             "`async with` (or an async function) for an AsyncAtlanClient"
         )
-    checked_id = RunId.check(run_id) if run_id is not None else RunId.new()
-    found: Optional[Parent]
-    if parent is not None:
-        found = Parent.parse(parent)
-    else:
+    parent = plan.parent
+    if parent is None:
         enclosing = _current.get()
-        found = enclosing.as_parent() if enclosing is not None else Parent.from_env()
-    return cls(
-        checked_job,
-        checked_id,
-        settings,
-        _datasets(inputs, "inputs"),
-        _datasets(outputs, "outputs"),
-        found,
-        resumed,
-    )
+        parent = enclosing.as_parent() if enclosing is not None else Parent.from_env()
+    run_id = plan.run_id if plan.run_id is not None else RunId.new()
+    return cls(plan.job, run_id, settings, plan.inputs, plan.outputs, parent, resumed)
+
+
+def _begin(plan: _Plan) -> Run:
+    run = cast(Run, _make(Run, plan, False))
+    run._start()
+    return run
+
+
+async def _begin_async(plan: _Plan) -> AsyncRun:
+    run = cast(AsyncRun, _make(AsyncRun, plan, False))
+    await run._start()
+    return run
 
 
 def start_run(
@@ -681,9 +709,7 @@ def start_run(
     run of this thread or task, else ``OPENLINEAGE_CONTEXT`` / ``OPENLINEAGE_PARENT_ID``.
     ``options`` are those of :class:`lineage_run`.
     """
-    run = cast(Run, _make(Run, job, run_id, parent, inputs, outputs, False, options))
-    run._start()
-    return run
+    return _begin(_plan(job, run_id, parent, inputs, outputs, options))
 
 
 async def start_run_async(
@@ -696,9 +722,7 @@ async def start_run_async(
     **options: Any,
 ) -> AsyncRun:
     """:func:`start_run` for async code (an ``AsyncAtlanClient``, or none)."""
-    run = cast(AsyncRun, _make(AsyncRun, job, run_id, parent, inputs, outputs, False, options))
-    await run._start()
-    return run
+    return await _begin_async(_plan(job, run_id, parent, inputs, outputs, options))
 
 
 def resume_run(
@@ -714,7 +738,7 @@ def resume_run(
     no START is sent; the run's state begins at START, so ``running()``, ``complete()``,
     ``fail()`` and ``abort()`` are checked as usual, and against what this machine's outbox
     remembers of the run. As ``with resume_run(...) as run:`` it ends with the block."""
-    run = cast(Run, _make(Run, job, run_id, parent, inputs, outputs, True, options))
+    run = cast(Run, _make(Run, _plan(job, run_id, parent, inputs, outputs, options), True))
     run._opened()
     return run
 
@@ -729,7 +753,8 @@ def resume_run_async(
     **options: Any,
 ) -> AsyncRun:
     """:func:`resume_run` for async code: its sending methods are coroutines."""
-    run = cast(AsyncRun, _make(AsyncRun, job, run_id, parent, inputs, outputs, True, options))
+    plan = _plan(job, run_id, parent, inputs, outputs, options)
+    run = cast(AsyncRun, _make(AsyncRun, plan, True))
     run._opened()
     return run
 
@@ -760,29 +785,28 @@ class lineage_run:
     """
 
     def __init__(self, job: object, **options: Any) -> None:
-        # Every argument is checked now, before anything is sent; each use builds its run
-        # afresh from these same arguments.
-        # What is checked is kept checked, so a use does not parse it all again.
-        probe = {
+        # Every argument is checked now, before anything is sent, and kept checked: each use
+        # builds its run afresh from the same plan, as start_run does.
+        rest = {
             key: value
             for key, value in options.items()
             if key not in ("inputs", "outputs", "run_id", "parent")
         }
-        checked_job = as_job(job)
-        _settings(checked_job, **probe)
-        checked = dict(options)
-        checked["inputs"] = tuple(_datasets(options.get("inputs", ()), "inputs"))
-        checked["outputs"] = tuple(_datasets(options.get("outputs", ()), "outputs"))
-        if options.get("run_id") is not None:
-            checked["run_id"] = RunId.check(options["run_id"])
-        if options.get("parent") is not None:
-            checked["parent"] = Parent.parse(options["parent"])
-        self._job = checked_job
-        self._options = checked
+        self._plan = _plan(
+            job,
+            options.get("run_id"),
+            options.get("parent"),
+            options.get("inputs", ()),
+            options.get("outputs", ()),
+            rest,
+        )
         self._run: Optional[_RunBase] = None
 
     def _fresh(self) -> lineage_run:
-        return lineage_run(self._job, **self._options)
+        helper: lineage_run = object.__new__(lineage_run)
+        helper._plan = self._plan
+        helper._run = None
+        return helper
 
     def _claim(self) -> None:
         if self._run is not None:
@@ -793,7 +817,7 @@ class lineage_run:
 
     def __enter__(self) -> Run:
         self._claim()
-        run = start_run(self._job, **self._options)
+        run = _begin(self._plan)
         self._run = run
         return run.__enter__()
 
@@ -803,7 +827,7 @@ class lineage_run:
 
     async def __aenter__(self) -> AsyncRun:
         self._claim()
-        run = await start_run_async(self._job, **self._options)
+        run = await _begin_async(self._plan)
         self._run = run
         return await run.__aenter__()
 
