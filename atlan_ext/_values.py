@@ -19,6 +19,7 @@ from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeEr
 
 __all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_time", "run_key"]
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _ISO_PARTS = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?([+-]\d{2}:?\d{2})?$")
 
@@ -178,6 +179,8 @@ class RunId:
         if isinstance(value, uuid.UUID):
             return str(value)
         if isinstance(value, str):
+            if _CANONICAL_UUID.fullmatch(value):  # already canonical (a run's own id)
+                return value
             try:
                 return str(uuid.UUID(value.strip()))
             except ValueError:

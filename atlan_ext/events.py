@@ -10,6 +10,7 @@ events) and turns it into the same checked dict.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,9 +53,13 @@ Event = Dict[str, Any]
 #: The largest facet we send, as JSON (characters): lineage is metadata, not a payload.
 FACET_LIMIT = 1_000_000
 
+# scheme://authority/name in its plainest form (what urlsplit would split the same way, with
+# nothing to refuse): Dataset.parse takes it apart without urlsplit's many steps.
+_PLAIN_URI = re.compile(r"([a-z][a-z0-9+.\-]*://[A-Za-z0-9._~%!$&'()*+,;=:@\-]+)/(.*\S.*)")
+
 
 def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
-    if facets is None:
+    if facets is None or (type(facets) is dict and not facets):
         return {}
     if not isinstance(facets, Mapping):
         raise InvalidFacetError(
@@ -119,6 +124,9 @@ class Dataset:
         if not isinstance(uri, str):
             raise InvalidDatasetError(f"a dataset URI must be a string, got {uri!r}")
         text = uri.strip()
+        plain = _PLAIN_URI.fullmatch(text)
+        if plain is not None:
+            return cls(plain.group(1), plain.group(2), facets or {})
         hint = "expected scheme://authority/name, e.g. snowflake://acct/DB.SCHEMA.TABLE"
         try:
             parts = urlsplit(text)
