@@ -25,7 +25,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 from atlan_ext._journal import Journal
@@ -95,6 +95,7 @@ def _captured(event: Event) -> bool:
 # -- the default outbox ----------------------------------------------------------------------
 
 _TROUBLE_SECONDS = 30.0  # after the outbox failed the job's thread, it is left alone this long
+_PATH_SETTINGS = ("XDG_DATA_HOME", "HOME", "LOCALAPPDATA")  # after ATLAN_EXT_HOME
 
 
 def default_outbox() -> Outbox:
@@ -105,9 +106,10 @@ def default_outbox() -> Outbox:
     """
     # Keyed by the settings that decide the path: building the path costs more than a run's
     # hand-off, and the settings rarely change within a process.
-    settings = tuple(
-        os.environ.get(name) for name in ("ATLAN_EXT_HOME", "XDG_DATA_HOME", "HOME", "LOCALAPPDATA")
-    )
+    home = os.environ.get("ATLAN_EXT_HOME")
+    settings: Tuple[Optional[str], ...] = (home,)
+    if not home:  # the platform's data folder decides
+        settings = (home, *(os.environ.get(name) for name in _PATH_SETTINGS))
     with STATE.lock:
         known: Optional[Outbox] = STATE.outboxes.get(settings)
     if known is not None:
@@ -188,8 +190,14 @@ class _Item:
     lifecycle: Optional[str] = None
     journal: int = -1  # its record in this process's journal, until it is stored
     sent: bool = False  # Atlan accepted it (it may not be stored as delivered yet)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: Optional[threading.Event] = None  # set when answered, for a job that waits
+    answered: bool = False
     error: Optional[LineageDeliveryError] = None
+
+    def answer(self) -> None:
+        self.answered = True
+        if self.done is not None:
+            self.done.set()
 
 
 def _item(stored: OutboxEvent) -> _Item:
@@ -255,7 +263,7 @@ class _Sender:
                 )
                 self._park([item])
                 self.busy -= 1
-                item.done.set()
+                item.answer()
                 say_once(
                     f"queue-full:{self.label}",
                     "atlan_ext: more than %d events wait for %s; the rest are kept and sent "
@@ -418,7 +426,7 @@ class _Sender:
         except Exception:  # never let the sender die with items unanswered
             log.exception("atlan_ext: unexpected error while sending lineage")
             for item in self.in_hand:
-                if item.error is None and not item.done.is_set():
+                if item.error is None and not item.answered:
                     item.error = LineageDeliveryError(
                         "unexpected error in the sender", retryable=True
                     )
@@ -551,7 +559,7 @@ class _Sender:
                 self.blocked.discard(item.run_id)
         with self.lock:
             self.busy -= 1
-        item.done.set()
+        item.answer()
 
     def _client_now(self) -> Any:
         if self._client is None:
@@ -619,7 +627,7 @@ class _Sender:
             _journaled(self.outbox, sendable)
             for item in sendable:  # the job goes on now
                 item.sent = True
-                item.done.set()
+                item.answer()
         if full and self.here is None:  # a job sending on its own thread does not store
             self._save()
         for item in sendable:
@@ -969,6 +977,8 @@ class Delivery:
             )
             item = _Item(event, event_id, run_id, terminal, lifecycle)
             item.journal = offset
+            if waiting:
+                item.done = threading.Event()
             if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
                 waiting = False
             here = waiting and offset >= 0
@@ -980,7 +990,7 @@ class Delivery:
                 sender.submit(item)
         if not waiting:
             return
-        if not item.done.wait(self.timeout):
+        if not cast(threading.Event, item.done).wait(self.timeout):
             reason = (
                 f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
                 "delivery goes on in the background"

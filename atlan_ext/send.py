@@ -381,6 +381,13 @@ def tenant_from_settings(
     key = api_key or os.environ.get("ATLAN_API_KEY") or ""
     if not url and not key:
         return None, None
+    return _tenant(url, key, timeout, url_name, key_name)
+
+
+@functools.lru_cache(maxsize=16)  # settings rarely change: each run asks again, cheaply
+def _tenant(
+    url: str, key: str, timeout: float, url_name: str, key_name: str
+) -> Tuple[Optional[Tenant], Optional[str]]:
     if not url:
         return None, f"{key_name} is set but {url_name} is not: set {url_name} too"
     problem = url_problem(url, url_name)
