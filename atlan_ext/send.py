@@ -278,12 +278,31 @@ def url_problem(url: str, name: str = "ATLAN_BASE_URL") -> Optional[str]:
     return None
 
 
-def _retry_policy() -> Any:
-    """No retry inside a send: the delivery thread (and the courier) try again themselves,
-    after a pause that grows, so one send through the tenant's client fits its timeout."""
+def _client_timeouts(timeout: float) -> Tuple[float, float, float]:
+    """``(connect, read, pause)`` for the tenant's client: two attempts and the pause between
+    them fit ``timeout`` in all (:func:`longest_send` of the client is ``timeout``), so the
+    job may send on its own thread. Longer waits are the delivery thread's: it tries again
+    itself, after a pause that grows."""
+    pause = min(1.0, timeout / 10)
+    attempt = (timeout - pause) / 2
+    connect = min(attempt / 4, 5.0)
+    return connect, attempt - connect, pause
+
+
+def _retry_policy(pause: float) -> Any:
+    """One quick retry of a failure that can pass (honouring ``Retry-After`` up to
+    ``pause``), never of 401/403, so a bad key is reported at once."""
     from httpx_retries import Retry
 
-    return Retry(total=0, status_forcelist=sorted(_RETRYABLE), allowed_methods=["POST", "GET"])
+    return Retry(
+        total=1,
+        backoff_factor=pause / 2,
+        status_forcelist=sorted(_RETRYABLE),
+        allowed_methods=["POST", "GET"],
+        respect_retry_after_header=True,
+        max_backoff_wait=pause,
+        total_timeout=pause,
+    )
 
 
 def longest_send(client: Any) -> Optional[float]:
@@ -339,13 +358,13 @@ class Tenant:
         try:
             from pyatlan.client.atlan import AtlanClient
 
-            connect = min(self.timeout / 4, 5.0)
+            connect, read, pause = _client_timeouts(self.timeout)
             return AtlanClient(  # type: ignore[no-untyped-call]
                 base_url=self.base_url,
                 api_key=self.api_key,
                 connect_timeout=connect,
-                read_timeout=self.timeout - connect,  # one attempt: it fits the timeout
-                retry=_retry_policy(),
+                read_timeout=read,
+                retry=_retry_policy(pause),
             )
         except Exception as error:
             detail = redact(
