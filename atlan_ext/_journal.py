@@ -39,7 +39,8 @@ _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is
 _HEADER = struct.Struct("<B3xII")
 _END, _PENDING, _DONE = 0, 1, 2
 _PREFIX = "journal-"
-_ENCODER = json.JSONEncoder(separators=(",", ":"))  # one, not one per call as json.dumps
+# One encoder, not one per call as json.dumps; ASCII, compact: the outbox stores events alike.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 Record = Tuple[str, Optional[str], Dict[str, Any]]  # connector, lifecycle state, event
 
@@ -90,19 +91,23 @@ class Journal:
 
     def append(
         self, connector: str, lifecycle: Optional[str], event: Dict[str, Any]
-    ) -> Tuple[int, int]:
-        """Leave ``event`` in the journal: its record's offset and size in bytes; the offset
-        is -1 when the journal cannot take it (no file, or full: the caller then stores it in
-        the outbox itself)."""
-        payload = _ENCODER.encode({"c": connector, "l": lifecycle, "e": event}).encode()
+    ) -> Tuple[int, str]:
+        """Leave ``event`` in the journal: its record's offset, and the event as JSON (ASCII:
+        as many characters as bytes) for whoever stores it next; the offset is -1 when the
+        journal cannot take it (no file, or full: the caller then stores it in the outbox
+        itself)."""
+        text = _ENCODER.encode(event)
+        payload = (
+            f'{{"c":{_ENCODER.encode(connector)},"l":{_ENCODER.encode(lifecycle)},"e":{text}}}'
+        ).encode()
         with self._lock:
             memory = self._open()
             start = self._position
             end = start + _HEADER.size + len(payload)
             if memory is None:
-                return -1, len(payload)
+                return -1, text
             if end + _HEADER.size > len(memory) and not self._grow(memory, end + _HEADER.size):
-                return -1, len(payload)
+                return -1, text
             memory[start + _HEADER.size : end] = payload
             memory[end : end + _HEADER.size] = bytes(_HEADER.size)
             memory[start + 4 : start + _HEADER.size] = struct.pack(
@@ -111,7 +116,7 @@ class Journal:
             memory[start] = _PENDING
             self._position = end
             self._pending += 1
-            return start, len(payload)
+            return start, text
 
     def done(self, offset: int) -> None:
         """The record at ``offset`` is in the outbox (or delivered): no recovery needs it.

@@ -195,6 +195,8 @@ def run_key(run_id: object) -> str:
     """A run id as runs are matched: the canonical lower-case UUID (case never splits a run),
     or the text as it is when it is not a UUID."""
     text = str(run_id).strip()
+    if _CANONICAL_UUID.fullmatch(text):
+        return text
     try:
         return str(uuid.UUID(text))
     except ValueError:

@@ -471,16 +471,19 @@ class Outbox:
         *,
         claim: bool = False,
         delivered: bool = False,
+        texts: Optional[Sequence[Optional[str]]] = None,
     ) -> List[int]:
         """Store several ``(event, connector, lifecycle_state)`` in one transaction, in order;
-        return their ids. ``delivered``: Atlan already accepted them (sent before stored)."""
+        return their ids. ``delivered``: Atlan already accepted them (sent before stored).
+        ``texts``: the events as compact JSON, where the caller has it already."""
         if not items:
             return []
         now = time.time()
+        known = list(texts) if texts is not None else [None] * len(items)
         with self._write():
             return [
-                self._insert(event, connector, lifecycle, claim, now, delivered)
-                for event, connector, lifecycle in items
+                self._insert(event, connector, lifecycle, claim, now, delivered, text)
+                for (event, connector, lifecycle), text in zip(items, known)
             ]
 
     def _insert(
@@ -491,6 +494,7 @@ class Outbox:
         claim: bool,
         now: float,
         delivered: bool = False,
+        text: Optional[str] = None,
     ) -> int:
         if lifecycle_state is not None:
             self._remember(event, connector, lifecycle_state, now)
@@ -503,7 +507,7 @@ class Outbox:
                 event["eventType"],
                 event["eventTime"],
                 connector,
-                json.dumps(event, separators=(",", ":")),
+                text if text is not None else json.dumps(event, separators=(",", ":")),
                 now,
                 self.owner if claim else None,
                 now + _LEASE_SECONDS if claim else None,
