@@ -39,15 +39,17 @@ def bounded_client(base_url: str = URL, read: float = 2.0) -> Any:
 
 
 @pytest.fixture
-def senders() -> Iterator[List[Tuple[str, str]]]:
-    """A tenant mocked with respx that notes, per lineage POST, the event and the thread that
-    sent it."""
-    seen: List[Tuple[str, str]] = []
+def senders() -> Iterator[List[Tuple[str, str, str]]]:
+    """A tenant mocked with respx that notes, per lineage POST (one event each here), the
+    event's state, the thread that sent it and its run."""
+    seen: List[Tuple[str, str, str]] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         import json
 
-        seen.append((json.loads(request.content)["eventType"], threading.current_thread().name))
+        event = json.loads(request.content)
+        name = threading.current_thread().name
+        seen.append((event["eventType"], name, event["run"]["runId"]))
         return httpx.Response(202)
 
     with respx.mock(base_url=URL, assert_all_called=False) as router:
@@ -58,7 +60,7 @@ def senders() -> Iterator[List[Tuple[str, str]]]:
 
 class TestWhichThread:
     def test_a_bounded_client_sends_on_the_jobs_thread(
-        self, senders: List[Tuple[str, str]]
+        self, senders: List[Tuple[str, str, str]]
     ) -> None:
         """The first send goes through the delivery thread (no answer yet: the connection may
         be cold); once Atlan has answered, every event leaves from the job's own thread, in
@@ -67,14 +69,14 @@ class TestWhichThread:
         for _ in range(3):
             with lineage_run(JOB, client=client):
                 pass
-        assert [state for state, _ in senders] == ["START", "COMPLETE"] * 3
+        assert [state for state, _, _ in senders] == ["START", "COMPLETE"] * 3
         assert senders[0][1] == "atlan-ext-sender"
-        assert {name for _, name in senders[1:]} == {threading.current_thread().name}
+        assert {name for _, name, _ in senders[1:]} == {threading.current_thread().name}
         assert flush(5)
         assert default_outbox().counts() == (0, 6)
 
     def test_pyatlans_default_client_goes_through_the_delivery_thread(
-        self, senders: List[Tuple[str, str]]
+        self, senders: List[Tuple[str, str, str]]
     ) -> None:
         """pyatlan's defaults (read timeout 900 s, 5 retries) do not fit delivery_timeout: a
         hanging tenant could hold the job, so every send goes through the delivery thread."""
@@ -84,10 +86,10 @@ class TestWhichThread:
         for _ in range(3):
             with lineage_run(JOB, client=client):
                 pass
-        assert {name for _, name in senders} == {"atlan-ext-sender"}
+        assert {name for _, name, _ in senders} == {"atlan-ext-sender"}
 
     def test_a_short_delivery_timeout_keeps_the_delivery_thread(
-        self, senders: List[Tuple[str, str]]
+        self, senders: List[Tuple[str, str, str]]
     ) -> None:
         """The same bounded client (a send may take 2.5 s) with delivery_timeout=1: the
         client's bound does not fit, so the job never sends itself."""
@@ -95,7 +97,37 @@ class TestWhichThread:
         for _ in range(3):
             with lineage_run(JOB, client=client, delivery_timeout=1):
                 pass
-        assert {name for _, name in senders} == {"atlan-ext-sender"}
+        assert {name for _, name, _ in senders} == {"atlan-ext-sender"}
+
+
+class TestOrder:
+    def test_threads_sharing_a_client_keep_each_runs_order(
+        self, senders: List[Tuple[str, str, str]]
+    ) -> None:
+        """Four threads run sync runs on one bounded client, some sending on their own
+        thread, some through the delivery thread while another holds it: every run arrives
+        START first, nothing is lost, and everything is stored as delivered."""
+        client = bounded_client()
+        runs: List[str] = []
+
+        def work() -> None:
+            for _ in range(15):
+                with lineage_run(JOB, client=client) as run:
+                    pass
+                runs.append(run.run_id)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert flush(5)
+        assert len(senders) == 120
+        assert {name for _, name, _ in senders} > {"atlan-ext-sender"}  # both ways were taken
+        assert default_outbox().counts() == (0, 120)
+        for run_id in runs:
+            states = [state for state, _, run in senders if run == run_id]
+            assert states == ["START", "COMPLETE"]
 
 
 class TestBound:
