@@ -403,13 +403,7 @@ class _Sender:
                         return
                 continue
             batch = [] if first is None else [first]
-            while len(batch) < BATCH_LIMIT:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    batch.append(item)
+            batch.extend(self._take(BATCH_LIMIT - len(batch)))
             if not batch:  # a wake-up: a job sent on its own thread and left work
                 continue
             with self.handling:
@@ -420,6 +414,18 @@ class _Sender:
                     self.in_hand = []
                     for item in batch:
                         self._finished(item)
+
+    def _take(self, limit: Optional[int] = None) -> List[_Item]:
+        """Up to ``limit`` (default: all) queued items, without waiting (wake-ups left out)."""
+        taken: List[_Item] = []
+        while limit is None or len(taken) < limit:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                taken.append(item)
+        return taken
 
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
@@ -533,13 +539,7 @@ class _Sender:
         with self.lock:  # one view: an event is either still waiting or sent (see _deliver)
             in_hand = list(self.in_hand)
             waiting = [item for item in in_hand if not item.sent]
-            while True:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    waiting.append(item)
+            waiting.extend(self._take())
             waiting.extend(self.unstored)
             parked = len(self.parked)
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved

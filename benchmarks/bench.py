@@ -106,25 +106,31 @@ def _wait_for(base_url: str, expected: int, timeout: float = 600) -> None:
         time.sleep(0.002)
 
 
-def row_raw_pyatlan(base_url: str, runs: int) -> Dict[str, Any]:
+def _pyatlan_events() -> Tuple[Any, Any]:
+    """One run's START (with its datasets) and COMPLETE, as pyatlan's own models."""
     from pyatlan.model.enums import OpenLineageEventType
     from pyatlan.model.open_lineage import OpenLineageEvent, OpenLineageJob, OpenLineageRun
 
+    job = OpenLineageJob.creator(
+        connection_name="ol-bench", job_name="bench", producer="https://example.com/bench"
+    )
+    run = OpenLineageRun.creator(job=job)
+    start = OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.START)
+    start.inputs = [job.create_input(namespace=INPUT[0], asset_name=INPUT[1])]
+    start.outputs = [job.create_output(namespace=OUTPUT[0], asset_name=OUTPUT[1])]
+    return start, OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.COMPLETE)
+
+
+def row_raw_pyatlan(base_url: str, runs: int) -> Dict[str, Any]:
     client = _client(base_url)
     before = accepted(base_url)
     timings = []
     started = time.perf_counter()
     for _ in range(runs):
         t0 = time.perf_counter()
-        job = OpenLineageJob.creator(
-            connection_name="ol-bench", job_name="bench", producer="https://example.com/bench"
-        )
-        run = OpenLineageRun.creator(job=job)
-        start = OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.START)
-        start.inputs = [job.create_input(namespace=INPUT[0], asset_name=INPUT[1])]
-        start.outputs = [job.create_output(namespace=OUTPUT[0], asset_name=OUTPUT[1])]
+        start, complete = _pyatlan_events()
         start.emit(client)
-        OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.COMPLETE).emit(client)
+        complete.emit(client)
         timings.append(time.perf_counter() - t0)
     _wait_for(base_url, before + 2 * runs)
     return _result(timings, 2 * runs, time.perf_counter() - started)
@@ -231,68 +237,56 @@ def row_replay(base_url: str, runs: int) -> Dict[str, Any]:
     return _result([], 2 * runs, elapsed)
 
 
-def row_background_interleaved(base_url: str, runs: int) -> Dict[str, Any]:
-    """Background hand-off while the sender is busy: each run follows raw pyatlan work (two
-    emits) on the job's thread, so the sender sends while the job hands over; only the
-    ``lineage_run`` part is timed."""
+def _interleaved(
+    base_url: str, runs: int, timed: Callable[[], object], sent_per_run: int
+) -> Dict[str, Any]:
+    """Each run follows raw pyatlan work (two emits) on the job's thread; only ``timed`` is
+    timed. ``sent_per_run``: events the stand-in receives per run, raw ones included."""
     from pyatlan.model.enums import OpenLineageEventType
     from pyatlan.model.open_lineage import OpenLineageEvent, OpenLineageJob, OpenLineageRun
 
-    from atlan_ext import Job, lineage_run
     from atlan_ext.delivery import flush
+
+    client = _client(base_url)
+    raw_job = OpenLineageJob.creator(
+        connection_name="ol-bench", job_name="raw", producer="https://example.com/bench"
+    )
+    before = accepted(base_url)
+    timings = []
+    started = time.perf_counter()
+    for _ in range(runs):
+        raw_run = OpenLineageRun.creator(job=raw_job)
+        for kind in (OpenLineageEventType.START, OpenLineageEventType.COMPLETE):
+            OpenLineageEvent.creator(run=raw_run, event_type=kind).emit(client)
+        t0 = time.perf_counter()
+        timed()
+        timings.append(time.perf_counter() - t0)
+    flush(600)
+    _wait_for(base_url, before + sent_per_run * runs)
+    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+
+def row_background_interleaved(base_url: str, runs: int) -> Dict[str, Any]:
+    """Background hand-off while the sender is busy: the sender sends while the job hands
+    over; only the ``lineage_run`` part is timed."""
+    from atlan_ext import Job, lineage_run
 
     client = _client(base_url)
     job = Job("ol-bench", "bench")
     inputs, outputs = ["/".join(INPUT)], ["/".join(OUTPUT)]
-    raw_job = OpenLineageJob.creator(
-        connection_name="ol-bench", job_name="raw", producer="https://example.com/bench"
-    )
-    before = accepted(base_url)
-    timings = []
-    started = time.perf_counter()
-    for _ in range(runs):
-        raw_run = OpenLineageRun.creator(job=raw_job)
-        for kind in (OpenLineageEventType.START, OpenLineageEventType.COMPLETE):
-            OpenLineageEvent.creator(run=raw_run, event_type=kind).emit(client)
-        t0 = time.perf_counter()
+
+    def hand_over() -> None:
         with lineage_run(job, client=client, inputs=inputs, outputs=outputs, background=True):
             pass
-        timings.append(time.perf_counter() - t0)
-    flush(600)
-    _wait_for(base_url, before + 4 * runs)
-    return _result(timings, 2 * runs, time.perf_counter() - started)
+
+    return _interleaved(base_url, runs, hand_over, sent_per_run=4)
 
 
 def row_pyatlan_build_interleaved(base_url: str, runs: int) -> Dict[str, Any]:
     """For scale beside the row above, under the same conditions: pyatlan only *building*
-    the same START and COMPLETE (no send), after the same raw pyatlan work. What any
-    library's per-run code costs once other work has pushed it out of the CPU's caches."""
-    from pyatlan.model.enums import OpenLineageEventType
-    from pyatlan.model.open_lineage import OpenLineageEvent, OpenLineageJob, OpenLineageRun
-
-    client = _client(base_url)
-    raw_job = OpenLineageJob.creator(
-        connection_name="ol-bench", job_name="raw", producer="https://example.com/bench"
-    )
-    before = accepted(base_url)
-    timings = []
-    started = time.perf_counter()
-    for _ in range(runs):
-        raw_run = OpenLineageRun.creator(job=raw_job)
-        for kind in (OpenLineageEventType.START, OpenLineageEventType.COMPLETE):
-            OpenLineageEvent.creator(run=raw_run, event_type=kind).emit(client)
-        t0 = time.perf_counter()
-        job = OpenLineageJob.creator(
-            connection_name="ol-bench", job_name="bench", producer="https://example.com/bench"
-        )
-        run = OpenLineageRun.creator(job=job)
-        start = OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.START)
-        start.inputs = [job.create_input(namespace=INPUT[0], asset_name=INPUT[1])]
-        start.outputs = [job.create_output(namespace=OUTPUT[0], asset_name=OUTPUT[1])]
-        OpenLineageEvent.creator(run=run, event_type=OpenLineageEventType.COMPLETE)
-        timings.append(time.perf_counter() - t0)
-    _wait_for(base_url, before + 2 * runs)
-    return _result(timings, 2 * runs, time.perf_counter() - started)
+    the same START and COMPLETE (no send). What any library's per-run code costs once other
+    work has pushed it out of the CPU's caches."""
+    return _interleaved(base_url, runs, _pyatlan_events, sent_per_run=2)
 
 
 ROWS: Dict[str, Callable[[str, int], Dict[str, Any]]] = {
