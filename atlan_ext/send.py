@@ -300,8 +300,7 @@ def _retry_policy(pause: float) -> Any:
         status_forcelist=sorted(_RETRYABLE),
         allowed_methods=["POST", "GET"],
         respect_retry_after_header=True,
-        max_backoff_wait=pause,
-        total_timeout=pause,
+        max_backoff_wait=pause,  # one retry: one pause (total_timeout is not in every version)
     )
 
 
