@@ -134,7 +134,11 @@ class Dataset:
             raise InvalidDatasetError(f"{uri!r} is not a dataset URI; {hint}") from None
         if parts.scheme == "file" and text.startswith("file:///") and len(text) > 8:
             return cls("file", text[len("file://") :], facets or {})
-        if not parts.scheme or not text.startswith(f"{parts.scheme}://") or not parts.netloc:
+        if (
+            not parts.scheme[:1].isalpha()  # RFC 3986 (Python 3.9's urlsplit takes "1s:")
+            or not text.startswith(f"{parts.scheme}://")
+            or not parts.netloc
+        ):
             raise InvalidDatasetError(f"{uri!r} is not a dataset URI; {hint}")
         start = len(parts.scheme) + 3 + len(parts.netloc)
         name = text[start + 1 :]
