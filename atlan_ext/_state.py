@@ -88,15 +88,21 @@ def reset() -> None:
     Senders still working finish their current batch on their own; nothing is written.
     """
     with STATE.lock:
-        STATE.outboxes.clear()
-        STATE.claiming.clear()
-        STATE.senders.clear()
-        STATE.journals.clear()  # shutdown() closed them; the next run opens its own
-        STATE.outbox_trouble.clear()
-        STATE.async_down.clear()
-        STATE.env_clients.clear()
+        _forget_handles()  # shutdown() closed the journals; the next run opens its own
         STATE.said.clear()
-        STATE.open_runs.clear()
+
+
+def _forget_handles() -> None:
+    """What ties this process to outboxes, senders and clients, forgotten (the next run
+    opens or builds its own)."""
+    STATE.outboxes.clear()
+    STATE.claiming.clear()
+    STATE.senders.clear()
+    STATE.journals.clear()
+    STATE.outbox_trouble.clear()
+    STATE.async_down.clear()
+    STATE.env_clients.clear()
+    STATE.open_runs.clear()
 
 
 def _forked() -> None:
@@ -108,15 +114,8 @@ def _forked() -> None:
     STATE.inherited.extend(
         [*STATE.outboxes.values(), *STATE.env_clients.values(), *STATE.journals.values()]
     )
-    STATE.outboxes.clear()
-    STATE.claiming.clear()
-    STATE.senders.clear()
-    STATE.journals.clear()
-    STATE.env_clients.clear()
-    STATE.outbox_trouble.clear()
-    STATE.async_down.clear()
+    _forget_handles()
     STATE.async_tasks.clear()
-    STATE.open_runs.clear()
 
 
 if hasattr(os, "register_at_fork"):
