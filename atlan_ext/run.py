@@ -142,12 +142,14 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _outcome_facets(
-    outcome: Outcome, include_stack_trace: bool, secrets: List[str]
+    outcome: Outcome, include_stack_trace: bool, secrets_of_run: Callable[[], List[str]]
 ) -> Dict[str, Any]:
     """The errorMessage facet for how a unit of work ended (none for success), with every
-    API key in ``secrets`` blanked out (the user's own message may hold one)."""
+    API key ``secrets_of_run()`` gives blanked out (the user's own message may hold one);
+    a success asks for none."""
     if terminal_state(outcome) is RunState.COMPLETE:
         return {}
+    secrets = secrets_of_run()
     stack: Optional[str] = None
     if (
         include_stack_trace
@@ -400,12 +402,8 @@ class _RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = (
-                {}
-                if state is RunState.COMPLETE
-                else _outcome_facets(
-                    outcome, self._settings.include_stack_trace, self._delivery.secrets()
-                )
+            merged = _outcome_facets(
+                outcome, self._settings.include_stack_trace, self._delivery.secrets
             )
             merged.update(facets or {})
             error = merged.get("errorMessage")
