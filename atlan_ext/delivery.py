@@ -985,10 +985,10 @@ class Delivery:
             )
             item = _Item(event, event_id, run_id, terminal, lifecycle)
             item.journal, item.text = offset, text
-            if waiting:
-                item.done = threading.Event()
             if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
                 waiting = False
+            if waiting:
+                item.done = threading.Event()
             here = waiting and offset >= 0
             if not here:
                 sender.submit(item)
