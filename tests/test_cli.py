@@ -54,6 +54,12 @@ def stored(home: Path) -> List[Any]:
     return Outbox(home / "outbox.db").events()
 
 
+def _default_sigint() -> None:
+    # A job started in the background by a shell without job control inherits SIGINT
+    # ignored, and so would the command: give wrap the disposition a terminal gives it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wrapped_sleeper(home: Path, **options: Any) -> subprocess.Popen[str]:
     """`atlan-lineage wrap` of a command that sleeps, returned once the command runs."""
     process = subprocess.Popen(
@@ -71,6 +77,7 @@ def wrapped_sleeper(home: Path, **options: Any) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_default_sigint,
         **options,
     )
     assert process.stdout is not None
