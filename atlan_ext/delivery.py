@@ -229,7 +229,8 @@ class _Sender:
         self.slow: Set[str] = set()  # runs the job no longer waits for
         self.busy = 0
         self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
-        self.in_hand: List[_Item] = []
+        self.in_hand: List[_Item] = []  # the batch being sent (the thread's, or a job's here)
+        self.taken: List[_Item] = []  # taken from the queue, waiting for a job's send here
         self.started: Set[str] = set()  # runs whose START this sender delivered
         self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
         self.parked: List[int] = []  # stored events not delivered yet, to send again
@@ -406,8 +407,11 @@ class _Sender:
             batch.extend(self._take(BATCH_LIMIT - len(batch)))
             if not batch:  # a wake-up: a job sent on its own thread and left work
                 continue
+            with self.lock:  # seen by settle and spill while a job's send here goes on
+                self.taken = batch
             with self.handling:
-                self.in_hand = batch
+                with self.lock:
+                    self.taken, self.in_hand = [], batch
                 try:
                     self._guarded(functools.partial(self._handle, batch))
                 finally:
@@ -537,7 +541,7 @@ class _Sender:
         """At exit: every event still only in memory goes to the outbox, for a replay.
         Returns how many events this sender leaves undelivered."""
         with self.lock:  # one view: an event is either still waiting or sent (see _deliver)
-            in_hand = list(self.in_hand)
+            in_hand = [*self.in_hand, *self.taken]
             waiting = [item for item in in_hand if not item.sent]
             waiting.extend(self._take())
             waiting.extend(self.unstored)
@@ -547,7 +551,7 @@ class _Sender:
             sent = list(once.values())
             self.unsaved = []
         self._store(waiting, claim=False)
-        self._store(sent, claim=False, delivered=True)
+        self._store_delivered(sent)
         _journaled(self.outbox, in_hand + waiting)
         reason = "not sent before the process exited"
         if self.last_error or self.down:
@@ -648,6 +652,16 @@ class _Sender:
         with self.store_lock:
             with self.lock:
                 items, self.unsaved = self.unsaved, []
+            self._store_delivered(items)
+
+    def _store_delivered(self, items: Sequence[_Item]) -> None:
+        """Record ``items`` as delivered: new ones stored so, and those a read stored as
+        pending while they were being sent (see :meth:`settle`) marked so."""
+        with self.store_lock:
+            stored = _ids(items)
+            if stored:
+                with contextlib.suppress(OutboxError):  # at worst, sent again
+                    self.outbox.mark_delivered(stored)
             self._store(items, claim=False, delivered=True)
 
     def settle(self) -> None:
@@ -656,13 +670,12 @@ class _Sender:
         a read of its outbox, from the reader's thread."""
         with self.store_lock:
             with self.queue.mutex:
-                waiting = [
-                    item for item in self.queue.queue if item is not None and item.event_id is None
-                ]
-            with self.lock:
-                waiting[:0] = [i for i in self.in_hand if not i.sent and i.event_id is None]
+                queued = [item for item in self.queue.queue if item is not None]
+            with self.lock:  # in order: in hand, taken, queued (an item may have moved on)
+                held = [*self.in_hand, *self.taken, *queued]
+                waiting = [i for i in held if not i.sent and i.event_id is None]
             self._save()
-            self._store(waiting, claim=self.target is not None)
+            self._store(list({id(i): i for i in waiting}.values()), claim=self.target is not None)
 
     def _hold(self, items: Sequence[_Item]) -> None:
         """While the tenant is down (or the sender shut down): keep items for the next try,

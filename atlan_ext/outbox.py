@@ -520,14 +520,15 @@ class Outbox:
         return event_id
 
     def mark_delivered(self, ids: Sequence[int]) -> None:
-        """Mark events delivered (Atlan answered 202), in one transaction."""
+        """Mark events delivered (Atlan answered 202), in one transaction; those marked
+        already stay as they were."""
         if not ids:
             return
         now = time.time()
         with self._write():
             self._db.executemany(
                 "UPDATE events SET delivered=?, attempts=attempts+1, last_error=NULL,"
-                " claimed_by=NULL, claimed_until=NULL WHERE id=?",
+                " claimed_by=NULL, claimed_until=NULL WHERE id=? AND delivered IS NULL",
                 [(now, event_id) for event_id in ids],
             )
 

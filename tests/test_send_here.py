@@ -39,17 +39,27 @@ def bounded_client(base_url: str = URL, read: float = 2.0) -> Any:
 
 
 @pytest.fixture
-def senders() -> Iterator[List[Tuple[str, str, str]]]:
-    """A tenant mocked with respx that notes, per lineage POST (one event each here), the
-    event's state, the thread that sent it and its run."""
+def gate() -> Dict[str, threading.Event]:
+    """Once ``armed``, the next lineage POST is ``held`` until ``release`` (10 s at most)."""
+    return {name: threading.Event() for name in ("armed", "held", "release")}
+
+
+@pytest.fixture
+def senders(gate: Dict[str, threading.Event]) -> Iterator[List[Tuple[str, str, str]]]:
+    """A tenant mocked with respx that notes, per event it accepts, the event's state, the
+    thread that sent it and its run."""
     seen: List[Tuple[str, str, str]] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
         import json
 
-        event = json.loads(request.content)
+        body = json.loads(request.content)
         name = threading.current_thread().name
-        seen.append((event["eventType"], name, event["run"]["runId"]))
+        for event in body if isinstance(body, list) else [body]:
+            seen.append((event["eventType"], name, event["run"]["runId"]))
+        if gate["armed"].is_set() and not gate["held"].is_set():
+            gate["held"].set()
+            gate["release"].wait(10)
         return httpx.Response(202)
 
     with respx.mock(base_url=URL, assert_all_called=False) as router:
@@ -102,12 +112,16 @@ class TestWhichThread:
 
 class TestOrder:
     def test_threads_sharing_a_client_keep_each_runs_order(
-        self, senders: List[Tuple[str, str, str]]
+        self, senders: List[Tuple[str, str, str]], gate: Dict[str, threading.Event]
     ) -> None:
-        """Four threads run sync runs on one bounded client, some sending on their own
-        thread, some through the delivery thread while another holds it: every run arrives
-        START first, nothing is lost, and everything is stored as delivered."""
+        """Four threads run sync runs on one bounded client. The first one's START goes out
+        from its own thread and Atlan holds it until the other three have handed theirs to
+        the delivery thread (a read of the outbox sees them waiting); then all run freely.
+        Every run arrives START first, nothing is lost, everything is stored as delivered."""
         client = bounded_client()
+        with lineage_run(JOB, client=client):  # Atlan answered: the next send may go here
+            pass
+        gate["armed"].set()
         runs: List[str] = []
 
         def work() -> None:
@@ -116,15 +130,25 @@ class TestOrder:
                     pass
                 runs.append(run.run_id)
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for thread in threads:
+        threads = [threading.Thread(target=work, name=f"job-{n}") for n in range(4)]
+        threads[0].start()
+        assert gate["held"].wait(10)
+        for thread in threads[1:]:
             thread.start()
+        deadline = time.monotonic() + 10
+        while default_outbox().counts()[0] < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)  # a read stores what waits: job-0's START and the three others
+        pending = default_outbox().counts()[0]
+        gate["release"].set()
         for thread in threads:
             thread.join()
         assert flush(5)
-        assert len(senders) == 120
-        assert {name for _, name, _ in senders} > {"atlan-ext-sender"}  # both ways were taken
-        assert default_outbox().counts() == (0, 120)
+        assert pending == 4  # none hidden in the delivery thread's hands
+        assert len(senders) == 122
+        firsts = {name: state for state, name, _ in reversed(senders[2:])}
+        assert senders[2][:2] == ("START", "job-0")  # held, on its own thread
+        assert firsts.get("atlan-ext-sender") == "START"  # the others', handed over meanwhile
+        assert default_outbox().counts() == (0, 122)
         for run_id in runs:
             states = [state for state, _, run in senders if run == run_id]
             assert states == ["START", "COMPLETE"]
