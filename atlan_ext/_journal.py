@@ -31,6 +31,8 @@ import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from atlan_ext._state import SHIELD
+
 __all__ = ["Journal", "pending_records"]
 
 _HOST = socket.gethostname()
@@ -100,7 +102,7 @@ class Journal:
         payload = (
             f'{{"c":{_ENCODER.encode(connector)},"l":{_ENCODER.encode(lifecycle)},"e":{text}}}'
         ).encode()
-        with self._lock:
+        with SHIELD, self._lock:
             memory = self._open()
             start = self._position
             end = start + _HEADER.size + len(payload)
@@ -123,7 +125,7 @@ class Journal:
         When none is pending, the next append starts again at the beginning."""
         if offset < 0:
             return
-        with self._lock:
+        with SHIELD, self._lock:
             memory = self._map
             if memory is None or memory[offset] != _PENDING:
                 return
@@ -135,7 +137,7 @@ class Journal:
 
     def close(self) -> None:
         """At a clean exit, once everything is in the outbox: the file goes."""
-        with self._lock:
+        with SHIELD, self._lock:
             if self._map is None:
                 return
             pending = self._pending

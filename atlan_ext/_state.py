@@ -2,9 +2,10 @@
 
 What lives here: clients built from the environment, the senders of sync clients and the
 tasks of async ones, the default outboxes, the outboxes in which this process leases events,
-the warnings already given, the capture lists of the testing kit and the runs still open
-(for SIGTERM). Every collection is bounded or empties itself: senders leave when idle, runs
-leave when they end, remembered warnings and clients are capped.
+the warnings already given, the capture lists of the testing kit, the runs still open
+(for SIGTERM) and the main thread's shielded sections (:data:`SHIELD`). Every collection is
+bounded or empties itself: senders leave when idle, runs leave when they end, remembered
+warnings and clients are capped.
 
 :func:`reset` forgets it all but the captures (they belong to their ``capture_lineage``
 blocks) and the async tasks still running; the testing kit and the tests call it between
@@ -18,9 +19,9 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-__all__ = ["STATE", "State", "reset", "say_once"]
+__all__ = ["SHIELD", "STATE", "State", "defer_signal", "reset", "say_once"]
 
 log = logging.getLogger("atlan_ext")
 
@@ -49,6 +50,9 @@ class State:
         self.env_clients: OrderedDict[Tuple[object, ...], Any] = OrderedDict()
         self.said: OrderedDict[str, None] = OrderedDict()
         self.open_runs: Dict[int, Any] = {}
+        self.main = threading.main_thread().ident  # where signal handlers run
+        self.shielded = 0  # how deep the main thread is in shielded sections
+        self.deferred: Optional[Callable[[], None]] = None  # a handler's work, for their end
 
     def env_client(self, key: Tuple[object, ...], build: Any) -> Any:
         """The client for ``key`` (URL, API key, ...), built once by ``build()``; at most a
@@ -81,6 +85,39 @@ def say_once(key: str, message: str, *args: object) -> bool:
     return True
 
 
+class _Shield:
+    """``with SHIELD:`` marks a section of atlan-ext's own code that holds what our SIGTERM
+    handler needs (a journal or queue lock, an outbox transaction). On the main thread, where
+    the handler runs, a handler that lands inside such a section would wait for it forever
+    (or find the transaction half done): it is deferred (:func:`defer_signal`) to the end of
+    the outermost section instead. Sections are short and never wait for Atlan."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        if threading.get_ident() == STATE.main:
+            STATE.shielded += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.get_ident() == STATE.main:
+            STATE.shielded -= 1
+            if STATE.shielded == 0 and STATE.deferred is not None:
+                work, STATE.deferred = STATE.deferred, None
+                work()
+
+
+SHIELD = _Shield()
+
+
+def defer_signal(work: Callable[[], None]) -> bool:
+    """In a signal handler: when it interrupted a shielded section, keep ``work`` for the
+    section's end and return True; otherwise return False (do the work now)."""
+    if STATE.shielded:
+        STATE.deferred = work
+        return True
+    return False
+
+
 def reset() -> None:
     """Forget everything above but the captures, which belong to their ``capture_lineage``
     blocks (the testing kit and the tests call this between tests).
@@ -111,6 +148,8 @@ def _forked() -> None:
     outbox connections, clients (their sockets) and journals are kept from being closed or
     used here (SQLite forbids it); the child opens its own as needed."""
     STATE.lock = threading.RLock()
+    STATE.main = threading.get_ident()  # the thread that forked is the child's main thread
+    STATE.shielded, STATE.deferred = 0, None
     STATE.inherited.extend(
         [*STATE.outboxes.values(), *STATE.env_clients.values(), *STATE.journals.values()]
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
 
 from atlan_ext._journal import Journal
-from atlan_ext._state import STATE, say_once
+from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext.exceptions import (
     InvalidOptionError,
     LineageDeliveryError,
@@ -333,7 +333,7 @@ class _Sender:
     def _left_work(self) -> None:
         """A job sent on its own thread: what it leaves (delivered events to store, or events
         kept) is the thread's work; wake it (once, until it has looked)."""
-        with self.lock:
+        with SHIELD, self.lock:
             if (self.unsaved or self.owed()) and not self.save_due:
                 self.save_due = True
                 if self.thread is None:
@@ -668,7 +668,7 @@ class _Sender:
         """Write now what this sender holds only in memory: events delivered but not stored
         (as delivered), and events still waiting (as pending, leased to it). Called before
         a read of its outbox, from the reader's thread."""
-        with self.store_lock:
+        with SHIELD, self.store_lock:
             with self.queue.mutex:
                 queued = [item for item in self.queue.queue if item is not None]
             with self.lock:  # in order: in hand, taken, queued (an item may have moved on)
@@ -813,6 +813,12 @@ def shutdown() -> None:
     released, and say once how many were not delivered, to which tenant. Runs at interpreter
     exit, and before a process dies of SIGTERM."""
     _wait(exit_flush_seconds, give_up_when_down=True)
+    with SHIELD:  # a SIGTERM now comes after this, not into it
+        _leave_to_replay()
+
+
+def _leave_to_replay() -> None:
+    """Shut every sender down and leave what it holds to a replay (see :func:`shutdown`)."""
     senders = _senders()
     with STATE.lock:
         claiming = set(STATE.claiming)
@@ -970,47 +976,18 @@ class Delivery:
             )
         if _captured(event):
             return
-        offset, text = -1, None
-        event_id: Optional[int] = None
-        if (
-            self.client is not None
-            and check is None
-            and not self.durable
-            and not _outbox_troubled(self.outbox)
-        ):
-            # The journal keeps it through a kill; the sender stores it in the outbox.
-            journal = _journal(self.outbox)
-            if journal is not None:
-                offset, text = journal.append(self.connector, lifecycle, event)
-        if offset < 0:
-            event_id = self._store(event, lifecycle, check)
-            if self.client is None and event_id is not None:
-                return
-        run_id = event["run"]["runId"]
-        terminal = event["eventType"] in _TERMINAL
-        with STATE.lock:  # the sender stays registered until it has this item
-            sender = _sender_for(self.client, self.connector, self.outbox)
-            waiting = (
-                self.client is not None
-                and not self.background
-                and run_id not in sender.slow
-                and sender.down is None
-            )
-            item = _Item(event, event_id, run_id, terminal, lifecycle)
-            item.journal, item.text = offset, text
-            if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
-                waiting = False
-            if waiting:
-                item.done = threading.Event()
-            here = waiting and offset >= 0
-            if not here:
-                sender.submit(item)
-        if here and not sender.send_here(item, len(text or ""), self.timeout):
-            with STATE.lock:  # nothing was done with it: the usual way
+        with SHIELD:  # a SIGTERM's ABORT comes after this event, not into its hand-off
+            handed = self._hand_over(event, lifecycle, check)
+        if handed is None:
+            return
+        sender, item, here, waiting = handed
+        if here and not sender.send_here(item, len(item.text or ""), self.timeout):
+            with SHIELD, STATE.lock:  # nothing was done with it: the usual way
                 sender = _sender_for(self.client, self.connector, self.outbox)
                 sender.submit(item)
         if not waiting:
             return
+        run_id = item.run_id
         if not cast(threading.Event, item.done).wait(self.timeout):
             reason = (
                 f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
@@ -1030,6 +1007,49 @@ class Delivery:
             return
         if item.error is not None:
             self._report(item.error)
+
+    def _hand_over(
+        self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck]
+    ) -> Optional[Tuple[_Sender, _Item, bool, bool]]:
+        """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
+        it to its sender, unless the job is to send it itself: the sender, the item, whether
+        the job sends it here and whether it waits. ``None``: stored, nothing to send."""
+        offset, text = -1, None
+        event_id: Optional[int] = None
+        if (
+            self.client is not None
+            and check is None
+            and not self.durable
+            and not _outbox_troubled(self.outbox)
+        ):
+            # The journal keeps it through a kill; the sender stores it in the outbox.
+            journal = _journal(self.outbox)
+            if journal is not None:
+                offset, text = journal.append(self.connector, lifecycle, event)
+        if offset < 0:
+            event_id = self._store(event, lifecycle, check)
+            if self.client is None and event_id is not None:
+                return None
+        run_id = event["run"]["runId"]
+        terminal = event["eventType"] in _TERMINAL
+        with STATE.lock:  # the sender stays registered until it has this item
+            sender = _sender_for(self.client, self.connector, self.outbox)
+            waiting = (
+                self.client is not None
+                and not self.background
+                and run_id not in sender.slow
+                and sender.down is None
+            )
+            item = _Item(event, event_id, run_id, terminal, lifecycle)
+            item.journal, item.text = offset, text
+            if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
+                waiting = False
+            if waiting:
+                item.done = threading.Event()
+            here = waiting and offset >= 0
+            if not here:
+                sender.submit(item)
+        return sender, item, here, waiting
 
     async def send_async(
         self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None

@@ -37,7 +37,7 @@ from typing import (
 )
 
 from atlan_ext._journal import pending_records
-from atlan_ext._state import STATE, say_once
+from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
 
@@ -379,7 +379,7 @@ class Outbox:
     def _read(self) -> Iterator[None]:
         if self._pid != os.getpid():
             self._after_fork()
-        with self._lock:
+        with SHIELD, self._lock:
             try:
                 yield
             except sqlite3.Error as error:

@@ -46,7 +46,7 @@ from typing import (
 
 from atlan_ext import display
 from atlan_ext import facets as _facets
-from atlan_ext._state import STATE
+from atlan_ext._state import STATE, defer_signal
 from atlan_ext.delivery import Delivery, shutdown
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
 from atlan_ext.exceptions import (
@@ -935,7 +935,10 @@ def _unwatch_sigterm(run: _RunBase) -> None:
 
 def _on_sigterm(number: int, frame: Any) -> None:
     """End every open sync run with ABORT, keep what is unsent, then die of SIGTERM as the
-    process would have (status 143, or -15 to its parent)."""
+    process would have (status 143, or -15 to its parent). Landing inside a section of ours
+    that holds what this needs, it does so when that section ends (see ``SHIELD``)."""
+    if defer_signal(functools.partial(_on_sigterm, number, frame)):
+        return
     with STATE.lock:
         runs = list(STATE.open_runs.values())
         STATE.open_runs.clear()

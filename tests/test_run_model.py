@@ -400,6 +400,30 @@ with lineage_run(Job("ol-demo", "script"), client="local"):
 """
 
 
+IN_A_HAND_OFF = """
+import os, queue, signal, sys, zlib
+import atlan_ext.delivery
+from atlan_ext import Job, lineage_run
+
+atlan_ext.delivery.exit_flush_seconds = 1
+armed = []
+
+def hook(frame, event, arg):
+    journal = event == "c_call" and arg is zlib.crc32  # the journal's lock is held
+    handed = event == "call" and frame.f_code is queue.Queue._put.__code__  # the queue's
+    if armed and (journal if sys.argv[1] == "journal" else handed):
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+with lineage_run(Job("ol-demo", "script"), background=True) as run:
+    armed.append(True)
+    sys.setprofile(hook)
+    run.running()
+    sys.setprofile(None)
+    print("not killed", flush=True)
+"""
+
+
 class TestSigterm:
     def run_and_terminate(self, tmp_path: Path, mode: str) -> int:
         process = subprocess.Popen(
@@ -424,6 +448,27 @@ class TestSigterm:
         """The user's own SIGTERM handler runs as written (here: exit 0, so COMPLETE)."""
         assert self.run_and_terminate(tmp_path, "own-handler") == 0
         assert types([e.event for e in stored(tmp_path)]) == ["START", "COMPLETE"]
+
+    @pytest.mark.parametrize("where", ["journal", "queue"])
+    def test_sigterm_inside_a_hand_off_waits_for_its_end(self, tmp_path: Path, where: str) -> None:
+        """SIGTERM landing while the job's thread holds the lock of the hand-off journal (as
+        it takes a record's checksum) or of the delivery queue is handled once the hand-off
+        is done, instead of waiting for that lock forever: the process dies of SIGTERM within
+        the exit flush, and the interrupted RUNNING is kept before the ABORT."""
+        process = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(IN_A_HAND_OFF), where],
+            env=env(tmp_path, f"http://127.0.0.1:{free_port()}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = process.communicate(timeout=30)
+        finally:
+            process.kill()
+        assert process.returncode == -signal.SIGTERM, err
+        assert "not killed" not in out
+        assert types([e.event for e in stored(tmp_path)]) == ["START", "RUNNING", "ABORT"]
 
     def test_default_action_is_restored(self) -> None:
         """Once the last run ends, SIGTERM has its default action again."""
