@@ -121,6 +121,7 @@ class TestOrder:
         client = bounded_client()
         with lineage_run(JOB, client=client):  # Atlan answered: the next send may go here
             pass
+        assert flush(5)  # and the delivery thread holds nothing
         gate["armed"].set()
         runs: List[str] = []
 
