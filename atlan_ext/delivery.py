@@ -987,13 +987,12 @@ class Delivery:
                 sender.submit(item)
         if not waiting:
             return
-        run_id = item.run_id
         if not cast(threading.Event, item.done).wait(self.timeout):
             reason = (
                 f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
                 "delivery goes on in the background"
             )
-            sender.slow.add(run_id)
+            sender.slow.add(item.run_id)
             sender.trip(reason)
             say_once(
                 f"undelivered:{sender.label}",

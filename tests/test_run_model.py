@@ -453,8 +453,8 @@ class TestSigterm:
     def test_sigterm_inside_a_hand_off_waits_for_its_end(self, tmp_path: Path, where: str) -> None:
         """SIGTERM landing while the job's thread holds the lock of the hand-off journal (as
         it takes a record's checksum) or of the delivery queue is handled once the hand-off
-        is done, instead of waiting for that lock forever: the process dies of SIGTERM within
-        the exit flush, and the interrupted RUNNING is kept before the ABORT."""
+        is done, instead of waiting for that lock forever: the process dies of SIGTERM, and
+        the interrupted RUNNING is kept before the ABORT."""
         process = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(IN_A_HAND_OFF), where],
             env=env(tmp_path, f"http://127.0.0.1:{free_port()}"),
