@@ -183,9 +183,11 @@ def _parser() -> argparse.ArgumentParser:
         "doctor",
         help="check the settings, the outbox, the tenant and the connection, with fixes",
         description="One line per check, each with its fix: the tenant settings (the key is "
-        "never printed), the outbox, that the tenant answers and accepts the key, and (with "
-        "--connection) that an OpenLineage connection of that name exists for the connector. "
-        "Exit 0 only when every check passes.",
+        "never printed), the outbox, that the tenant answers and accepts the key (a wrong "
+        "address, a wrong key and a tenant that is down are told apart), that the connector's "
+        "lineage endpoint is configured (asked with an empty batch: no lineage is created), "
+        "and (with --connection) that an OpenLineage connection of that name exists for the "
+        "connector, listing those that do when it does not. Exit 0 only when every check passes.",
     )
     doctor.add_argument("--connection", help="the OpenLineage connection your jobs name")
     doctor.add_argument("--connector", default="spark", help="its connector (default spark)")
