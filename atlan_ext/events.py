@@ -28,6 +28,7 @@ from atlan_ext.exceptions import (
     InvalidFacetError,
     InvalidJobError,
 )
+from atlan_ext.naming import name_of_asset
 from atlan_ext.states import RunState
 
 __all__ = [
@@ -145,6 +146,19 @@ class Dataset:
         if text[start : start + 1] != "/" or not name.strip():
             raise InvalidDatasetError(f"{uri!r} has no dataset name after the authority; {hint}")
         return cls(text[:start], name, facets or {})
+
+    @classmethod
+    def from_asset(cls, asset: Any, connection: Any = None) -> Dataset:
+        """The dataset a crawled pyatlan asset is, named by the OpenLineage naming spec, so
+        lineage to it links instead of making a partial asset::
+
+            Dataset.from_asset(table, connection)  # snowflake://myorg-acct, DB.SCHEMA.TABLE
+            Dataset.from_asset(s3_object)          # s3://bucket, path/key.parquet
+
+        ``connection``: the asset's pyatlan ``Connection``, for the sources whose namespace
+        holds a host (not BigQuery, S3, GCS or ADLS). See :mod:`atlan_ext.naming`."""
+        namespace, name = name_of_asset(asset, connection)
+        return cls(namespace, name)
 
     @property
     def uri(self) -> str:
