@@ -41,6 +41,7 @@ from atlan_ext.exceptions import (
     UnsupportedConnectorError,
 )
 from atlan_ext.parent import Parent
+from atlan_ext.receipt import verify
 from atlan_ext.run import (
     AsyncRun,
     Run,
@@ -106,4 +107,5 @@ __all__ = [
     "start_run",
     "start_run_async",
     "terminal_state",
+    "verify",
 ]

@@ -192,6 +192,35 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--connection", help="the OpenLineage connection your jobs name")
     doctor.add_argument("--connector", default="spark", help="its connector (default spark)")
 
+    verify = commands.add_parser(
+        "verify",
+        help="did the run's lineage land? job, process and each dataset, as Atlan has them",
+        description="An HTTP 202 means Atlan took the events; it builds the assets later. "
+        "From what this machine's outbox knows of the run, ask Atlan's search (polling until "
+        "found or --wait) for the OpenLineage connection, the job, its process and each "
+        "dataset: linked (a crawled asset), partial (a stand-in: the name matched no crawled "
+        "asset) or missing. One line per finding, with its hint. Exit 0 when the job and every "
+        "dataset are linked, 1 when something is partial or missing, 2 when nothing was found.",
+    )
+    verify.add_argument("run_id", metavar="RUN_ID")
+    verify.add_argument(
+        "--wait", type=_duration, default=60.0, help="longest wait, e.g. 0s, 60s, 5m (default 60s)"
+    )
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+
+    lint = commands.add_parser(
+        "lint",
+        help="check dataset names against the OpenLineage naming spec: files or run ids",
+        description="Flag dataset names that break the OpenLineage naming spec for their "
+        "scheme (postgres://host without a port, a Snowflake host name for the account, S3 keys "
+        "with a leading slash...) and predict which become partial assets in Atlan. With a "
+        "tenant configured (and not --offline), also look for the crawled assets that would "
+        "match. Exit 1 when a name breaks the spec.",
+    )
+    lint.add_argument("targets", nargs="+", metavar="FILE|RUN_ID")
+    lint.add_argument("--offline", action="store_true", help="do not ask Atlan")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
+
     prune = commands.add_parser(
         "prune",
         help="delete delivered events now (done hourly anyway, after ATLAN_EXT_RETENTION_DAYS)",
@@ -221,6 +250,11 @@ def _parser() -> argparse.ArgumentParser:
         dest="formats",
         action="store_false",
         help="do not assert date-time, uri and uuid formats (as the compatibility tests do)",
+    )
+    validate.add_argument(
+        "--lint",
+        action="store_true",
+        help="also check dataset names against the OpenLineage naming spec (atlan-lineage lint)",
     )
 
     commands.add_parser("states", help="print the run-state mapping table")
@@ -702,6 +736,142 @@ def _validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from atlan_ext.events import RunId
+    from atlan_ext.receipt import verify
+
+    run_id = RunId.check(args.run_id)
+    outbox = _outbox()
+    if outbox.run(run_id) is None:  # said before pyatlan's import
+        raise _Failure(
+            f"unknown run id {run_id} in {outbox.path}: verify reads the outbox of the machine "
+            "that ran it (set ATLAN_EXT_HOME to its folder)"
+        )
+    tenant = _tenant(args)
+    if tenant is None:
+        raise _Failure("verify asks Atlan: set ATLAN_BASE_URL and ATLAN_API_KEY")
+    receipt = verify(run_id, client=tenant.client(), wait=args.wait, outbox=outbox)
+    if args.format == "json":
+        print(json.dumps(receipt.to_dict(), indent=2))
+        return receipt.exit_status
+    good, bad = _marks()
+    for finding in receipt.findings:
+        mark = "-" if finding.kind == "delivery" else good if finding.ok else bad
+        print(f"{mark} {finding}")
+    verdict = {0: "lineage landed", 1: "lineage landed in part", 2: "nothing found"}
+    print(
+        f"{verdict[receipt.exit_status]} ({receipt.requests} search request(s) over "
+        f"{receipt.waited:.0f} s)"
+    )
+    return receipt.exit_status
+
+
+def _lint_targets(targets: Sequence[str]) -> Tuple[List[Any], List[str]]:
+    """The events of each target: a file or folder of events, or a run id in the outbox."""
+    from atlan_ext.validate import read_paths
+
+    events: List[Any] = []
+    problems: List[str] = []
+    for target in targets:
+        if re.fullmatch(r"[0-9a-fA-F-]{36}", target) and not Path(target).exists():
+            stored = _outbox().events(target)
+            if not stored:
+                problems.append(f"{target}: no such run in the outbox")
+            events.extend(e.event for e in stored)
+            continue
+        items, unreadable = read_paths([target])
+        events.extend(event for _, event in items)
+        problems.extend(str(problem) for problem in unreadable)
+    return events, problems
+
+
+def _lint_events(events: List[Any], args: argparse.Namespace) -> int:
+    """Print the naming findings of ``events``; 1 when a name breaks the spec."""
+    import json
+
+    from atlan_ext.naming import lint_events
+
+    found = lint_events(events)
+    client = None
+    if not args.offline:
+        tenant = _lint_tenant(args)
+        client = tenant.client() if tenant is not None else None
+    matches = _crawled_matches(client, [uri for uri, _ in found]) if client else {}
+    errors = sum(1 for _, fs in found for f in fs if f.level == "error")
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "datasets": [
+                        {
+                            "dataset": uri,
+                            "findings": [f.to_dict() for f in fs],
+                            **({"crawled": matches[uri]} if uri in matches else {}),
+                        }
+                        for uri, fs in found
+                    ],
+                    "errors": errors,
+                },
+                indent=2,
+            )
+        )
+        return 1 if errors else 0
+    good, bad = _marks()
+    for uri, findings in found:
+        if not findings:
+            print(f"{good} {uri}: follows the naming spec")
+        for finding in findings:
+            mark = bad if finding.level == "error" else "-"
+            partial = " (will be a partial asset)" if finding.partial else ""
+            print(f"{mark} {finding}{partial}")
+        if uri in matches:
+            print(f"  {matches[uri]}")
+    print(f"{len(found)} dataset(s), {errors} name(s) breaking the OpenLineage naming spec")
+    return 1 if errors else 0
+
+
+def _lint_tenant(args: argparse.Namespace) -> Any:
+    try:
+        return _tenant(args)
+    except _Failure as failure:
+        log.warning("atlan_ext: %s; names checked offline", failure)
+        return None
+
+
+def _crawled_matches(client: Any, uris: List[str]) -> Dict[str, str]:
+    """For each dataset URI: which crawled asset it would link to, or which exist of its name."""
+    from atlan_ext.receipt import crawled_match
+
+    return {uri: crawled_match(client, uri) for uri in uris}
+
+
+def _lint(args: argparse.Namespace) -> int:
+    events, problems = _lint_targets(args.targets)
+    for problem in problems:
+        print(f"{_PROG}: {problem}", file=sys.stderr)
+    if not events:
+        raise _Failure("no events to lint", 2)
+    return max(_lint_events(events, args), 1 if problems else 0)
+
+
+def _validate_and_lint(args: argparse.Namespace) -> int:
+    """``validate``, and with ``--lint`` the naming lint of the same events."""
+    if args.lint and args.format == "json":
+        raise _Failure(
+            "validate --lint prints text; for JSON run: atlan-lineage lint --format json"
+        )
+    status = _validate(args)
+    if not args.lint:
+        return status
+    from atlan_ext.validate import read_paths
+
+    items, _ = read_paths(args.files)
+    args.offline = True
+    return max(status, _lint_events([event for _, event in items], args))
+
+
 def _states(args: argparse.Namespace) -> int:
     from atlan_ext.states import RunState
 
@@ -775,7 +945,9 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "flush": _flush,
     "prune": _prune,
     "doctor": _doctor,
-    "validate": _validate,
+    "validate": _validate_and_lint,
+    "verify": _verify,
+    "lint": _lint,
     "states": _states,
     "close-orphans": _close_orphans,
     "run-id": _run_id,
