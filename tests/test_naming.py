@@ -255,3 +255,105 @@ class TestLint:
         """Each source's example starts with its scheme (the fixes quote them)."""
         for scheme, source in SOURCES.items():
             assert source.example.startswith(scheme)
+
+
+def _events_file(tmp_path: Any, *uris: str) -> str:
+    """A JSONL file of one START whose inputs are ``uris``, made by atlan-ext itself."""
+    import json
+
+    from atlan_ext import Job, RunId, build_event
+
+    event = build_event("START", Job("ol-demo", "j"), RunId.new(), inputs=list(uris))
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event) + "\n")
+    return str(path)
+
+
+class TestLintCommand:
+    """atlan-lineage lint and validate --lint print one line per finding."""
+
+    def test_file(self, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        """A name breaking the spec fails with its fix; a good one is said to follow it."""
+        from atlan_ext import cli
+
+        path = _events_file(tmp_path, "postgres://db/shop.public.orders", "s3://lake/raw/x.csv")
+        assert cli.main(["lint", path, "--offline"]) == 1
+        out = capsys.readouterr().out
+        assert "postgres://db/shop.public.orders: postgres://db has no port" in out
+        assert "(fix: postgres://db:5432) (will be a partial asset)" in out
+        assert "s3://lake/raw/x.csv: follows the naming spec" in out
+
+    def test_run_id_json(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A run id lints the datasets the outbox holds for it."""
+        import json
+
+        from atlan_ext import Job, cli, lineage_run
+
+        with lineage_run(Job("ol-demo", "j"), client="local", outputs=["s3://lake//x.csv"]) as run:
+            pass
+        assert cli.main(["lint", str(run.run_id), "--format", "json"]) == 1
+        data = json.loads(capsys.readouterr().out)
+        assert data["errors"] == 1
+        assert data["datasets"][0]["findings"][0]["fix"] == "s3://lake/x.csv"
+
+    def test_validate_lint(self, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        """validate --lint adds the naming findings to a valid event's check."""
+        from atlan_ext import cli
+
+        path = _events_file(tmp_path, "snowflake://acct.snowflakecomputing.com/DB.S.T")
+        assert cli.main(["validate", path]) == 0
+        capsys.readouterr()
+        assert cli.main(["validate", path, "--lint"]) == 1
+        assert "not the host name" in capsys.readouterr().out
+
+    def test_with_tenant(
+        self,
+        tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """With a tenant, the crawled asset a name links to, or those of its name, are said."""
+        import httpx
+        import respx
+
+        from atlan_ext import cli
+
+        url = "https://tenant.atlan.test"
+        monkeypatch.setenv("ATLAN_BASE_URL", url)
+        monkeypatch.setenv("ATLAN_API_KEY", "lint-key-0123456789")
+        table = {
+            "typeName": "Table",
+            "guid": "t1",
+            "status": "ACTIVE",
+            "attributes": {
+                "qualifiedName": "default/postgres/1/shop/public/orders",
+                "name": "orders",
+                "connectorName": "postgres",
+                "connectionQualifiedName": "default/postgres/1",
+                "databaseName": "shop",
+                "schemaName": "public",
+            },
+        }
+        host = {
+            "typeName": "Connection",
+            "guid": "c1",
+            "status": "ACTIVE",
+            "attributes": {"qualifiedName": "default/postgres/1", "host": "db", "port": 5432},
+        }
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            page = [host] if b'"Connection"' in request.content else [table]
+            return httpx.Response(200, json={"approximateCount": 1, "entities": page})
+
+        path = _events_file(
+            tmp_path,
+            "postgres://db:5432/shop.public.orders",
+            "postgres://db:5433/shop.public.orders",
+        )
+        with respx.mock(base_url=url) as router:
+            router.post("/api/meta/search/indexsearch").mock(side_effect=answer)
+            assert cli.main(["lint", path]) == 0
+        out = capsys.readouterr().out
+        assert "links to the crawled asset default/postgres/1/shop/public/orders" in out
+        assert "matches no crawled asset; crawled postgres assets named 'orders': " in out
+        assert "postgres://db:5432/shop.public.orders" in out
