@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from atlan_ext._catalog import Catalog, relation_name, status_of
 from atlan_ext.exceptions import InvalidOptionError, InvalidRunIdError
@@ -214,11 +214,9 @@ def _ask(catalog: Catalog, run: _RunFacts) -> _State:
         state.error = f"{type(error).__name__}{f', HTTP {status}' if status else ''}"
         return state
     if state.job is not None and state.process is not None:
-        sides = _sides(state.process)
+        assigned = _assign(run, state.process, str(state.connection.qualified_name))
         state.done = all(
-            _match(key, sides.get(side, [])) is not None
-            for key, wanted in run.datasets.items()
-            for side in wanted
+            (key, side) in assigned for key, wanted in run.datasets.items() for side in wanted
         )
     return state
 
@@ -230,17 +228,45 @@ def _sides(process: Any) -> Dict[str, List[Any]]:
     }
 
 
-def _match(key: Tuple[str, str], related: List[Any]) -> Optional[Any]:
-    """The asset on the process that is this dataset: its qualified name ends with the
-    dataset's name, dots and slashes read alike (Atlan's qualified names use slashes)."""
-    name = key[1]
-    tail = "/" + name.strip("/").replace(".", "/").lower()
-    plain = "/" + name.strip("/").lower()
-    for asset in related:
-        qualified = relation_name(asset).lower()
-        if qualified.endswith(tail) or qualified.endswith(plain):
-            return asset
-    return None
+def _tail_matches(name: str, related: Any) -> bool:
+    """Whether the related asset's qualified name ends with the dataset's name, dots and
+    slashes read alike (Atlan's qualified names use slashes)."""
+    qualified = relation_name(related).lower()
+    stripped = name.strip("/").lower()
+    return qualified.endswith("/" + stripped.replace(".", "/")) or qualified.endswith(
+        "/" + stripped
+    )
+
+
+def _is_partial(related: Any, connection: str) -> bool:
+    partial = bool(getattr(related, "is_partial", False))
+    return partial or relation_name(related).startswith(connection + "/")
+
+
+def _assign(
+    run: _RunFacts, process: Any, connection: str
+) -> Dict[Tuple[Tuple[str, str], str], Any]:
+    """Which asset on the process is which dataset, one to one per side. Names alone can be
+    shared (``postgres://h:5432/db.s.t`` and a misnamed ``postgres://h/db.s.t`` both end in
+    ``db/s/t``): a name the lint finds linkable takes a crawled asset first, one it does not
+    takes a partial one first."""
+    sides = _sides(process)
+    assigned: Dict[Tuple[Tuple[str, str], str], Any] = {}
+
+    def linkable(key: Tuple[str, str]) -> bool:
+        return not any(f.partial for f in lint_dataset(*key))
+
+    for side, related in sides.items():
+        keys = [key for key, wanted in run.datasets.items() if side in wanted]
+        used: List[int] = []
+        for key in sorted(keys, key=lambda k: not linkable(k)):
+            free = [r for r in related if id(r) not in used and _tail_matches(key[1], r)]
+            want_partial = not linkable(key)
+            free.sort(key=lambda r: _is_partial(r, connection) != want_partial)
+            if free:
+                assigned[(key, side)] = free[0]
+                used.append(id(free[0]))
+    return assigned
 
 
 def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
@@ -267,10 +293,11 @@ def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
             found.append(Finding(kind, label, "found", "", str(asset.qualified_name)))
     if state.process is None:
         return found
-    sides = _sides(state.process)
+    assigned = _assign(run, state.process, connection)
     for key, wanted in run.datasets.items():
         for side in wanted:
-            found.append(_dataset(catalog, key, side, _match(key, sides[side]), connection))
+            asset = assigned.get((key, side))
+            found.append(_dataset(catalog, key, side, asset, connection))
     return found
 
 
@@ -283,8 +310,7 @@ def _dataset(
         hint = f"in the events, not on the process: {_LATER}"
         return Finding(side, subject, "missing", hint)
     qualified = relation_name(asset)
-    partial = bool(getattr(asset, "is_partial", False)) or qualified.startswith(connection + "/")
-    if not partial:
+    if not _is_partial(asset, connection):
         return Finding(side, subject, "linked", "", qualified)
     return Finding(side, subject, "partial", _partial_hint(catalog, namespace, name), qualified)
 
