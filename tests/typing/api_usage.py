@@ -21,6 +21,7 @@ from atlan_ext import (
     start_run,
     start_run_async,
     terminal_state,
+    verify,
 )
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
 
@@ -78,3 +79,10 @@ async def resume_async() -> Optional[RunState]:
     first = await start_run_async(job, parent=run)
     await first.end()
     return await run.end(-15)
+
+
+def landed(run_id: str, client: object, table: object, account: object) -> int:
+    receipt = verify(run_id, client=client, wait=30.0)
+    hints: List[str] = [finding.hint for finding in receipt.findings if not finding.ok]
+    linked: Dataset = Dataset.from_asset(table, account)
+    return receipt.exit_status + len(hints) + len(linked.name)
