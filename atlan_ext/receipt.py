@@ -320,7 +320,8 @@ def _partial_hint(catalog: Catalog, namespace: str, name: str) -> str:
     errors = [f for f in lint_dataset(namespace, name) if f.level == "error" or f.partial]
     if errors:
         first = errors[0]
-        return f"{first.message}{f'; expected {first.fix}' if first.fix else ''}"
+        fix = f"expected {first.fix}" if first.level == "error" else first.fix
+        return f"{first.message}{f'; {fix}' if fix else ''}"
     said = f"namespace {namespace} matched no crawled connection"
     source = SOURCES.get(namespace.split(":", 1)[0])
     if source is None:
