@@ -273,10 +273,15 @@ def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
     found: List[Finding] = []
     if state.refused:
         hint = "the API token may not search assets: check ATLAN_API_KEY and its permissions"
-        return [Finding("search", "", f"refused ({state.error})", hint)]
+        return [Finding("search", "request", f"refused ({state.error})", hint)]
+    failed = Finding(
+        "search",
+        "request",
+        f"failed ({state.error})",
+        "Atlan did not answer the search; try again later",
+    )
     if state.error and state.connection is None:
-        hint = "Atlan did not answer the search; try again later"
-        return [Finding("search", "", f"failed ({state.error})", hint)]
+        return [failed]
     if state.connection is None:
         hint = (
             f"no {run.connector} connection of that name, {_HIDDEN}: check with "
@@ -291,6 +296,8 @@ def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
         else:
             label = f"{run.job!r} ({asset.type_name})"
             found.append(Finding(kind, label, "found", "", str(asset.qualified_name)))
+    if state.error:  # the last poll ended early: what it did not ask is not known
+        found.append(failed)
     if state.process is None:
         return found
     assigned = _assign(run, state.process, connection)

@@ -222,6 +222,23 @@ class TestVerify:
         assert receipt.exit_status == 0
         assert atlan.asked[0] == "connection"
 
+    def test_search_failing_is_said(self) -> None:
+        """A search Atlan keeps failing is said as such, not only as "not found"."""
+        atlan = Atlan()
+
+        def failing(request: httpx.Request) -> httpx.Response:
+            if b'"SparkJob"' in request.content:
+                return httpx.Response(500, json={"errorCode": "500", "errorMessage": "boom"})
+            return atlan(request)
+
+        with respx.mock(base_url=URL, assert_all_called=False) as router:
+            router.post(SEARCH).mock(side_effect=failing)
+            receipt = verify(run_once(), client=client(), wait=0)
+        assert atlan.asked == ["connection"]
+        assert receipt.exit_status == 2
+        assert str(receipt.findings[-1]).startswith("search request: failed (")
+        assert "HTTP 500" in receipt.findings[-1].status
+
     def test_refused_key(self, atlan: Atlan) -> None:
         """A token that may not search ends at once, with exit 2 and the reason."""
         atlan.before = [httpx.Response(401, json={"errorCode": "401", "errorMessage": "no"})] * 9
