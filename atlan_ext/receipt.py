@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
 from atlan_ext._catalog import Catalog, relation_name, status_of
-from atlan_ext.exceptions import InvalidOptionError, InvalidRunIdError
+from atlan_ext.exceptions import InvalidClientError, InvalidOptionError, InvalidRunIdError
 from atlan_ext.naming import SOURCES, lint_dataset, name_of_asset
+from atlan_ext.send import is_async_client
 
 __all__ = ["Finding", "Receipt", "crawled_match", "verify"]
 
@@ -105,8 +106,10 @@ def verify(
     from atlan_ext.events import RunId
 
     run_id = RunId.check(run_id)
-    if wait < 0 or wait != wait:
+    if not 0 <= wait < float("inf"):
         raise InvalidOptionError(f"wait={wait!r} is not a number of seconds >= 0, e.g. 60")
+    if isinstance(per_minute, bool) or not isinstance(per_minute, int) or per_minute < 1:
+        raise InvalidOptionError(f"per_minute={per_minute!r} is not a whole number >= 1, e.g. 400")
     run = _RunFacts.read(run_id, outbox)
     if client is None:
         from atlan_ext.send import client_from_env
@@ -116,6 +119,10 @@ def verify(
             raise InvalidOptionError(
                 "verify asks Atlan: set ATLAN_BASE_URL and ATLAN_API_KEY, or pass client="
             )
+    if is_async_client(client):
+        raise InvalidClientError(
+            "verify searches with a sync client: pass pyatlan's AtlanClient, not AsyncAtlanClient"
+        )
     catalog = Catalog(client, per_minute=per_minute)
     started = time.monotonic()
     deadline = started + wait

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from atlan_ext import InvalidRunIdError, Job, cli, lineage_run, verify
+from atlan_ext import InvalidOptionError, InvalidRunIdError, Job, cli, lineage_run, verify
 from atlan_ext._catalog import Catalog
 from atlan_ext.testing import fast_retry
 
@@ -245,6 +245,19 @@ class TestVerify:
         receipt = verify(run_once(), client=client(), wait=30)
         assert receipt.exit_status == 2
         assert receipt.findings[-1].status.startswith("refused")
+
+    @pytest.mark.parametrize(
+        ("options", "said"),
+        [
+            ({"wait": -1}, "wait=-1"),
+            ({"wait": float("nan")}, "wait=nan"),
+            ({"per_minute": 0}, "per_minute=0"),
+        ],
+    )
+    def test_bad_options(self, options: Dict[str, Any], said: str) -> None:
+        """A wait or budget that cannot be is a typed error naming it."""
+        with pytest.raises(InvalidOptionError, match=said):
+            verify(run_once(), client=client(), **options)
 
     def test_unknown_run(self) -> None:
         """A run id this outbox never saw is a typed error naming the outbox."""
