@@ -340,7 +340,7 @@ def _partial_hint(catalog: Catalog, namespace: str, name: str) -> str:
     source = SOURCES.get(namespace.split(":", 1)[0])
     if source is None:
         return said
-    leaf = _leaf(name)
+    leaf = _leaf(name, source.scheme)
     try:
         names = [uri for uri, _ in _spec_names(catalog, source.connector, leaf)]
     except Exception:
@@ -350,8 +350,12 @@ def _partial_hint(catalog: Catalog, namespace: str, name: str) -> str:
     return f"{said}; a crawled asset of that name is {' or '.join(names)} (Dataset.from_asset)"
 
 
-def _leaf(name: str) -> str:
-    return name.replace("/", ".").split(".")[-1]
+def _leaf(name: str, scheme: str) -> str:
+    """The last part of a dataset's name, as its asset is named: a table's name, an object's
+    file name."""
+    if scheme in ("s3", "gs", "abfss", "file"):
+        return name.rstrip("/").rsplit("/", 1)[-1]
+    return name.split(".")[-1]
 
 
 def _spec_names(catalog: Catalog, connector: str, leaf: str) -> List[Tuple[str, str]]:
@@ -379,7 +383,7 @@ def crawled_match(client: Any, uri: str) -> str:
     source = SOURCES.get(dataset.namespace.split(":", 1)[0])
     if source is None:
         return "Atlan crawls no source of this scheme"
-    leaf = _leaf(dataset.name)
+    leaf = _leaf(dataset.name, source.scheme)
     try:
         names = _spec_names(Catalog(client), source.connector, leaf)
     except Exception as error:

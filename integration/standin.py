@@ -47,7 +47,10 @@ def _leaf(clause: Dict[str, Any], entity: Dict[str, Any]) -> bool:
     kind, body = next(iter(clause.items()))
     field, wanted = next(iter(body.items()))
     have = _value(entity, field)
-    insensitive = isinstance(wanted, dict) and wanted.get("case_insensitive")
+    # Atlan's type names match in any case (pyatlan's own lookups ask for "CONNECTION").
+    insensitive = field == "__typeName.keyword" or (
+        isinstance(wanted, dict) and wanted.get("case_insensitive")
+    )
     if isinstance(wanted, dict):
         wanted = wanted.get("value")
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from atlan_ext import Dataset, cli
+from atlan_ext import Dataset, Job, cli
 
 STANDIN = Path(__file__).resolve().parent.parent / "integration" / "standin.py"
 RUN_ID = "0f9a4c62-5f0e-4d3b-9a57-1c2d3e4f5a6b"
@@ -198,6 +198,34 @@ class TestVerifyAgainstStandin:
         assert (
             str(receipt.findings[-1]) == f"{expected} [default/bigquery/3/my-project/marts/daily]"
         )
+
+    def test_doctor(self, standin: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """doctor finds the stand-in's connection through pyatlan's own lookup, and lists
+        the connector's connections for a misspelt name."""
+        assert cli.main(["doctor", "--connection", "ol-demo"]) == 0, capsys.readouterr().out
+        assert "spark connection 'ol-demo' exists" in capsys.readouterr().out
+        assert cli.main(["doctor", "--connection", "ol-dmeo"]) == 1
+        assert "the spark connections you can see: 'ol-demo'" in capsys.readouterr().out
+
+    def test_lint_with_tenant(
+        self, standin: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """lint says which crawled asset a name links to, and the right name of one that
+        does not (an S3 key with a leading slash)."""
+        from atlan_ext import RunId, build_event
+
+        event = build_event(
+            "START",
+            Job("ol-demo", "j"),
+            RunId.new(),
+            inputs=[SOURCES[0][1], "s3://lake//raw/payments.parquet"],
+        )
+        events = tmp_path / "events.json"
+        events.write_text(json.dumps(event))
+        assert cli.main(["lint", str(events)]) == 1
+        out = capsys.readouterr().out
+        assert "links to the crawled asset default/snowflake/1/SALES/PUBLIC/ORDERS" in out
+        assert "crawled s3 assets named 'payments.parquet': s3://lake/raw/payments.parquet" in out
 
     def test_nothing_for_an_unknown_connection(
         self, standin: str, capsys: pytest.CaptureFixture[str]
