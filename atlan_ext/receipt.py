@@ -192,7 +192,8 @@ class _RunFacts:
                 "delivery",
                 f"{self.pending} of {total} event(s)",
                 "pending",
-                "not accepted by Atlan yet: atlan-lineage status says why, replay sends them",
+                "not accepted by Atlan yet: atlan-lineage status says why, replay sends them"
+                + ("; Atlan can build nothing of this run before" if not self.delivered else ""),
             )
         ]
 

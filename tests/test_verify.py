@@ -138,6 +138,7 @@ class TestVerify:
             "linked",
         ]
         assert f"{SF}/SALES/PUBLIC/ORDERS" in lines[4]
+        assert "Atlan can build nothing of this run before" in receipt.findings[0].hint
         assert atlan.asked == ["connection", "job", "process"]
 
     def test_not_yet_then_found(self, atlan: Atlan) -> None:
