@@ -41,6 +41,7 @@ class State:
         self.claiming: Set[Any] = set()
         self.senders: Dict[Tuple[object, str, str], Any] = {}
         self.read_hooks: List[Any] = []  # called before each outbox read (never reset)
+        self.exit_hooked = False  # delivery's exit and read hooks are registered (never reset)
         self.couriers = True  # step commands and the transport may start courier processes
         self.inherited: List[Any] = []  # a forked child keeps its parent's handles, unused
         self.journals: Dict[str, Any] = {}  # outbox path -> this process's hand-off journal

@@ -35,25 +35,38 @@ class _Failure(Exception):
         self.status = status
 
 
-def _duration(text: str) -> float:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if not match:
+def _duration(text: str, zero: bool = False) -> float:
+    """A positive duration: seconds as a plain number (``90``, ``2.5``) or with a unit
+    (``90s``, ``30m``, ``6h``, ``2d``); the same rule for every option that takes one."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*", text)
+    value = float(match.group(1)) * _UNITS[match.group(2) or "s"] if match else -1.0
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; use a number and a unit: 90s, 30m, 6h, 2d"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive number of seconds, e.g. 10 or 2.5"
+            f"{text!r} is not a {'' if zero else 'positive '}duration; use seconds (90) or a "
+            "number and a unit: 90s, 30m, 6h, 2d"
         )
     return value
+
+
+def _age(text: str) -> float:
+    """An age, as :func:`_duration`; ``0`` means everything so far."""
+    return _duration(text, zero=True)
+
+
+_DURATION_OPTIONS = ("--timeout", "--time-limit", "--older-than")
+
+
+def _joined_durations(argv: Sequence[str]) -> List[str]:
+    """``--older-than -1d`` as ``--older-than=-1d``: argparse would take ``-1d`` for an option
+    and say "expected one argument"; joined, the value is judged (and refused) as a duration."""
+    joined: List[str] = []
+    for item in argv:
+        negative = item[:1] == "-" and (item[1:2].isdigit() or item[1:2] == ".")
+        if negative and joined and joined[-1] in _DURATION_OPTIONS:
+            joined[-1] = f"{joined[-1]}={item}"
+        else:
+            joined.append(item)
+    return joined
 
 
 def _count(text: str) -> int:
@@ -102,9 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     def timeout_option(command: argparse.ArgumentParser) -> None:
         command.add_argument(
             "--timeout",
-            type=_positive,
+            type=_duration,
             default=10.0,
-            help="longest wait for Atlan per event, in seconds (default 10)",
+            help="longest wait for Atlan, e.g. 10 or 30s (default 10 s)",
         )
 
     def wait_option(command: argparse.ArgumentParser) -> None:
@@ -196,7 +209,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument(
         "--older-than",
-        type=_duration,
+        type=_age,
         metavar="AGE",
         help="delivered more than this long ago: 1d, 12h, 0s (default: the retention, 7d)",
     )
@@ -228,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     orphans.add_argument(
         "--older-than",
-        type=_duration,
+        type=_age,
         required=True,
         metavar="AGE",
         help="only runs not heard from for this long: 30m, 6h, 2d",
@@ -508,7 +521,7 @@ def _run_id(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from atlan_ext.replay import replay
+    from atlan_ext.courier import drain
 
     tenant = _tenant(args)
     if tenant is None:
@@ -519,33 +532,33 @@ def _replay(args: argparse.Namespace) -> int:
     outbox = _outbox()
     pending = outbox.counts()[0]
     if pending == 0:  # answered without pyatlan's import
-        print("delivered 0, failed 0, pending 0")
+        print("delivered 0, pending 0")
         return 0
-    client = tenant.client()
-    progress: Optional[Callable[[int, int], None]] = None
-    if sys.stderr.isatty() and pending > 200:
 
-        def progress(done: int, total: int) -> None:
-            sys.stderr.write(f"\r{_PROG}: replayed {done}/{total}")
-            sys.stderr.flush()
+    def say(line: str) -> None:
+        print(f"{_PROG}: {line}", file=sys.stderr, flush=True)
 
-    report = replay(
-        client,
+    # The courier's own loop, in the foreground: it keeps trying while Atlan does not answer,
+    # until everything is delivered or --time-limit passes.
+    done = drain(
+        tenant.client(),
         outbox,
+        seconds=args.time_limit,
         batch_size=args.batch_size,
-        time_limit=args.time_limit,
         limit=args.limit,
-        progress=progress,
+        say=say,
     )
-    if progress is not None:
-        sys.stderr.write("\n")
-    print(f"delivered {report.delivered}, failed {report.failed}, pending {report.left}")
-    if report.errors:
-        print(f"last error: {report.errors[-1]}", file=sys.stderr)
-    return 0 if report.failed == 0 else 1
+    left = outbox.counts()[0]
+    print(f"delivered {done.delivered}, pending {left}")
+    if left and done.fatal is None:
+        error = done.last_error or outbox.last_error()
+        say(f"{left} event(s) still pending{f' (last error: {error})' if error else ''}")
+    return 0 if left == 0 or (args.limit and done.delivered >= args.limit) else 1
 
 
 def _flush(args: argparse.Namespace) -> int:
+    from atlan_ext._spawn import running, spawn
+
     outbox = _outbox()
     pending = outbox.counts()[0]
     if pending == 0:
@@ -558,19 +571,28 @@ def _flush(args: argparse.Namespace) -> int:
             "ATLAN_BASE_URL and ATLAN_API_KEY",
             1,
         )
-    from atlan_ext.courier import spawn
-
-    spawn(tenant, outbox.path)
+    if not spawn(tenant, outbox.path):
+        raise _Failure(
+            f"{pending} event(s) pending in {outbox.path}, and no courier may start here "
+            "(ATLAN_EXT_COURIER is off): send them with: atlan-lineage replay",
+            1,
+        )
     deadline = time.monotonic() + args.timeout
+    seen = False  # the courier took its lock (it starts in a moment)
     while pending and time.monotonic() < deadline:
         time.sleep(0.1)
+        works = running(outbox.path, tenant.base_url)
         pending = outbox.counts()[0]
+        if seen and not works:  # it stopped: a setting to fix, or what is left was refused
+            break
+        seen = seen or works
     if pending == 0:
         print("all delivered")
         return 0
     error = outbox.last_error()
     raise _Failure(
-        f"{pending} event(s) still pending after {args.timeout:g} s"
+        f"{pending} event(s) still pending"
+        f"{' after ' + format(args.timeout, 'g') + ' s' if time.monotonic() >= deadline else ''}"
         f"{f' (last error: {error})' if error else ''}; they stay in {outbox.path}",
         1,
     )
@@ -790,7 +812,7 @@ class _StderrFormatter(logging.Formatter):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``atlan-lineage`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_durations(sys.argv[1:] if argv is None else argv))
     from atlan_ext import delivery
 
     delivery.exit_flush_seconds = 0.0  # every wait here is bounded by --timeout already
@@ -827,7 +849,7 @@ def _hand_over(args: argparse.Namespace) -> None:
     if courier is None:
         return
     tenant, outbox = courier
-    from atlan_ext.courier import spawn
+    from atlan_ext._spawn import spawn
 
     spawn(tenant, outbox.path)
     if getattr(args, "wait", False):

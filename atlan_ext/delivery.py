@@ -34,10 +34,10 @@ from atlan_ext.exceptions import (
     InvalidOptionError,
     LineageDeliveryError,
     OutboxError,
-    TenantSettingsError,
 )
 from atlan_ext.outbox import Outbox, OutboxEvent, default_path, on_read
 from atlan_ext.send import (
+    BATCH_LIMIT,
     Tenant,
     connector_value,
     is_async_client,
@@ -45,21 +45,22 @@ from atlan_ext.send import (
     secrets_of,
     send_checked,
     send_checked_async,
+    tenant_wide,
 )
 
 __all__ = [
-    "BATCH_LIMIT",
     "Delivery",
+    "Handed",
     "default_outbox",
     "flush",
     "pop_capture",
     "push_capture",
     "shutdown",
+    "stop_sending",
 ]
 
 log = logging.getLogger("atlan_ext")
 
-BATCH_LIMIT = 100  # events in one POST
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 #: How long interpreter exit waits for unsent events (the command line sets 0: its waits are
@@ -248,35 +249,31 @@ class _Sender:
         self.answered_at = -math.inf  # when Atlan last accepted a send (monotonic)
         self.active_at = 0.0  # when a job last sent on its own thread
         self.save_due = False  # the thread was asked to store what jobs delivered
+        self.loading_since: Optional[float] = None  # while pyatlan's client is being built
+        self.cold = False  # a job's wait ended while it was: jobs do not wait until it is
 
     # -- the job's side ------------------------------------------------------------------------
 
     def submit(self, item: _Item) -> None:
-        """Queue ``item``. When the queue is full it is kept (parked, or in memory) and sent
-        by this sender once there is room; its run's later events wait behind it."""
+        """Queue ``item`` for this sender's thread."""
         with self.lock:
             self.busy += 1
-            if self.queue.qsize() >= _QUEUE_LIMIT:
-                self.blocked.add(item.run_id)
-                item.error = LineageDeliveryError(
-                    f"more than {_QUEUE_LIMIT} events wait for Atlan; kept, to be sent when "
-                    "there is room",
-                    retryable=True,
-                )
-                self._park([item])
-                self.busy -= 1
-                item.answer()
-                say_once(
-                    f"queue-full:{self.label}",
-                    "atlan_ext: more than %d events wait for %s; the rest are kept and sent "
-                    "as soon as there is room",
-                    _QUEUE_LIMIT,
-                    self.label,
-                )
-            else:
-                self.queue.put(item)
+            self.queue.put(item)
             if self.thread is None:
                 self._start()
+
+    def crowded(self) -> bool:
+        """True while more events wait in memory than it should hold (see :meth:`keep`)."""
+        return self.queue.qsize() >= _QUEUE_LIMIT
+
+    def keep(self, item: _Item) -> None:
+        """An event the job stored in the outbox itself while this sender was crowded: sent
+        from there once there is room, its run's later events behind it. Nothing is dropped."""
+        with self.lock:
+            self.blocked.add(item.run_id)
+            if self.thread is None:
+                self._start()
+        self._park([item])
 
     def _start(self) -> None:
         self.thread = threading.Thread(target=self._work, name="atlan-ext-sender", daemon=True)
@@ -484,21 +481,14 @@ class _Sender:
             _journaled(self.outbox, new)
 
     def _park(self, items: Sequence[_Item]) -> None:
-        """Keep items to send again: by outbox id, or in memory when the outbox failed."""
+        """Keep items to send again: by outbox id, or in memory when the outbox failed (and
+        in the journal, where there is one): never dropped."""
         with self.lock:
             for item in items:
                 if item.event_id is not None:
                     self.parked.append(item.event_id)
-                elif len(self.unstored) < _QUEUE_LIMIT:
-                    self.unstored.append(item)
                 else:
-                    say_once(
-                        f"dropped:{self.label}",
-                        "atlan_ext: neither the outbox nor %s takes lineage, and more than %d "
-                        "events wait in memory: later ones are dropped",
-                        self.label,
-                        _QUEUE_LIMIT,
-                    )
+                    self.unstored.append(item)
 
     def _again(self) -> None:
         """Send what was parked, oldest first (store what is still only in memory first)."""
@@ -571,7 +561,14 @@ class _Sender:
 
     def _client_now(self) -> Any:
         if self._client is None:
-            self._client = cast(Tenant, self.target).client()  # pyatlan's import: here, once
+            # pyatlan's import, here, once (seconds; up to 30 on a busy machine): a job whose
+            # wait ends meanwhile is told so, and the tenant is not blamed for it.
+            self.loading_since = time.monotonic()
+            try:
+                self._client = cast(Tenant, self.target).client()
+            finally:
+                self.loading_since = None
+                self.cold = False
         return self._client
 
     def _deliver(self, batch: List[_Item]) -> None:
@@ -605,11 +602,7 @@ class _Sender:
         try:
             send_checked(self._client_now(), [item.event for item in sendable], self.connector)
         except LineageDeliveryError as error:
-            if (
-                len(sendable) > 1
-                and not error.retryable
-                and not isinstance(error, TenantSettingsError)
-            ):
+            if len(sendable) > 1 and not error.retryable and not tenant_wide(error):
                 # The endpoint may refuse an array: fall back to one request per event.
                 for item in sendable:
                     self._deliver([item])
@@ -709,16 +702,21 @@ class _Sender:
                 self.retry_at = time.monotonic() + self.pause
         say_once(
             f"undelivered:{self.label}",
-            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s; send it "
-            "later with: atlan-lineage replay",
+            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s",
             self.label,
             error,
             self.outbox.path,
-            " and sent again when Atlan answers" if error.retryable else "",
+            _again_note()
+            if error.retryable
+            else "; nothing more is sent to it until that is fixed: then send it with: "
+            "atlan-lineage replay",
         )
 
 
 _TERMINAL = ("COMPLETE", "ABORT", "FAIL")
+#: A handed-over event: its sender, the item, whether the job sends it on its own thread,
+#: and whether it waits for the answer.
+Handed = Tuple[_Sender, _Item, bool, bool]
 _AFTER_ALL = 2**62  # an outbox id above any real one
 _SAVE_AFTER = 0.0005  # seconds without work before delivered events are stored
 _SAVE_BATCH = 10  # or once this many wait: small writes, so no send waits long behind one
@@ -763,6 +761,7 @@ def _sender_for(target: Any, connector: str, outbox: Outbox) -> _Sender:
     with STATE.lock:
         sender: Optional[_Sender] = STATE.senders.get(key)
         if sender is None or (sender.target is not target and not isinstance(target, Tenant)):
+            _registered()
             sender = STATE.senders[key] = _Sender(target, connector, outbox)
         return sender
 
@@ -807,37 +806,39 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
     return all(sender.idle() and not sender.parked for sender in _senders())
 
 
-def shutdown() -> None:
+def stop_sending() -> None:
+    """From now on, nothing more goes out from this process: what is handed over is stored for
+    the courier that takes over at exit. A SIGTERM handler calls it before it ends the open
+    runs, so that their ABORTs are stored after every event already made, and sent after them
+    (in the order they were made) by that courier, never by a sender racing the send that
+    the signal interrupted."""
+    for sender in _senders():
+        sender.closed.set()
+
+
+def shutdown(wait: bool = True) -> None:
     """Give unsent events a bounded moment (:data:`exit_flush_seconds`, none for a tenant
-    that is down), then leave them to a replay: in the outbox, with this process's claims
-    released, and say once how many were not delivered, to which tenant. Runs at interpreter
-    exit, and before a process dies of SIGTERM."""
-    _wait(exit_flush_seconds, give_up_when_down=True)
+    that is down; none at all with ``wait=False``), then leave them in the outbox, with this
+    process's claims released, to a courier process that delivers them once Atlan answers
+    (where couriers may start: see :mod:`atlan_ext._spawn`), and say once how many that is.
+    Runs at interpreter exit, and before a process dies of SIGTERM."""
+    if wait:
+        _wait(exit_flush_seconds, give_up_when_down=True)
     with SHIELD:  # a SIGTERM now comes after this, not into it
-        _leave_to_replay()
+        _leave_to_courier()
 
 
-def _leave_to_replay() -> None:
-    """Shut every sender down and leave what it holds to a replay (see :func:`shutdown`)."""
+def _leave_to_courier() -> None:
+    """Shut every sender down and leave what it holds in the outbox (see :func:`shutdown`)."""
     senders = _senders()
     with STATE.lock:
         claiming = set(STATE.claiming)
     # At exit, a closed or vanished database is no reason to fail.
+    left: Dict[int, int] = {}
     for sender in senders:
         sender.closed.set()
-        left = 0
         with contextlib.suppress(Exception):
-            left = sender.spill()
-        if left and sender.target is not None:
-            say_once(
-                f"left:{sender.label}",
-                "atlan_ext: %d lineage event(s) were not delivered to %s (%s). They are kept "
-                "in %s; send them with: atlan-lineage replay",
-                left,
-                sender.label,
-                sender.last_error or sender.down or "no answer yet",
-                sender.outbox.path,
-            )
+            left[id(sender)] = sender.spill()
     for outbox in {*claiming, *(sender.outbox for sender in senders)}:
         with contextlib.suppress(Exception):
             outbox.release_mine()
@@ -845,9 +846,88 @@ def _leave_to_replay() -> None:
         journals = list(STATE.journals.values())
     for journal in journals:
         journal.close()  # its file goes, unless a record could not be stored
+    for sender in senders:
+        if left.get(id(sender)) and sender.target is not None:
+            _announce(sender, left[id(sender)])
 
 
-atexit.register(shutdown)
+def _announce(sender: _Sender, count: int) -> None:
+    """Say once, on the job's stderr, what it leaves undelivered and who delivers it."""
+    reason = sender.last_error or sender.down or "no answer yet"
+    where = sender.outbox.path
+    if where == ":memory:":
+        say_once(
+            f"left:{sender.label}",
+            "atlan_ext: %d lineage event(s) were not delivered to %s (%s), and no outbox could "
+            "keep them (see the warning above): they are lost with this process",
+            count,
+            sender.label,
+            reason,
+        )
+        return
+    tenant = _tenant_of(sender.target)
+    courier = False
+    if tenant is not None and sender.retryable:
+        from atlan_ext._spawn import spawn  # here: the process module only when needed
+
+        with contextlib.suppress(Exception):
+            courier = spawn(tenant, where)
+    if courier:
+        say_once(
+            f"left:{sender.label}",
+            "atlan_ext: %d lineage event(s) were not delivered to %s yet (%s). They are kept "
+            "in %s, and a courier process delivers them once Atlan answers "
+            "(atlan-lineage status shows them)",
+            count,
+            sender.label,
+            reason,
+            where,
+        )
+    else:
+        say_once(
+            f"left:{sender.label}",
+            "atlan_ext: %d lineage event(s) were not delivered to %s (%s). They are kept in "
+            "%s; send them with: atlan-lineage replay",
+            count,
+            sender.label,
+            reason,
+            where,
+        )
+
+
+def _again_note() -> str:
+    """Who sends an event again that Atlan did not take, for messages."""
+    from atlan_ext._spawn import allowed
+
+    if allowed():
+        return (
+            " and sent again when Atlan answers (by this process, or after it exits by a "
+            "courier process)"
+        )
+    return (
+        " and sent again when Atlan answers while this process runs; after that, send it "
+        "with: atlan-lineage replay"
+    )
+
+
+def _tenant_of(target: Any) -> Optional[Tenant]:
+    """The tenant a courier process can reach for ``target``: a :class:`Tenant`, or the URL
+    and key of a pyatlan client (handed to the courier in its environment, never shown)."""
+    if isinstance(target, Tenant):
+        return target
+    url, key = getattr(target, "base_url", None), getattr(target, "api_key", None)
+    if isinstance(url, str) and url and isinstance(key, str) and key:
+        return Tenant(url, key)
+    return None
+
+
+def _registered() -> None:
+    """Once a sender exists: interrupted exit hands what is left to a courier, and reads of
+    the outbox see what senders hold (not at import: ``import atlan_ext`` stays light)."""
+    if not STATE.exit_hooked:
+        STATE.exit_hooked = True
+        atexit.register(shutdown)
+        on_read(_settle)
 
 
 def _settle(outbox: Outbox) -> None:
@@ -855,9 +935,6 @@ def _settle(outbox: Outbox) -> None:
         if sender.outbox.path == outbox.path:
             with contextlib.suppress(Exception):
                 sender.settle()
-
-
-on_read(_settle)
 
 
 # -- the per-run delivery policy -------------------------------------------------------------
@@ -969,15 +1046,29 @@ class Delivery:
 
         The event is in the outbox before this returns (a ``kill -9`` loses nothing), unless
         the outbox failed; then the sender keeps it in memory and still sends it."""
+        with SHIELD:  # a SIGTERM's ABORT comes after this event, not into its hand-off
+            handed = self.hand_over(event, lifecycle, check)
+        self.finish(handed)
+
+    def hand_over(
+        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+    ) -> Optional[Handed]:
+        """The first half of :meth:`send`, which never waits for Atlan: ``event`` left where
+        a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
+        together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
+        comes between the two. ``None``: nothing more to do."""
         if self.is_async:
             raise TypeError(
                 "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
         if _captured(event):
-            return
-        with SHIELD:  # a SIGTERM's ABORT comes after this event, not into its hand-off
-            handed = self._hand_over(event, lifecycle, check)
+            return None
+        return self._hand_over(event, lifecycle, check)
+
+    def finish(self, handed: Optional[Handed]) -> None:
+        """The second half of :meth:`send`: send it here or wait for its answer, per the
+        policy above (at most :attr:`timeout`)."""
         if handed is None:
             return
         sender, item, here, waiting = handed
@@ -988,20 +1079,31 @@ class Delivery:
         if not waiting:
             return
         if not cast(threading.Event, item.done).wait(self.timeout):
-            reason = (
-                f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
-                "delivery goes on in the background"
-            )
             sender.slow.add(item.run_id)
-            sender.trip(reason)
-            say_once(
-                f"undelivered:{sender.label}",
-                "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; jobs in this "
-                "process no longer wait for Atlan until it answers",
-                sender.label,
-                reason,
-                self.outbox.path,
-            )
+            loading = sender.loading_since
+            if loading is not None:
+                # The time went on pyatlan's import, not on Atlan: no breaker is tripped.
+                sender.cold = True
+                reason = (
+                    f"not sent within {self.timeout:g} s: pyatlan was still being imported "
+                    f"({time.monotonic() - loading:.0f} s so far), so Atlan was not asked yet; "
+                    "it is sent as soon as pyatlan is loaded"
+                )
+                say_once(f"loading:{sender.label}", "atlan_ext: lineage %s", reason)
+            else:
+                reason = (
+                    f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
+                    "delivery goes on in the background"
+                )
+                sender.trip(reason)
+                say_once(
+                    f"undelivered:{sender.label}",
+                    "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; jobs in "
+                    "this process no longer wait for Atlan until it answers",
+                    sender.label,
+                    reason,
+                    self.outbox.path,
+                )
             self._report(LineageDeliveryError(reason, retryable=True))
             return
         if item.error is not None:
@@ -1009,16 +1111,21 @@ class Delivery:
 
     def _hand_over(
         self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck]
-    ) -> Optional[Tuple[_Sender, _Item, bool, bool]]:
+    ) -> Optional[Handed]:
         """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
         it to its sender, unless the job is to send it itself: the sender, the item, whether
         the job sends it here and whether it waits. ``None``: stored, nothing to send."""
         offset, text = -1, None
         event_id: Optional[int] = None
+        crowded = False
+        if self.client is not None:
+            with STATE.lock:
+                crowded = _sender_for(self.client, self.connector, self.outbox).crowded()
         if (
             self.client is not None
             and check is None
             and not self.durable
+            and not crowded
             and not _outbox_troubled(self.outbox)
         ):
             # The journal keeps it through a kill; the sender stores it in the outbox.
@@ -1033,14 +1140,23 @@ class Delivery:
         terminal = event["eventType"] in _TERMINAL
         with STATE.lock:  # the sender stays registered until it has this item
             sender = _sender_for(self.client, self.connector, self.outbox)
+            item = _Item(event, event_id, run_id, terminal, lifecycle)
+            item.journal, item.text = offset, text
+            if crowded and event_id is not None:
+                sender.keep(item)
+                return sender, item, False, False
             waiting = (
                 self.client is not None
                 and not self.background
-                and run_id not in sender.slow
-                and sender.down is None
+                and not sender.closed.is_set()
+                # strict waits for the answer every time (a tenant that is down answers at
+                # once); others do not wait for a tenant that is down, a run already late,
+                # or a client whose pyatlan import outlasted a job's wait already.
+                and (
+                    self.strict
+                    or (run_id not in sender.slow and sender.down is None and not sender.cold)
+                )
             )
-            item = _Item(event, event_id, run_id, terminal, lifecycle)
-            item.journal, item.text = offset, text
             if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
                 waiting = False
             if waiting:
@@ -1134,11 +1250,13 @@ class Delivery:
             self.outbox.mark_failed(event_ids, str(error))
         say_once(
             f"undelivered:{_label(self.client)}",
-            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; send it later "
-            "with: atlan-lineage replay",
+            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s",
             _label(self.client),
             error,
             self.outbox.path,
+            _again_note()
+            if error.retryable
+            else "; once that is fixed, send it with: atlan-lineage replay",
         )
         self._report(error)
 

@@ -46,8 +46,8 @@ from typing import (
 
 from atlan_ext import display
 from atlan_ext import facets as _facets
-from atlan_ext._state import STATE, defer_signal
-from atlan_ext.delivery import Delivery, shutdown
+from atlan_ext._state import SHIELD, STATE, defer_signal
+from atlan_ext.delivery import Delivery, shutdown, stop_sending
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
 from atlan_ext.exceptions import (
     InvalidClientError,
@@ -480,13 +480,25 @@ class Run(_RunBase):
     """A run driven from sync code: ``with lineage_run(...) as run``, :func:`start_run`,
     :func:`resume_run`. Used as ``with run:``, it ends with the block's outcome."""
 
-    def _send(self, prepared: Optional[Prepared], previous: Optional[RunState]) -> None:
-        if prepared is None:
-            return
+    def _send(self, make: Callable[[], Optional[Prepared]]) -> None:
+        """Make an event (``make`` checks the transition and moves the state) and deliver it.
+        Making it and handing it over are one shielded section: a SIGTERM landing between
+        them is handled once the event is handed over, so the ABORT it sends always comes
+        after this event, never before it (the wait for Atlan is outside the section)."""
+        handed = None
         try:
-            self._delivery.send(*prepared, check=self._check(prepared[0]))
+            with SHIELD:
+                previous = self._lifecycle
+                prepared = make()
+                if prepared is None:
+                    return
+                try:
+                    handed = self._delivery.hand_over(*prepared, check=self._check(prepared[0]))
+                except InvalidTransitionError:
+                    self._refused(previous)
+                    raise
+            self._delivery.finish(handed)
         except InvalidTransitionError:
-            self._refused(previous)
             raise
         except Exception as error:
             self._trouble(error, None)
@@ -497,7 +509,7 @@ class Run(_RunBase):
     def _start(self) -> None:
         self._opened()
         try:
-            self._send(self._prepare(RunState.START, None), None)
+            self._send(lambda: self._prepare(RunState.START, None))
         except InvalidTransitionError as error:
             self._trouble(error, None)
         except LineageDeliveryError as error:  # strict: the run does not begin
@@ -506,26 +518,29 @@ class Run(_RunBase):
 
     def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
-        previous = self._lifecycle
-        self._send(self._prepare(RunState.RUNNING, facets), previous)
+        self._send(lambda: self._prepare(RunState.RUNNING, facets))
 
     def other(self, facets: Facets = None) -> None:
         """Send OTHER: more facets for the run, at any time before it ends."""
-        previous = self._lifecycle
-        self._send(self._prepare(RunState.OTHER, facets), previous)
+        self._send(lambda: self._prepare(RunState.OTHER, facets))
 
     def end(self, outcome: Outcome = None, *, facets: Facets = None) -> Optional[RunState]:
         """End the run for ``outcome`` (``None``: success; an exception; a process exit
         status, negative for a signal) and return its terminal state. Idempotent: once the
         run has ended, nothing more is sent and ``None`` is returned."""
-        previous = self._lifecycle
-        prepared = self._prepare_end(outcome, facets, explicit=False)
-        self._send(prepared, previous)
-        return self._lifecycle if prepared is not None else None
+        made: List[Prepared] = []
+
+        def make() -> Optional[Prepared]:
+            prepared = self._prepare_end(outcome, facets, explicit=False)
+            if prepared is not None:
+                made.append(prepared)
+            return prepared
+
+        self._send(make)
+        return self._lifecycle if made else None
 
     def _end_explicitly(self, outcome: Outcome, facets: Facets) -> None:
-        previous = self._lifecycle
-        self._send(self._prepare_end(outcome, facets, explicit=True), previous)
+        self._send(lambda: self._prepare_end(outcome, facets, explicit=True))
 
     def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
@@ -942,12 +957,16 @@ def _on_sigterm(number: int, frame: Any) -> None:
     with STATE.lock:
         runs = list(STATE.open_runs.values())
         STATE.open_runs.clear()
+    # Nothing more is sent from this process: the ABORTs are stored behind every event made
+    # so far (a send this signal interrupted included), and the courier that takes over at
+    # exit sends them all in the order they were made.
+    stop_sending()
     for run in runs:
-        if isinstance(run, Run):
+        if isinstance(run, Run) and run.state is not None:  # no START made: nothing to end
             try:
                 run.end(-number)
             except Exception as error:  # dying anyway: say why lineage is missing
                 log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
-    shutdown()
+    shutdown(wait=False)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

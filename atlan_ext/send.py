@@ -30,6 +30,7 @@ from atlan_ext.exceptions import (
 )
 
 __all__ = [
+    "BATCH_LIMIT",
     "NO_TENANT",
     "SUPPORTED_CONNECTORS",
     "Tenant",
@@ -40,6 +41,7 @@ __all__ = [
     "redact",
     "secrets_of",
     "tenant_from_settings",
+    "tenant_wide",
 ]
 
 #: The connector types that have an Atlan OpenLineage endpoint, by pyatlan's enum value.
@@ -51,6 +53,9 @@ SUPPORTED_CONNECTORS = (
     "airflow-cloud-composer",
     "generic-openlineage",
 )
+
+#: Events in one POST, at most.
+BATCH_LIMIT = 100
 
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ACCEPTED = 202
@@ -149,7 +154,7 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
             f"connector_type=AtlanConnectorType.{connector.upper().replace('-', '_')}), "
             "then send again (atlan-lineage replay)",
             status=401,
-            retryable=True,
+            retryable=False,
         )
     detail = redact(str(error).strip().splitlines()[0] if str(error).strip() else "", secrets)
     detail = detail[:300]
@@ -209,6 +214,16 @@ def _check_final(box: List[int], connector: str) -> None:
         status=final,
         retryable=final in _RETRYABLE,
     )
+
+
+def tenant_wide(error: LineageDeliveryError) -> bool:
+    """True for an answer that no event of this tenant (and connector) will get otherwise
+    until someone fixes a setting: the key refused, no OpenLineage connection, no such
+    endpoint (a wrong base URL), a client that cannot be built. Nothing is tried again, one
+    by one or later, after such an answer; the events wait in the outbox for the fix."""
+    return isinstance(
+        error, (LineageAuthenticationError, LineageNotConfiguredError, TenantSettingsError)
+    ) or error.status in (404, 405)
 
 
 def _payload(events: Sequence[Dict[str, Any]]) -> Any:

@@ -64,16 +64,21 @@ def capture_lineage() -> Iterator[List[Event]]:
 
 @contextlib.contextmanager
 def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
-    """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox."""
+    """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox. What the
+    block leaves undelivered stays there: no courier process is started for it."""
     before = os.environ.get("ATLAN_EXT_HOME")
     _delivery.shutdown()
     _state.reset()
     os.environ["ATLAN_EXT_HOME"] = str(folder)
+    # No courier process takes over what the block leaves: it would send test events past
+    # any mock, to whatever tenant a client names.
+    couriers, _state.STATE.couriers = _state.STATE.couriers, False
     try:
         yield _delivery.default_outbox()
     finally:
         _delivery.shutdown()  # the block's senders stop: none of them outlives it
         _state.reset()
+        _state.STATE.couriers = couriers
         if before is None:
             os.environ.pop("ATLAN_EXT_HOME", None)
         else:

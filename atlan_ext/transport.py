@@ -209,7 +209,7 @@ class AtlanTransport(Transport):
             outbox = self.delivery.outbox
             if outbox.path == ":memory:" or outbox.counts()[0] == 0:
                 return
-            from atlan_ext.courier import spawn
+            from atlan_ext._spawn import spawn
 
             spawn(self.tenant, outbox.path)
         except AtlanExtError:
