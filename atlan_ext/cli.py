@@ -336,9 +336,14 @@ def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[
 
     client = _lineage_tenant(args)
     if isinstance(client, Tenant) and args.command != "wrap":
-        # A step command stores its event and returns; a courier process delivers it.
-        args.courier = (client, outbox)
-        client = "local"
+        if outbox.path != ":memory:":
+            # A step command stores its event and returns; a courier process delivers it.
+            args.courier = (client, outbox)
+            client = "local"
+        else:
+            # No outbox a courier could read: the step sends its event itself, waiting up to
+            # --timeout, and fails (no run id printed) when Atlan did not take it.
+            options.setdefault("strict", True)
     return {
         "client": client,
         "connector_type": getattr(args, "connector", "spark"),
@@ -490,6 +495,11 @@ def _step(args: argparse.Namespace) -> int:
             outputs=args.output,
             **_run_options(args, outbox),
         )
+    elif outbox.path == ":memory:":
+        raise _Failure(
+            f"no outbox works here (see the warning above), so nothing is known of run "
+            f"{run_id}: give --connection and --job to send {args.command.upper()} for it"
+        )
     else:
         raise _Failure(
             f"unknown run id {run_id} in {outbox.path}: start the run first with "
@@ -550,14 +560,17 @@ def _replay(args: argparse.Namespace) -> int:
     )
     left = outbox.counts()[0]
     print(f"delivered {done.delivered}, pending {left}")
-    if left and done.fatal is None:
+    failed = done.fatal is not None or done.last_error is not None or done.refused > 0
+    if left and failed and done.fatal is None:
         error = done.last_error or outbox.last_error()
         say(f"{left} event(s) still pending{f' (last error: {error})' if error else ''}")
-    return 0 if left == 0 or (args.limit and done.delivered >= args.limit) else 1
+    elif left and not failed and not args.limit:
+        say(f"{left} event(s) still pending: another process is sending them")
+    return 1 if failed else 0
 
 
 def _flush(args: argparse.Namespace) -> int:
-    from atlan_ext._spawn import running, spawn
+    from atlan_ext._spawn import spawn
 
     outbox = _outbox()
     pending = outbox.counts()[0]
@@ -577,23 +590,14 @@ def _flush(args: argparse.Namespace) -> int:
             "(ATLAN_EXT_COURIER is off): send them with: atlan-lineage replay",
             1,
         )
-    deadline = time.monotonic() + args.timeout
-    seen = False  # the courier took its lock (it starts in a moment)
-    while pending and time.monotonic() < deadline:
-        time.sleep(0.1)
-        works = running(outbox.path, tenant.base_url)
-        pending = outbox.counts()[0]
-        if seen and not works:  # it stopped: a setting to fix, or what is left was refused
-            break
-        seen = seen or works
+    pending = _wait_delivered(outbox, tenant, args.timeout)
     if pending == 0:
         print("all delivered")
         return 0
     error = outbox.last_error()
     raise _Failure(
-        f"{pending} event(s) still pending"
-        f"{' after ' + format(args.timeout, 'g') + ' s' if time.monotonic() >= deadline else ''}"
-        f"{f' (last error: {error})' if error else ''}; they stay in {outbox.path}",
+        f"{pending} event(s) still pending{f' (last error: {error})' if error else ''}; they "
+        f"stay in {outbox.path}",
         1,
     )
 
@@ -853,33 +857,53 @@ def _hand_over(args: argparse.Namespace) -> None:
 
     spawn(tenant, outbox.path)
     if getattr(args, "wait", False):
-        _wait_for(outbox, args.run_id_done, args.timeout)
+        left = _wait_delivered(outbox, tenant, args.timeout, args.run_id_done)
+        if left:
+            error = outbox.last_error()
+            raise _Failure(
+                f"run {args.run_id_done}: {left} event(s) not delivered within "
+                f"{args.timeout:g} s{f' (last error: {error})' if error else ''}; they stay "
+                f"in {outbox.path} for the courier (atlan-lineage status shows them). The "
+                "run's next step must not start before they arrive",
+                1,
+            )
+        return
     with contextlib.suppress(Exception):
         error = outbox.last_error()
         if error:
             pending = outbox.counts()[0]
             log.warning(
                 "atlan_ext: %d event(s) in %s are not delivered yet (last error: %s); a "
-                "courier keeps trying for a while, and atlan-lineage replay sends them",
+                "courier process keeps trying (courier.log beside the outbox says what it "
+                "does, atlan-lineage status shows them)",
                 pending,
                 outbox.path,
                 error,
             )
 
 
-def _wait_for(outbox: Any, run_id: str, timeout: float) -> None:
-    """Wait (at most ``timeout`` s) until the run's events in ``outbox`` are delivered."""
+def _wait_delivered(outbox: Any, tenant: Any, timeout: float, run_id: Optional[str] = None) -> int:
+    """Wait at most ``timeout`` s until the courier delivered the pending events (of
+    ``run_id``, or all); stop early once the courier stopped (a setting to fix, or what is
+    left was refused). Returns how many are still pending."""
+    from atlan_ext._spawn import running
+
+    def pending() -> int:
+        if run_id is None:
+            return int(outbox.counts()[0])
+        return len(outbox.events(run_id, pending_only=True))
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not outbox.events(run_id, pending_only=True):
-            return
+    seen = False  # the courier took its lock (it starts in a moment)
+    left = pending()
+    while left and time.monotonic() < deadline:
         time.sleep(0.05)
-    log.warning(
-        "atlan_ext: run %s's events were not delivered within %g s; the courier keeps trying "
-        "(atlan-lineage status shows why)",
-        run_id,
-        timeout,
-    )
+        works = running(outbox.path, tenant.base_url)
+        left = pending()
+        if seen and not works:
+            break
+        seen = seen or works
+    return left
 
 
 def _one_line(error: Exception) -> str:

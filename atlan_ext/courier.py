@@ -47,6 +47,8 @@ class Drained:
     fatal: Optional[str] = None
     #: The last failure that can pass, when the deadline came while Atlan did not answer.
     last_error: Optional[str] = None
+    #: Events Atlan refused (e.g. HTTP 400): their runs wait in the outbox.
+    refused: int = 0
 
 
 def drain(
@@ -99,6 +101,7 @@ def drain(
         if down:
             say("Atlan answers again")
         down, pause, done.last_error = False, FIRST_PAUSE, None
+        done.refused += report.failed
         if report.delivered or report.failed:
             idle_since = time.monotonic()
             continue

@@ -798,8 +798,8 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
     deadline = time.monotonic() + timeout
     for sender in _senders():
         while not sender.idle() or sender.owed():
-            if give_up_when_down and sender.down is not None:
-                break
+            if give_up_when_down and (sender.down is not None or sender.cold):
+                break  # no job waits for it now (and a courier takes what is left)
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)

@@ -28,9 +28,11 @@ def free_port() -> int:
         return port
 
 
-def env(home: Path, base_url: Optional[str] = None) -> Dict[str, str]:
+def env(home: Path, base_url: Optional[str] = None, courier: bool = True) -> Dict[str, str]:
     values = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
     values["ATLAN_EXT_HOME"] = str(home)
+    if not courier:
+        values["ATLAN_EXT_COURIER"] = "off"
     if base_url:
         values["ATLAN_BASE_URL"] = base_url
         values["ATLAN_API_KEY"] = KEY
@@ -38,11 +40,11 @@ def env(home: Path, base_url: Optional[str] = None) -> Dict[str, str]:
 
 
 def cli(
-    *args: str, home: Path, base_url: Optional[str] = None, **kwargs: Any
+    *args: str, home: Path, base_url: Optional[str] = None, courier: bool = True, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "atlan_ext.cli", *args],
-        env=env(home, base_url),
+        env=env(home, base_url, courier),
         capture_output=True,
         text=True,
         timeout=120,
@@ -158,8 +160,8 @@ class TestWrap:
 
 class TestTenantDownThenReplay:
     def test_events_wait_then_replay_delivers_them_as_made(self, tmp_path: Path) -> None:
-        """Tenant down: wrap is held at most --timeout, events stay in the outbox; tenant up:
-        replay delivers every event exactly as made, START first."""
+        """Tenant down, couriers off: wrap is held at most --timeout, events stay in the
+        outbox; tenant up: replay delivers every event exactly as made, START first."""
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         started = time.monotonic()
@@ -173,6 +175,7 @@ class TestTenantDownThenReplay:
             "pass",
             home=tmp_path,
             base_url=base_url,
+            courier=False,
         )
         elapsed = time.monotonic() - started
         assert done.returncode == 0, done.stderr

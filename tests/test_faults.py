@@ -460,7 +460,9 @@ class TestNeverSilent:
         assert done.returncode == 0
         assert "not delivered to" in done.stderr, done.stderr
         assert url in done.stderr
-        assert "atlan-lineage replay" in done.stderr
+        assert "a courier process delivers them" in done.stderr or (
+            "atlan-lineage replay" in done.stderr  # 403: nothing more goes until it is fixed
+        )
         assert KEY not in done.stderr
         assert "Traceback" not in done.stderr
 
@@ -473,7 +475,7 @@ class TestNeverSilent:
         )  # fmt: skip
         assert done.returncode == 0
         assert "not delivered to" in done.stderr
-        assert "atlan-lineage replay" in done.stderr
+        assert "a courier process delivers them" in done.stderr
 
     def test_status_shows_each_pending_events_last_error(self, tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{free_port()}"
