@@ -107,25 +107,17 @@ def _observe(response: Any) -> None:
         box.append(response.status_code)
 
 
-async def _observe_async(response: Any) -> None:
-    _observe(response)
-
-
 def _install_hook(client: Any) -> None:
     """Make sure the client's httpx session reports each lineage response's final status."""
-    hook: Any = _observe_async if is_async_client(client) else _observe
-    session: Any = getattr(
-        client, "_async_session" if is_async_client(client) else "_session", None
-    )
+    session: Any = getattr(client, "_session", None)
     hooks = getattr(session, "event_hooks", None)
     if not isinstance(hooks, dict):
         raise AtlanExtError(
-            f"cannot check delivery through {type(client).__name__}: expected pyatlan's "
-            "AtlanClient or AsyncAtlanClient"
+            f"cannot check delivery through {type(client).__name__}: expected pyatlan's AtlanClient"
         )
     responses = hooks.setdefault("response", [])
-    if hook not in responses:
-        responses.append(hook)
+    if _observe not in responses:
+        responses.append(_observe)
         session.event_hooks = hooks
 
 
@@ -244,25 +236,6 @@ def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) 
     finally:
         _observed.reset(token)
     if failure is not None:  # raised here, so pyatlan's unredacted error is not its context
-        raise failure
-    _check_final(box, connector)
-
-
-async def send_checked_async(client: Any, events: Sequence[Dict[str, Any]], connector: str) -> None:
-    """:func:`send_checked` for pyatlan's ``AsyncAtlanClient``, on the caller's event loop."""
-    _install_hook(client)
-    box: List[int] = []
-    token = _observed.set(box)
-    failure: Optional[LineageDeliveryError] = None
-    try:
-        await client.open_lineage.send(
-            _payload(events), connector_type=_pyatlan_connector(connector)
-        )
-    except Exception as error:
-        failure = _classify(error, connector, client)
-    finally:
-        _observed.reset(token)
-    if failure is not None:
         raise failure
     _check_final(box, connector)
 

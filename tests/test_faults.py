@@ -235,12 +235,14 @@ print(f"{time.monotonic() - started:.3f}", flush=True)
 
 class TestOneTimeoutPerJob:
     def test_five_runs_against_a_hanging_tenant(self, tmp_path: Path) -> None:
-        """Five sync runs, delivery_timeout=1, a tenant that never answers: the job waits
-        once, not five times (well under 3 s), exit adds under 1 s, one announcement, and
-        all ten events are kept for a replay."""
+        """Five sync runs, delivery_timeout=1, a tenant that never answers, no courier: the
+        job waits once, not five times (well under 3 s), exit adds under 1 s, one
+        announcement, and all ten events are kept for a replay."""
         with hanging_tenant() as url:
             started = time.monotonic()
-            done = python(FIVE_RUNS, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY)
+            done = python(
+                FIVE_RUNS, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
+            )
             total = time.monotonic() - started
         assert done.returncode == 0, done.stderr
         in_job = float(done.stdout)
@@ -248,7 +250,8 @@ class TestOneTimeoutPerJob:
         # The interpreter's own start and pyatlan's import (in the sender) are not exit's.
         assert total - in_job < 1.0 + startup_seconds(), (total, in_job)
         assert "Traceback" not in done.stderr
-        assert "timed out" in done.stderr
+        # The job's wait ended on pyatlan's import or on the tenant: each is named as such.
+        assert "timed out" in done.stderr or "pyatlan was still being imported" in done.stderr
         assert "10 lineage event(s) were not delivered" in done.stderr
         assert "atlan-lineage replay" in done.stderr
         outbox = Outbox(tmp_path / "outbox.db")

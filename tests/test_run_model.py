@@ -263,7 +263,7 @@ class TestOrderAcrossProcesses:
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.strip()
         done = cli(
-            "complete", "--run-id", run_id, "--wait", home=tmp_path,
+            "complete", "--run-id", run_id, "--wait", "--timeout", "90", home=tmp_path,
             base_url=loopback_tenant.base_url,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
