@@ -22,10 +22,7 @@ import functools
 import inspect
 import logging
 import math
-import os
-import signal
 import threading
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import (
@@ -44,10 +41,10 @@ from typing import (
     cast,
 )
 
-from atlan_ext import display
-from atlan_ext import facets as _facets
-from atlan_ext._state import SHIELD, STATE, defer_signal
-from atlan_ext.delivery import Delivery, shutdown, stop_sending
+from atlan_ext import _sigterm, display
+from atlan_ext._outcome import Aborted, failure, outcome_facets
+from atlan_ext._state import SHIELD
+from atlan_ext.delivery import Delivery
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
 from atlan_ext.exceptions import (
     InvalidClientError,
@@ -64,7 +61,6 @@ from atlan_ext.send import (
     Tenant,
     connector_value,
     is_async_client,
-    redact,
     tenant_from_settings,
 )
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
@@ -94,73 +90,6 @@ _current: contextvars.ContextVar[Optional[_RunBase]] = contextvars.ContextVar(
 def current_run() -> Optional[_RunBase]:
     """The innermost run entered (``with``) in this thread or task, or ``None``."""
     return _current.get()
-
-
-# -- how a run ended, as an errorMessage ---------------------------------------------------------
-
-
-class _Failed(Exception):
-    """Stands for ``fail(message)``: the message is the user's own words, kept as given."""
-
-
-class _Aborted(BaseException):
-    """Stands for ``abort(reason)``: an interruption, not an error."""
-
-
-def _failure(error: Union[BaseException, str, None]) -> BaseException:
-    if isinstance(error, BaseException):
-        return error
-    return _Failed(error or "failed")
-
-
-def _outcome_message(outcome: Outcome) -> str:
-    """The one message format of every FAIL and ABORT, whoever ends the run."""
-    if isinstance(outcome, (_Failed, _Aborted)):
-        return str(outcome)
-    if isinstance(outcome, BaseException):
-        text = str(outcome)
-        return f"{type(outcome).__name__}: {text}" if text else type(outcome).__name__
-    number = cast(int, outcome)
-    if number > 0:
-        return f"the command exited with status {number}"
-    try:
-        name = signal.Signals(-number).name
-    except ValueError:
-        name = f"signal {-number}"
-    return f"killed by {name} ({-number})"
-
-
-_MESSAGE_LIMIT = 10_000  # characters of an errorMessage kept (a run must end, however long)
-_STACK_LIMIT = 200_000
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n... ({len(text) - limit} characters left out) ...\n{text[-half:]}"
-
-
-def _outcome_facets(
-    outcome: Outcome, include_stack_trace: bool, secrets_of_run: Callable[[], List[str]]
-) -> Dict[str, Any]:
-    """The errorMessage facet for how a unit of work ended (none for success), with every
-    API key ``secrets_of_run()`` gives blanked out (the user's own message may hold one);
-    a success asks for none."""
-    if terminal_state(outcome) is RunState.COMPLETE:
-        return {}
-    secrets = secrets_of_run()
-    stack: Optional[str] = None
-    if (
-        include_stack_trace
-        and isinstance(outcome, BaseException)
-        and not isinstance(outcome, (_Failed, _Aborted))
-    ):
-        stack = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
-    message = _clip(redact(_outcome_message(outcome), secrets), _MESSAGE_LIMIT)
-    if stack is not None:
-        stack = _clip(redact(stack, secrets), _STACK_LIMIT)
-    return {"errorMessage": _facets.error_message(message, stack_trace=stack)}
 
 
 # -- settings, checked before anything is sent -----------------------------------------------------
@@ -264,6 +193,10 @@ def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
 
 class _RunBase:
     """What the sync and async runs share: state, datasets, events; never any I/O."""
+
+    #: Whether SIGTERM ends it with ABORT: a sync run's ``end`` can be called from the
+    #: handler; an async run's cannot.
+    ends_on_signal = False
 
     def __init__(
         self,
@@ -402,7 +335,7 @@ class _RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = _outcome_facets(
+            merged = outcome_facets(
                 outcome, self._settings.include_stack_trace, self._delivery.secrets
             )
             merged.update(facets or {})
@@ -427,7 +360,7 @@ class _RunBase:
         """A strict run whose START was not delivered does not begin, and leaves no lone
         START behind: its ABORT is stored after it, for the same replay."""
         prepared = self._prepare_end(
-            _Aborted(f"the run did not begin: its START was not delivered ({error})"),
+            Aborted(f"the run did not begin: its START was not delivered ({error})"),
             None,
             explicit=False,
         )
@@ -470,15 +403,18 @@ class _RunBase:
             _current.set(None)
 
     def _opened(self) -> None:
-        _watch_sigterm(self)
+        _sigterm.watch(self)
 
     def _closed(self) -> None:
-        _unwatch_sigterm(self)
+        _sigterm.unwatch(self)
 
 
 class Run(_RunBase):
     """A run driven from sync code: ``with lineage_run(...) as run``, :func:`start_run`,
     :func:`resume_run`. Used as ``with run:``, it ends with the block's outcome."""
+
+    #: SIGTERM ends it with ABORT (see :mod:`atlan_ext._sigterm`).
+    ends_on_signal = True
 
     def _send(self, make: Callable[[], Optional[Prepared]]) -> None:
         """Make an event (``make`` checks the transition and moves the state) and deliver it.
@@ -549,11 +485,11 @@ class Run(_RunBase):
     def fail(self, error: Union[BaseException, str, None] = None, facets: Facets = None) -> None:
         """End the run with FAIL now: ``error`` (an exception, or your message as it is) goes
         in the errorMessage facet."""
-        self._end_explicitly(_failure(error), facets)
+        self._end_explicitly(failure(error), facets)
 
     def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        self._end_explicitly(_Aborted(reason or "aborted"), facets)
+        self._end_explicitly(Aborted(reason or "aborted"), facets)
 
     def __enter__(self) -> Run:
         self._enter()
@@ -625,11 +561,11 @@ class AsyncRun(_RunBase):
         self, error: Union[BaseException, str, None] = None, facets: Facets = None
     ) -> None:
         """End the run with FAIL now, with ``error`` in the errorMessage facet."""
-        await self._end_explicitly(_failure(error), facets)
+        await self._end_explicitly(failure(error), facets)
 
     async def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        await self._end_explicitly(_Aborted(reason or "aborted"), facets)
+        await self._end_explicitly(Aborted(reason or "aborted"), facets)
 
     async def __aenter__(self) -> AsyncRun:
         self._enter()
@@ -913,60 +849,3 @@ class lineage_run:
                             return
 
         return run_async_generator
-
-
-# -- SIGTERM: a scheduler's timeout or an eviction ends open runs with ABORT -------------------
-
-
-def _watch_sigterm(run: _RunBase) -> None:
-    """Remember an open run; in the main thread, while SIGTERM still has its default action,
-    take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
-    with STATE.lock:
-        STATE.open_runs[id(run)] = run
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):  # no signals here (an embedded interpreter)
-        return
-
-
-def _unwatch_sigterm(run: _RunBase) -> None:
-    """Forget an ended run; the last one gives SIGTERM its default action back (when the
-    main thread ends it: elsewhere our handler stays, and does what the default would)."""
-    with STATE.lock:
-        STATE.open_runs.pop(id(run), None)
-        if STATE.open_runs:
-            return
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    except (ValueError, OSError):
-        return
-
-
-def _on_sigterm(number: int, frame: Any) -> None:
-    """End every open sync run with ABORT, keep what is unsent, then die of SIGTERM as the
-    process would have (status 143, or -15 to its parent). Landing inside a section of ours
-    that holds what this needs, it does so when that section ends (see ``SHIELD``)."""
-    if defer_signal(functools.partial(_on_sigterm, number, frame)):
-        return
-    with STATE.lock:
-        runs = list(STATE.open_runs.values())
-        STATE.open_runs.clear()
-    # Nothing more is sent from this process: the ABORTs are stored behind every event made
-    # so far (a send this signal interrupted included), and the courier that takes over at
-    # exit sends them all in the order they were made.
-    stop_sending()
-    for run in runs:
-        if isinstance(run, Run) and run.state is not None:  # no START made: nothing to end
-            try:
-                run.end(-number)
-            except Exception as error:  # dying anyway: say why lineage is missing
-                log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
-    shutdown(wait=False)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
