@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 from conftest import Tenant
+from test_courier import wait_until
 from test_faults import KEY, child_env, free_port, hanging_tenant, lineage_cli, python
 
 from atlan_ext.outbox import Outbox
@@ -35,15 +36,10 @@ def arrived(tenant: Tenant) -> List[Dict[str, Any]]:
     ]
 
 
-def eventually(check: Callable[[], bool], seconds: float = 180.0) -> bool:
-    """True as soon as ``check()`` is; False after ``seconds`` (generous: a courier imports
-    pyatlan first, which can take 30 s on a busy machine)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+def eventually(check: Callable[[], bool]) -> bool:
+    """True as soon as ``check()`` is (generous: a courier imports pyatlan first, which can
+    take 30 s on a busy machine)."""
+    return wait_until(check, 180.0)
 
 
 @pytest.mark.slow
@@ -227,30 +223,12 @@ class TestStepsWithoutAnOutbox:
         home = tmp_path / "steps"
         home.mkdir()
         (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
-        started = lineage_cli(
-            "start",
-            "--connection",
-            "ol-spark",
-            "--job",
-            "steps",
-            home=home,
-            ATLAN_BASE_URL=loopback_tenant.base_url,
-            ATLAN_API_KEY=KEY,
-        )
+        job = ["--connection", "ol-spark", "--job", "steps"]
+        tenant = {"ATLAN_BASE_URL": loopback_tenant.base_url, "ATLAN_API_KEY": KEY}
+        started = lineage_cli("start", *job, home=home, **tenant)
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.strip()
-        completed = lineage_cli(
-            "complete",
-            "--run-id",
-            run_id,
-            "--connection",
-            "ol-spark",
-            "--job",
-            "steps",
-            home=home,
-            ATLAN_BASE_URL=loopback_tenant.base_url,
-            ATLAN_API_KEY=KEY,
-        )
+        completed = lineage_cli("complete", "--run-id", run_id, *job, home=home, **tenant)
         assert completed.returncode == 0, completed.stderr
         types = [e["eventType"] for e in arrived(loopback_tenant) if e["run"]["runId"] == run_id]
         assert types == ["START", "COMPLETE"]
@@ -402,6 +380,25 @@ class TestNotConfigured:
         assert time.monotonic() - started < 60
         assert "HTTP 401" in done.stderr or "refused the API token" in done.stderr
         assert [e.event_type for e in kept(tmp_path)] == ["START", "COMPLETE"]
+
+
+class TestCourierStopsAtOnce:
+    def test_not_configured_stops_the_courier_with_one_line(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A step against a tenant without an OpenLineage connection (401): the courier makes
+        one attempt, stops at once, and says why in courier.log; the event stays pending."""
+        loopback_tenant.script.extend([401] * 100)
+        done = lineage_cli(
+            "start", "--connection", "ol-spark", "--job", "steps", home=tmp_path,
+            ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        log = tmp_path / "courier.log"
+        assert eventually(lambda: log.exists() and "stopped:" in log.read_text())
+        time.sleep(2)  # a courier that tried again would show more requests by now
+        assert len(loopback_tenant.received) <= 2  # pyatlan's own quick retry at most
+        assert Outbox(tmp_path / "outbox.db").counts() == (1, 0)
 
 
 class TestDurations:
