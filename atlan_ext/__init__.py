@@ -11,16 +11,12 @@ from typing import TYPE_CHECKING, Any, List
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time each loads on first use
     from atlan_ext import facets
-    from atlan_ext._version import PRODUCER, __version__
+    from atlan_ext._version import __version__
     from atlan_ext.events import (
         Dataset,
         Job,
         RunId,
-        as_dataset,
         as_event,
-        as_events,
-        as_job,
-        build_event,
         check_event,
     )
     from atlan_ext.exceptions import (
@@ -48,7 +44,6 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each loads 
     from atlan_ext.run import (
         AsyncRun,
         Run,
-        current_run,
         lineage_run,
         resume_run,
         resume_run_async,
@@ -79,7 +74,6 @@ _LAZY = {
     "LineageNotConfiguredError": "atlan_ext.exceptions",
     "MissingDependencyError": "atlan_ext.exceptions",
     "OutboxError": "atlan_ext.exceptions",
-    "PRODUCER": "atlan_ext._version",
     "Parent": "atlan_ext.parent",
     "Run": "atlan_ext.run",
     "RunId": "atlan_ext.events",
@@ -88,14 +82,9 @@ _LAZY = {
     "UnknownRunStateError": "atlan_ext.exceptions",
     "UnsupportedConnectorError": "atlan_ext.exceptions",
     "__version__": "atlan_ext._version",
-    "as_dataset": "atlan_ext.events",
     "as_event": "atlan_ext.events",
-    "as_events": "atlan_ext.events",
-    "as_job": "atlan_ext.events",
-    "build_event": "atlan_ext.events",
     "check_event": "atlan_ext.events",
     "check_transition": "atlan_ext.states",
-    "current_run": "atlan_ext.run",
     "lineage_run": "atlan_ext.run",
     "resume_run": "atlan_ext.run",
     "resume_run_async": "atlan_ext.run",
@@ -106,8 +95,28 @@ _LAZY = {
 }
 
 
+#: Names that left the top level (the surface stays small); they still work, with a warning.
+_MOVED = {
+    "PRODUCER": "atlan_ext.events",
+    "as_dataset": "atlan_ext.events",
+    "as_events": "atlan_ext.events",
+    "as_job": "atlan_ext.events",
+    "build_event": "atlan_ext.events",
+    "current_run": "atlan_ext.run",
+}
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
+    if module is None and name in _MOVED:
+        import warnings
+
+        warnings.warn(
+            f"atlan_ext.{name} is {_MOVED[name]}.{name} now: import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
     if module is None:
         raise AttributeError(f"module 'atlan_ext' has no attribute {name!r}")
     value = importlib.import_module(module)
@@ -129,7 +138,6 @@ def load_ipython_extension(ipython: object) -> None:
 
 
 __all__ = [
-    "PRODUCER",
     "AsyncRun",
     "AtlanExtError",
     "Dataset",
@@ -157,14 +165,9 @@ __all__ = [
     "UnknownRunStateError",
     "UnsupportedConnectorError",
     "__version__",
-    "as_dataset",
     "as_event",
-    "as_events",
-    "as_job",
-    "build_event",
     "check_event",
     "check_transition",
-    "current_run",
     "facets",
     "lineage_run",
     "load_ipython_extension",

@@ -31,6 +31,7 @@ from atlan_ext.exceptions import (
 from atlan_ext.states import RunState
 
 __all__ = [
+    "PRODUCER",
     "RUN_EVENT_SCHEMA_URL",
     "Dataset",
     "DatasetLike",

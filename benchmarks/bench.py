@@ -208,7 +208,8 @@ def row_openlineage(base_url: str, runs: int) -> Dict[str, Any]:
 
 def fill_outbox(home: str, runs: int) -> None:
     """Put ``runs`` runs (2 events each) in the outbox at ``home``, nothing sent."""
-    from atlan_ext import Job, RunId, build_event
+    from atlan_ext import Job, RunId
+    from atlan_ext.events import build_event
     from atlan_ext.outbox import Outbox
 
     outbox = Outbox(Path(home) / "outbox.db")

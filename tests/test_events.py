@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +15,6 @@ import pytest
 from openlineage.client.uuid import generate_static_uuid
 
 from atlan_ext import (
-    PRODUCER,
     AtlanExtError,
     Dataset,
     InvalidDatasetError,
@@ -25,12 +27,10 @@ from atlan_ext import (
     RunId,
     RunState,
     UnknownRunStateError,
-    as_dataset,
     as_event,
-    as_job,
-    build_event,
     facets,
 )
+from atlan_ext.events import PRODUCER, as_dataset, as_job, build_event
 from atlan_ext.validate import SchemaValidator
 
 Validate = Callable[[Dict[str, Any]], Dict[str, Any]]
@@ -469,3 +469,32 @@ class TestForeignJobsAndDatasets:
             as_job({"namespace": "ol", "name": "j"})
         with pytest.raises(InvalidDatasetError, match="is not a dataset"):
             as_dataset(42)
+
+
+class TestTopLevel:
+    def test_import_atlan_ext_loads_no_module_of_its_own(self) -> None:
+        """``import atlan_ext`` alone loads none of its modules (each loads on first use)."""
+        done = subprocess.run(
+            [sys.executable, "-c", "import atlan_ext, sys; print(sorted(sys.modules))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert [m for m in ast.literal_eval(done.stdout) if m.startswith("atlan_ext.")] == []
+
+    def test_a_moved_name_still_works_with_a_warning(self) -> None:
+        """Names that left the top level still resolve, and say where they live now."""
+        import atlan_ext
+        from atlan_ext import events
+
+        with pytest.warns(DeprecationWarning, match=r"atlan_ext\.events\.build_event"):
+            moved = atlan_ext.build_event
+        assert moved is events.build_event
+
+    def test_every_public_name_resolves(self) -> None:
+        """Each name in ``__all__`` resolves, and there are at most 40 of them."""
+        import atlan_ext
+
+        assert len(atlan_ext.__all__) <= 40
+        for name in atlan_ext.__all__:
+            assert getattr(atlan_ext, name) is not None

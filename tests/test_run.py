@@ -17,9 +17,9 @@ from atlan_ext import (
     RunId,
     RunState,
     UnsupportedConnectorError,
-    current_run,
     lineage_run,
 )
+from atlan_ext.run import current_run
 from atlan_ext.testing import assert_paired, capture_lineage, datasets_of, runs_of
 
 JOB = Job("ol-spark", "nightly_orders_load", job_type="DAG")

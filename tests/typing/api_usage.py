@@ -12,7 +12,6 @@ from atlan_ext import (
     Parent,
     RunId,
     RunState,
-    build_event,
     check_transition,
     facets,
     lineage_run,
@@ -22,6 +21,7 @@ from atlan_ext import (
     start_run_async,
     terminal_state,
 )
+from atlan_ext.events import build_event
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
 
 job = Job("ol-spark", "nightly", job_type="DAG")
