@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import random
 import signal
 import subprocess
@@ -97,14 +96,14 @@ while True:
 
 class TestSigterm:
     @pytest.mark.parametrize("mode", ["sync", "background"])
+    @pytest.mark.parametrize("trials", [4, pytest.param(50, marks=pytest.mark.slow)])
     def test_sigterm_at_random_moments_loses_no_abort_and_never_reorders(
-        self, tmp_path: Path, loopback_tenant: Tenant, mode: str
+        self, tmp_path: Path, loopback_tenant: Tenant, mode: str, trials: int
     ) -> None:
         """SIGTERM at a random moment into a loop of runs, Atlan healthy, several trials: the
         process dies of SIGTERM, and what reaches Atlan (the process's own sends, then the
         courier's) has every run START first, and the interrupted run's ABORT after its
         START."""
-        trials = int(os.environ.get("ATLAN_EXT_SIGTERM_TRIALS", "4"))
         rng = random.Random(19)
 
         def trial(number: int) -> None:
@@ -141,7 +140,9 @@ class TestSigterm:
             terminal = [t for t in first if t in ("COMPLETE", "ABORT", "FAIL")]
             assert len(terminal) == 1, types
             aborted += terminal == ["ABORT"]
-        assert aborted >= trials - 1  # a SIGTERM between two runs leaves nothing to abort
+        # A SIGTERM that lands between two runs finds no open run (and SIGTERM's default
+        # action back): nothing to abort. Most land inside one.
+        assert aborted >= trials // 2
 
 
 STRICT_AFTER_FAILURE = """
@@ -161,19 +162,16 @@ print(f"raised {raised}", flush=True)
 """
 
 
-SLOW = pytest.mark.slow
-
-
 class TestStrict:
     @pytest.mark.parametrize(
         "answer",
         [
             503,
-            pytest.param(500, marks=SLOW),
-            pytest.param(429, marks=SLOW),
+            pytest.param(500, marks=pytest.mark.slow),
+            pytest.param(429, marks=pytest.mark.slow),
             401,
-            pytest.param("refused", marks=SLOW),
-            pytest.param("hanging", marks=SLOW),
+            pytest.param("refused", marks=pytest.mark.slow),
+            pytest.param("hanging", marks=pytest.mark.slow),
         ],
     )
     def test_strict_raises_after_an_earlier_failure_every_time(
