@@ -232,6 +232,18 @@ class TestAcrossHosts:
             assert done.returncode == 0, done.stderr
         assert [e.event_type for e in stored(tmp_path)] == ["START", "OTHER", "RUNNING", "COMPLETE"]
 
+    def test_other_after_complete(self, tmp_path: Path) -> None:
+        """`other` after `complete` is stored (OTHER may follow the terminal event);
+        `running` after it is still refused."""
+        run_id = cli("start", "--connection", "c", "--job", "j", home=tmp_path).stdout.strip()
+        for step in ("complete", "other"):
+            done = cli(step, "--run-id", run_id, home=tmp_path)
+            assert done.returncode == 0, done.stderr
+        refused = cli("running", "--run-id", run_id, home=tmp_path)
+        assert refused.returncode == 2
+        assert "already ended with COMPLETE" in refused.stderr
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "COMPLETE", "OTHER"]
+
     def test_step_keeps_the_remembered_datasets_facets(self, tmp_path: Path) -> None:
         """A step's event repeats the run's datasets with their per-side facets."""
         facet = {"_producer": "https://x.io", "_schemaURL": "https://x.io/s", "rowCount": 3}
