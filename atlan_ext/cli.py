@@ -208,12 +208,21 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check events: files, folders or - (stdin); JSON, JSONL or a JSON array",
-        description="Check events as OpenLineage's own tools do (our rules; with "
-        "OPENLINEAGE_SPEC_DIR, the 2-0-2 schema and every standard facet), and the run cycle "
-        "over all events given together, by event time. Exit 1 on errors; notes do not fail.",
+        description="Check events. Two judges, each named on its findings: openlineage (the "
+        "official 2-0-2 schema and every standard facet, from OPENLINEAGE_SPEC_DIR, as "
+        "OpenLineage's own tools judge) and atlan (atlan-ext's stricter rules for what it "
+        "sends to Atlan, and the run cycle over all events given together, by event time). "
+        "Exit 1 on errors; notes do not fail.",
     )
     validate.add_argument("files", nargs="+", metavar="PATH")
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--rules",
+        choices=("atlan", "openlineage"),
+        default="atlan",
+        help="atlan (default): both judges; openlineage: the official schema's verdict alone "
+        "(needs OPENLINEAGE_SPEC_DIR; the run cycle only noted)",
+    )
     validate.add_argument(
         "--no-formats",
         dest="formats",
@@ -666,16 +675,27 @@ def _validate(args: argparse.Namespace) -> int:
     from atlan_ext.validate import SchemaValidator, check_events, read_paths
 
     folder = os.environ.get("OPENLINEAGE_SPEC_DIR")
+    if args.rules == "openlineage" and not folder:
+        raise _Failure(
+            "--rules openlineage judges by the official schema: set OPENLINEAGE_SPEC_DIR to "
+            "the folder holding OpenLineage.json and facets/ (from OpenLineage's spec/)"
+        )
     schema = SchemaValidator(folder, formats=args.formats) if folder else None
     items, unreadable = read_paths(args.files)
-    problems = unreadable + check_events(items, schema)
+    problems = unreadable + check_events(items, schema, rules=args.rules)
     errors = [p for p in problems if p.level == "error"]
-    checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
+    if args.rules == "openlineage":
+        checked = "openlineage: the official schema"
+    else:
+        checked = "atlan: atlan-ext's rules and the run cycle" + (
+            "; openlineage: the official schema" if schema else ""
+        )
     if args.format == "json":
         print(
             json.dumps(
                 {
                     "events": len(items),
+                    "rules": args.rules,
                     "checked": checked,
                     "errors": len(errors),
                     "notes": len(problems) - len(errors),
@@ -686,7 +706,7 @@ def _validate(args: argparse.Namespace) -> int:
         )
     else:
         for problem in problems:
-            print(f"{problem.level}: {problem}")
+            print(f"{problem.level} [{problem.judge}]: {problem}")
         notes = len(problems) - len(errors)
         verdict = "valid" if not errors else "not valid"
         print(

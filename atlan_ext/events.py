@@ -343,6 +343,12 @@ def event_problems(event: object) -> List[str]:
     """
     if not isinstance(event, Mapping):
         return [f"an event must be a JSON object, got {type(event).__name__}"]
+    if "run" not in event and ("dataset" in event or "job" in event):
+        kind = "DatasetEvent" if "dataset" in event else "JobEvent"
+        return [
+            f"a {kind} (no run): atlan-ext sends and pairs run events only (run, job, "
+            "eventType); send its facets on a run event of the job"
+        ]
     problems: List[str] = []
 
     def need_text(container: Mapping[str, Any], key: str, where: str) -> Optional[str]:
