@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import math
 import os
@@ -66,8 +67,44 @@ def _count(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--con`` is no ``--connector``: a typo must
+    not pick an option) and "did you mean" for an option it does not know."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> argparse.Namespace:
+        parsed: argparse.Namespace
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None) or "", self)
+            known = [o for action in command._actions for o in action.option_strings]
+            hints = []
+            for extra in extras:
+                typed = extra.partition("=")[0]
+                # An abbreviation names the options it begins; a typo, the closest one.
+                close = [o for o in known if typed.startswith("--") and o.startswith(typed)]
+                close = close or difflib.get_close_matches(typed, known, n=1)
+                if extra.startswith("-") and close:
+                    hints.append(f"{extra} (did you mean {' or '.join(close)}?)")
+                else:
+                    hints.append(extra)
+            command.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+    def _commands(self) -> Dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description="Report OpenLineage runs to Atlan; keep what cannot be delivered in a "
         "local outbox (ATLAN_EXT_HOME) and send it later.",

@@ -10,11 +10,13 @@ events) and turns it into the same checked dict.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 from urllib.parse import urlsplit
 
@@ -55,6 +57,7 @@ FACET_LIMIT = 1_000_000
 
 # scheme://authority/name in its plainest form (what urlsplit would split the same way, with
 # nothing to refuse): Dataset.parse takes it apart without urlsplit's many steps.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _PLAIN_URI = re.compile(r"([a-z][a-z0-9+.\-]*://[A-Za-z0-9._~%!$&'()*+,;=:@\-]+)/(.*\S.*)")
 
 
@@ -128,6 +131,10 @@ class Dataset:
         if plain is not None:
             return cls(plain.group(1), plain.group(2), facets or {})
         hint = "expected scheme://authority/name, e.g. snowflake://acct/DB.SCHEMA.TABLE"
+        if text and "://" not in text and not _SCHEME.match(text):
+            # A local path (orders.csv, ./out/x.parquet, /tmp/x): the URI it most likely means.
+            absolute = os.path.abspath(Path(text).expanduser())  # noqa: PTH100 (no resolve)
+            hint += f"; for a local file, file://{absolute}"
         try:
             parts = urlsplit(text)
         except ValueError:
