@@ -134,7 +134,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--input", action="append", default=[], metavar="URI")
         command.add_argument("--output", action="append", default=[], metavar="URI")
         command.add_argument("--connector", default="spark", help="connector type (default spark)")
-        command.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
+        command.add_argument(
+            "--job-type", help="jobType facet: JOB (default; wrap: COMMAND), DAG, APPLICATION..."
+        )
 
     def timeout_option(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -358,7 +360,9 @@ def _lineage_outbox() -> Any:
 def _job(args: argparse.Namespace) -> Any:
     from atlan_ext.events import Job
 
-    return Job(args.connection, args.job, job_type=args.job_type)
+    # The jobType facet by default: a command `wrap` runs, else a job of a script's steps.
+    default = "COMMAND" if args.command == "wrap" else "JOB"
+    return Job(args.connection, args.job, job_type=args.job_type or default)
 
 
 # -- wrap and the one-step commands ------------------------------------------------------------

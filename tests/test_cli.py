@@ -121,6 +121,22 @@ class TestWrap:
             message = events[1].event["run"]["facets"]["errorMessage"]["message"]
             assert ("status 3" in message) if state == "FAIL" else ("SIGTERM" in message)
 
+    @pytest.mark.parametrize(
+        ("command", "given", "expected"),
+        [("wrap", [], "COMMAND"), ("start", [], "JOB"), ("start", ["--job-type", "DAG"], "DAG")],
+    )
+    def test_job_type_facet(
+        self, tmp_path: Path, command: str, given: List[str], expected: str
+    ) -> None:
+        """Runs from the command line send the jobType facet: COMMAND for wrap, JOB for the
+        step commands, or the --job-type given; integration ATLAN_EXT."""
+        args = [command, "--connection", "c", "--job", "j", *given]
+        if command == "wrap":
+            args += ["--", sys.executable, "-c", "pass"]
+        assert cli(*args, home=tmp_path).returncode == 0
+        facet = stored(tmp_path)[0].event["job"]["facets"]["jobType"]
+        assert (facet["jobType"], facet["integration"]) == (expected, "ATLAN_EXT")
+
     def test_stdio_untouched(self, tmp_path: Path) -> None:
         """The command's stdin, stdout and stderr are its own."""
         done = cli(
@@ -458,6 +474,8 @@ class TestTools:
                 "--api-key-file",
                 str(key_file),
                 *WRAP,
+                "--timeout",
+                "60",  # the first send imports pyatlan: 10 s and more on a busy machine
                 "--",
                 sys.executable,
                 "-c",
