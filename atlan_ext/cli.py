@@ -695,11 +695,16 @@ def _status(args: argparse.Namespace) -> int:
     for record in runs:
         if record is None:
             continue
+        events = outbox.events(record.run_id)
+        # When the run started is its START's eventTime: the record may be written later
+        # (a START kept elsewhere first, or stored late); without a START here, the record's.
+        starts = [stored.event for stored in events if stored.event_type == "START"]
+        started = _event_time(starts[0]) if starts else f"{_when(record.created)} (recorded)"
         print(
             f"\n{record.job_namespace}/{record.job_name}  run {record.run_id}  "
-            f"state {record.state or 'OTHER only'}  started {_when(record.created)}"
+            f"state {record.state or 'OTHER only'}  started {started}"
         )
-        for stored in outbox.events(record.run_id):
+        for stored in events:
             line = (
                 f"  {stored.event_type:<9} {_event_time(stored.event)}  {stored.status:<9} "
                 f"attempts {stored.attempts}"

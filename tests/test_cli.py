@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 from conftest import Tenant, serve
 
-from atlan_ext import Job, lineage_run
+from atlan_ext import Job, RunId, build_event, lineage_run
 from atlan_ext.outbox import Outbox
 
 KEY = "cli-test-key-0123456789"
@@ -408,6 +409,17 @@ class TestTools:
         """The outbox is created 0600."""
         cli(*WRAP, "--", sys.executable, "-c", "pass", home=tmp_path)
         assert (tmp_path / "outbox.db").stat().st_mode & 0o777 == 0o600
+
+    def test_status_started_is_the_start_events_time(self, tmp_path: Path) -> None:
+        """A START stored late (made two hours before it reached this outbox): status says
+        the run started when its START says, not when the outbox heard of it."""
+        made = datetime.now(timezone.utc) - timedelta(hours=2)
+        event = build_event("START", Job("c", "late"), RunId.new(), event_time=made)
+        Outbox(tmp_path / "outbox.db").add(event, "spark", lifecycle_state="START")
+        done = cli("status", home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made.timestamp()))
+        assert f"started {shown}" in done.stdout
 
     def test_validate(self, tmp_path: Path) -> None:
         """validate passes good files and reports every problem in bad ones, non-zero."""
