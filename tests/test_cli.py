@@ -375,6 +375,29 @@ class TestOrphans:
         assert "close-orphans" in message
         assert "is gone" in message
 
+    @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+    def test_close_orphans_sees_a_reused_pid(self, tmp_path: Path) -> None:
+        """A run recorded an hour ago whose process id now belongs to a younger process
+        (the id was reused): closed with ABORT, not skipped as still running."""
+        import sqlite3
+
+        run_id = cli("start", "--connection", "c", "--job", "old", home=tmp_path).stdout.strip()
+        younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            an_hour_ago = time.time() - 3600
+            with sqlite3.connect(tmp_path / "outbox.db") as db:  # the dead run's id, reused
+                db.execute(
+                    "UPDATE runs SET pid=?, created=?, updated=? WHERE run_id=?",
+                    (younger.pid, an_hour_ago, an_hour_ago, run_id),
+                )
+            done = cli("close-orphans", "--older-than", "30m", home=tmp_path)
+        finally:
+            younger.kill()
+            younger.wait()
+        assert done.returncode == 0, done.stderr
+        assert f"closed {run_id}" in done.stdout
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "ABORT"]
+
     def test_duration_is_checked(self, tmp_path: Path) -> None:
         """--older-than takes a number and a unit."""
         done = cli("close-orphans", "--older-than", "6 hours", home=tmp_path)
