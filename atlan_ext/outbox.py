@@ -300,19 +300,16 @@ class Outbox:
                     # Private: the folder holds lineage of private jobs and SQLite's -wal file.
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.parent.chmod(0o700)
-                if not target.exists():
-                    # Create it 0600 before SQLite does: it may hold lineage of private jobs.
-                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+                from atlan_ext._safe_files import guard_file, guard_folder
+
+                guard_folder(target.parent)
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    guard_file(Path(f"{target}{suffix}"), create=not suffix)
             except OSError as error:
                 raise OutboxError(
                     f"cannot create the outbox at {self.path} ({error.strerror}): set "
                     "ATLAN_EXT_HOME to a folder you can write to"
                 ) from None
-            if target.is_dir():
-                raise OutboxError(
-                    f"the outbox path {self.path} is a folder: move it away or set "
-                    "ATLAN_EXT_HOME to another folder"
-                )
         try:
             db = sqlite3.connect(
                 self.path, timeout=self.wait, isolation_level=None, check_same_thread=False
