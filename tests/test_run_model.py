@@ -202,6 +202,7 @@ class TestAcrossHosts:
         job = ["--connection", "ol-demo", "--job", "load"]
         started = cli(
             "start", *job, "--run-id", run_id, "--input", "s3://b/in", "--wait",
+            "--timeout", "60",  # the courier's first send imports pyatlan: slow when busy
             home=host_a, base_url=url,
         )  # fmt: skip
         assert started.returncode == 0, started.stderr
@@ -213,6 +214,8 @@ class TestAcrossHosts:
             "--output",
             "s3://b/out",
             "--wait",
+            "--timeout",
+            "60",
             home=host_b,
             base_url=url,
         )
