@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import math
 import os
@@ -79,8 +80,44 @@ def _count(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--con`` is no ``--connector``: a typo must
+    not pick an option) and "did you mean" for an option it does not know."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> argparse.Namespace:
+        parsed: argparse.Namespace
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None) or "", self)
+            known = [o for action in command._actions for o in action.option_strings]
+            hints = []
+            for extra in extras:
+                typed = extra.partition("=")[0]
+                # An abbreviation names the options it begins; a typo, the closest one.
+                close = [o for o in known if typed.startswith("--") and o.startswith(typed)]
+                close = close or difflib.get_close_matches(typed, known, n=1)
+                if extra.startswith("-") and close:
+                    hints.append(f"{extra} (did you mean {' or '.join(close)}?)")
+                else:
+                    hints.append(extra)
+            command.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+    def _commands(self) -> Dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description="Report OpenLineage runs to Atlan; keep what cannot be delivered in a "
         "local outbox (ATLAN_EXT_HOME) and send it later.",
@@ -110,7 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--input", action="append", default=[], metavar="URI")
         command.add_argument("--output", action="append", default=[], metavar="URI")
         command.add_argument("--connector", default="spark", help="connector type (default spark)")
-        command.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
+        command.add_argument(
+            "--job-type", help="jobType facet: JOB (default; wrap: COMMAND), DAG, APPLICATION..."
+        )
 
     def timeout_option(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -221,12 +260,21 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check events: files, folders or - (stdin); JSON, JSONL or a JSON array",
-        description="Check events as OpenLineage's own tools do (our rules; with "
-        "OPENLINEAGE_SPEC_DIR, the 2-0-2 schema and every standard facet), and the run cycle "
-        "over all events given together, by event time. Exit 1 on errors; notes do not fail.",
+        description="Check events. Two judges, each named on its findings: openlineage (the "
+        "official 2-0-2 schema and every standard facet, from OPENLINEAGE_SPEC_DIR, as "
+        "OpenLineage's own tools judge) and atlan (atlan-ext's stricter rules for what it "
+        "sends to Atlan, and the run cycle over all events given together, by event time). "
+        "Exit 1 on errors; notes do not fail.",
     )
     validate.add_argument("files", nargs="+", metavar="PATH")
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--rules",
+        choices=("atlan", "openlineage"),
+        default="atlan",
+        help="atlan (default): both judges; openlineage: the official schema's verdict alone "
+        "(needs OPENLINEAGE_SPEC_DIR; the run cycle only noted)",
+    )
     validate.add_argument(
         "--no-formats",
         dest="formats",
@@ -325,7 +373,9 @@ def _lineage_outbox() -> Any:
 def _job(args: argparse.Namespace) -> Any:
     from atlan_ext.events import Job
 
-    return Job(args.connection, args.job, job_type=args.job_type)
+    # The jobType facet by default: a command `wrap` runs, else a job of a script's steps.
+    default = "COMMAND" if args.command == "wrap" else "JOB"
+    return Job(args.connection, args.job, job_type=args.job_type or default)
 
 
 # -- wrap and the one-step commands ------------------------------------------------------------
@@ -671,11 +721,16 @@ def _status(args: argparse.Namespace) -> int:
     for record in runs:
         if record is None:
             continue
+        events = outbox.events(record.run_id)
+        # When the run started is its START's eventTime: the record may be written later
+        # (a START kept elsewhere first, or stored late); without a START here, the record's.
+        starts = [stored.event for stored in events if stored.event_type == "START"]
+        started = _event_time(starts[0]) if starts else f"{_when(record.created)} (recorded)"
         print(
             f"\n{record.job_namespace}/{record.job_name}  run {record.run_id}  "
-            f"state {record.state or 'OTHER only'}  started {_when(record.created)}"
+            f"state {record.state or 'OTHER only'}  started {started}"
         )
-        for stored in outbox.events(record.run_id):
+        for stored in events:
             line = (
                 f"  {stored.event_type:<9} {_event_time(stored.event)}  {stored.status:<9} "
                 f"attempts {stored.attempts}"
@@ -692,16 +747,27 @@ def _validate(args: argparse.Namespace) -> int:
     from atlan_ext.validate import SchemaValidator, check_events, read_paths
 
     folder = os.environ.get("OPENLINEAGE_SPEC_DIR")
+    if args.rules == "openlineage" and not folder:
+        raise _Failure(
+            "--rules openlineage judges by the official schema: set OPENLINEAGE_SPEC_DIR to "
+            "the folder holding OpenLineage.json and facets/ (from OpenLineage's spec/)"
+        )
     schema = SchemaValidator(folder, formats=args.formats) if folder else None
     items, unreadable = read_paths(args.files)
-    problems = unreadable + check_events(items, schema)
+    problems = unreadable + check_events(items, schema, rules=args.rules)
     errors = [p for p in problems if p.level == "error"]
-    checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
+    if args.rules == "openlineage":
+        checked = "openlineage: the official schema"
+    else:
+        checked = "atlan: atlan-ext's rules and the run cycle" + (
+            "; openlineage: the official schema" if schema else ""
+        )
     if args.format == "json":
         print(
             json.dumps(
                 {
                     "events": len(items),
+                    "rules": args.rules,
                     "checked": checked,
                     "errors": len(errors),
                     "notes": len(problems) - len(errors),
@@ -712,7 +778,7 @@ def _validate(args: argparse.Namespace) -> int:
         )
     else:
         for problem in problems:
-            print(f"{problem.level}: {problem}")
+            print(f"{problem.level} [{problem.judge}]: {problem}")
         notes = len(problems) - len(errors)
         verdict = "valid" if not errors else "not valid"
         print(

@@ -18,6 +18,7 @@ unchanged. Bad arguments raise at once, before anything is sent.
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import inspect
 import logging
@@ -142,6 +143,14 @@ def _settings(
             f"delivery_timeout must be a finite positive number of seconds, got "
             f"{delivery_timeout!r}"
         )
+    for name, flag in (
+        ("strict", strict),
+        ("background", background),
+        ("include_stack_trace", include_stack_trace),
+    ):
+        if not isinstance(flag, bool):
+            # `background="no"` would be truthy: a switch is True or False, nothing else.
+            raise InvalidOptionError(f"{name} must be True or False, got {flag!r}")
     if strict and background:
         raise InvalidOptionError(
             "strict=True raises when Atlan does not accept an event, so it must wait for "
@@ -171,7 +180,17 @@ def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
         raise InvalidDatasetError(
             f"{side} must be a list of datasets, got the string {items!r}: write {side}=[{items!r}]"
         )
+    if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        raise InvalidDatasetError(
+            f"{side} must be a list of datasets (Dataset objects or URIs such as "
+            f"snowflake://acct/DB.SCHEMA.TABLE), got {items!r}: write {side}=[] for none"
+        )
     return [as_dataset(item) for item in items]
+
+
+#: The options of lineage_run, start_run and resume_run besides job, datasets, run_id and
+#: parent: _settings' keyword arguments.
+_OPTIONS = tuple(inspect.signature(_settings).parameters)[1:]
 
 
 def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
@@ -603,6 +622,15 @@ def _plan(
     outputs: Iterable[DatasetLike],
     options: Dict[str, Any],
 ) -> _Plan:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _OPTIONS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise InvalidOptionError(
+            f"{name!r} is not an option; {hint}the options are inputs, outputs, run_id, "
+            f"parent, {', '.join(_OPTIONS)}"
+        )
     checked_job = as_job(job)
     return _Plan(
         checked_job,

@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from atlan_ext import _state
 from atlan_ext import delivery as _delivery
+from atlan_ext.events import dataset_uri
 from atlan_ext.exceptions import MissingDependencyError
 from atlan_ext.outbox import Outbox
 from atlan_ext.states import run_cycle_problems
@@ -102,17 +103,18 @@ def assert_paired(events: Sequence[Event]) -> None:
 
 
 def datasets_of(events: Sequence[Event], run_id: str) -> Tuple[List[str], List[str]]:
-    """``(inputs, outputs)`` of one run as ``namespace/name`` strings, merged across its
-    events the way Atlan merges them (by run id), in first-seen order."""
+    """``(inputs, outputs)`` of one run as dataset URIs (``namespace/name``; ``file:///path``
+    and ``bigquery:project.dataset.table`` as :attr:`atlan_ext.Dataset.uri` writes them),
+    merged across its events the way Atlan merges them (by run id), in first-seen order."""
     inputs: Dict[str, None] = {}
     outputs: Dict[str, None] = {}
     for event in events:
         if event["run"]["runId"] != run_id:
             continue
         for dataset in event.get("inputs", []):
-            inputs[f"{dataset['namespace']}/{dataset['name']}"] = None
+            inputs[dataset_uri(dataset["namespace"], dataset["name"])] = None
         for dataset in event.get("outputs", []):
-            outputs[f"{dataset['namespace']}/{dataset['name']}"] = None
+            outputs[dataset_uri(dataset["namespace"], dataset["name"])] = None
     return list(inputs), list(outputs)
 
 

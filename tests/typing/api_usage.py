@@ -23,6 +23,7 @@ from atlan_ext import (
 )
 from atlan_ext.events import build_event
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
+from atlan_ext.validate import Problem, check_events
 
 job = Job("ol-spark", "nightly", job_type="DAG")
 state: RunState = RunState.coerce("complete")
@@ -78,3 +79,12 @@ async def resume_async() -> Optional[RunState]:
     first = await start_run_async(job, parent=run)
     await first.end()
     return await run.end(-15)
+
+
+# The run cycle, the judges, and the jobType facet.
+leaf = Job("ol-spark", "load", job_type="TASK", integration="AIRFLOW")
+no_type = Job("ol-spark", "load", job_type=None)
+bigquery: str = Dataset.parse("bigquery:proj.sales.orders").uri
+dated: str = RunId.from_key("nightly", "2026-12-02")
+judged: List[Problem] = check_events([("e", {})], None, rules="atlan")
+judges: List[str] = [problem.judge for problem in judged]
