@@ -222,6 +222,13 @@ def _athena_region(connection: Any, label: str) -> str:
 # -- the lint ----------------------------------------------------------------------------------
 
 
+def _uri(namespace: str, name: str) -> str:
+    """``events.dataset_uri`` (events imports this module, so it cannot be imported here)."""
+    if namespace in ("file", "bigquery"):
+        return f"file://{name}" if namespace == "file" else f"bigquery:{name}"
+    return f"{namespace}/{name}"
+
+
 @dataclass(frozen=True)
 class NameFinding:
     """What the lint says of one dataset: ``level`` ``error`` (breaks the spec) or ``note``;
@@ -252,7 +259,7 @@ def lint_dataset(namespace: str, name: str) -> List[NameFinding]:
     """What in ``namespace`` and ``name`` breaks the OpenLineage naming spec for the scheme,
     and whether Atlan will make the dataset partial (no crawled asset can ever match it).
     An empty list: the name follows the spec (it links if a crawled asset of that name exists)."""
-    uri = f"{namespace}/{name}" if namespace != "file" else f"file://{name}"
+    uri = _uri(namespace, name)
     scheme = namespace.split(":", 1)[0].lower()
     found: List[NameFinding] = []
 
@@ -345,7 +352,7 @@ def lint_events(events: Iterable[Any]) -> List[Tuple[str, List[NameFinding]]]:
             for item in event.get(side) or []:
                 namespace, name = (item or {}).get("namespace"), (item or {}).get("name")
                 if isinstance(namespace, str) and isinstance(name, str):
-                    uri = f"file://{name}" if namespace == "file" else f"{namespace}/{name}"
+                    uri = _uri(namespace, name)
                     if uri not in seen:
                         seen[uri] = lint_dataset(namespace, name) if namespace and name else []
     return list(seen.items())

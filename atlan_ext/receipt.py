@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
 from atlan_ext._catalog import Catalog, relation_name, status_of
+from atlan_ext.events import dataset_uri
 from atlan_ext.exceptions import InvalidClientError, InvalidOptionError, InvalidRunIdError
 from atlan_ext.naming import SOURCES, lint_dataset, name_of_asset
 from atlan_ext.send import is_async_client
@@ -320,7 +321,7 @@ def _dataset(
     catalog: Catalog, key: Tuple[str, str], side: str, asset: Any, connection: str
 ) -> Finding:
     namespace, name = key
-    subject = f"file://{name}" if namespace == "file" else f"{namespace}/{name}"
+    subject = dataset_uri(namespace, name)
     if asset is None:
         hint = f"in the events, not on the process: {_LATER}"
         return Finding(side, subject, "missing", hint)
@@ -371,7 +372,7 @@ def _spec_names(catalog: Catalog, connector: str, leaf: str) -> List[Tuple[str, 
             namespace, name = name_of_asset(asset, hosts.get(str(asset.connection_qualified_name)))
         except Exception:  # noqa: S112 - an asset without the attributes names nothing
             continue
-        found.append((f"{namespace}/{name}", str(asset.qualified_name)))
+        found.append((dataset_uri(namespace, name), str(asset.qualified_name)))
     return found
 
 

@@ -261,7 +261,8 @@ def _events_file(tmp_path: Any, *uris: str) -> str:
     """A JSONL file of one START whose inputs are ``uris``, made by atlan-ext itself."""
     import json
 
-    from atlan_ext import Job, RunId, build_event
+    from atlan_ext import Job, RunId
+    from atlan_ext.events import build_event
 
     event = build_event("START", Job("ol-demo", "j"), RunId.new(), inputs=list(uris))
     path = tmp_path / "events.jsonl"

@@ -81,7 +81,7 @@ ASSETS = [
 SOURCES: List[Tuple[str, str]] = [
     ("Snowflake", "snowflake://myorg-acct/SALES.PUBLIC.ORDERS"),
     ("Postgres", "postgres://db.internal:5432/shop.public.customers"),
-    ("BigQuery", "bigquery/my-project.marts.daily"),
+    ("BigQuery", "bigquery:my-project.marts.daily"),
     ("S3", "s3://lake/raw/payments.parquet"),
     ("Kafka", "kafka://broker.internal:9092/refunds"),
 ]
@@ -141,8 +141,7 @@ class TestVerifyAgainstStandin:
     def test_wrap_then_verify(self, standin: str, capsys: pytest.CaptureFixture[str]) -> None:
         """Crawled sources named by the spec link; a misnamed one and a local file are
         partial, each with its hint; exit 1. JSON gives the same findings."""
-        # BigQuery's namespace is "bigquery", which no URI of Dataset.parse gives: see below.
-        inputs = [arg for _, uri in SOURCES[:2] for arg in ("--input", uri)]
+        inputs = [arg for _, uri in SOURCES[:3] for arg in ("--input", uri)]
         inputs += ["--input", MISNAMED]
         outputs = [arg for _, uri in SOURCES[3:] for arg in ("--output", uri)]
         outputs += ["--output", LOCAL_FILE]
@@ -167,9 +166,8 @@ class TestVerifyAgainstStandin:
         assert cli.main(["verify", RUN_ID, "--wait", "2m", "--format", "json"]) == 1
         receipt = json.loads(capsys.readouterr().out)
         by_subject = {f["subject"]: f for f in receipt["findings"]}
-        for source, uri in SOURCES:
-            if source != "BigQuery":
-                assert by_subject[uri]["status"] == "linked", by_subject[uri]
+        for _, uri in SOURCES:
+            assert by_subject[uri]["status"] == "linked", by_subject[uri]
         assert by_subject["'daily_orders' (SparkJob)"]["status"] == "found"
         assert by_subject[MISNAMED]["status"] == "partial"
         assert "has no port" in by_subject[MISNAMED]["hint"]
@@ -181,7 +179,7 @@ class TestVerifyAgainstStandin:
         assert "lineage landed in part" in out
 
     def test_python_api(self, standin: str) -> None:
-        """From Python, a BigQuery table named by from_asset links; verify(run_id) says so."""
+        """From Python, a table named by from_asset links; verify(run_id) says so."""
         from atlan_ext import Job, lineage_run, verify
         from atlan_ext.send import client_from_env
 
@@ -194,7 +192,7 @@ class TestVerifyAgainstStandin:
             pass
         receipt = verify(str(run.run_id), client=client, wait=120)
         assert receipt.exit_status == 0, [str(f) for f in receipt.findings]
-        expected = "input bigquery/my-project.marts.daily: linked"
+        expected = "input bigquery:my-project.marts.daily: linked"
         assert (
             str(receipt.findings[-1]) == f"{expected} [default/bigquery/3/my-project/marts/daily]"
         )
@@ -212,7 +210,8 @@ class TestVerifyAgainstStandin:
     ) -> None:
         """lint says which crawled asset a name links to, and the right name of one that
         does not (an S3 key with a leading slash)."""
-        from atlan_ext import RunId, build_event
+        from atlan_ext import RunId
+        from atlan_ext.events import build_event
 
         event = build_event(
             "START",
