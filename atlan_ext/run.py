@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import (
+    TYPE_CHECKING,
     Any,
     AsyncIterator,
     Callable,
@@ -65,6 +66,9 @@ from atlan_ext.send import (
     tenant_from_settings,
 )
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
+
+if TYPE_CHECKING:
+    from atlan_ext.receipt import Receipt
 
 __all__ = [
     "AsyncRun",
@@ -500,6 +504,19 @@ class Run(_RunBase):
     def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
         self._end_explicitly(None, facets)
+
+    def verify(self, wait: float = 60.0) -> Receipt:
+        """Did this run's lineage land? Asks Atlan, through pyatlan's search, for the job, its
+        process and each dataset (linked, partial or missing), polling up to ``wait`` seconds:
+        :func:`atlan_ext.verify` for this run, its client and its outbox."""
+        from atlan_ext.receipt import verify
+
+        client = self._settings.client
+        if isinstance(client, Tenant):
+            client = client.client()
+        elif client is None or isinstance(client, str):
+            client = None  # from ATLAN_BASE_URL and ATLAN_API_KEY
+        return verify(self.run_id, wait=wait, outbox=self._delivery.outbox, client=client)
 
     def fail(self, error: Union[BaseException, str, None] = None, facets: Facets = None) -> None:
         """End the run with FAIL now: ``error`` (an exception, or your message as it is) goes

@@ -141,6 +141,16 @@ class TestVerify:
         assert "Atlan can build nothing of this run before" in receipt.findings[0].hint
         assert atlan.asked == ["connection", "job", "process"]
 
+    def test_a_run_verifies_itself(self, atlan: Atlan, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Run.verify asks about its own run, with the tenant the environment names."""
+        monkeypatch.setenv("ATLAN_BASE_URL", URL)
+        monkeypatch.setenv("ATLAN_API_KEY", KEY)
+        with lineage_run(JOB, client="local", inputs=[INPUT], outputs=[OUTPUT]) as run:
+            pass
+        receipt = run.verify(wait=30)
+        assert receipt.exit_status == 0, [str(f) for f in receipt.findings]
+        assert atlan.asked == ["connection", "job", "process"]
+
     def test_not_yet_then_found(self, atlan: Atlan) -> None:
         """The job and process appear on a later poll; verify waits for them, no longer."""
         atlan.pages["job"] = [[], [SPARK_JOB]]
