@@ -30,6 +30,7 @@ from atlan_ext.send import (
     Tenant,
     longest_send,
     send_checked,
+    shown_url,
     tenant_wide,
 )
 
@@ -101,9 +102,9 @@ def _outbox_works(outbox: Outbox) -> None:
 
 
 def label(target: Any) -> str:
-    """The tenant, for messages: its URL (never its key)."""
+    """The tenant, for messages: its URL (never its key, nor a password in the URL)."""
     url = getattr(target, "base_url", None)
-    return str(url) if url else type(target).__name__
+    return shown_url(str(url)) if url else type(target).__name__
 
 
 # -- the sender thread of a sync client ------------------------------------------------------
@@ -159,6 +160,7 @@ class Sender:
         self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
         self.in_hand: List[Item] = []  # the batch being sent (the thread's, or a job's here)
         self.taken: List[Item] = []  # taken from the queue, waiting for a job's send here
+        self.mine: List[Item] = []  # to be sent on the job's thread (see keep_mine)
         self.started: Set[str] = set()  # runs whose START this sender delivered
         self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
         self.parked: List[int] = []  # stored events not delivered yet, to send again
@@ -212,6 +214,17 @@ class Sender:
             if self.down is None:
                 self.down = reason
                 self.retry_at = time.monotonic() + self.pause
+
+    def keep_mine(self, item: Item) -> None:
+        """``item`` is to be sent on the job's thread: until it is in hand (or queued), a
+        SIGTERM's spill must see it, or only the ABORT after it would be stored."""
+        with self.lock:
+            self.mine.append(item)
+
+    def drop_mine(self, item: Item) -> None:
+        """``item`` is in hand, answered or queued: no longer only the job's."""
+        with self.lock, contextlib.suppress(ValueError):
+            self.mine.remove(item)
 
     def send_here(self, item: Item, size: int, timeout: float) -> bool:
         """Send ``item`` on the calling job's thread, which then waits for Atlan as it would
@@ -459,9 +472,12 @@ class Sender:
         Returns how many events this sender leaves undelivered."""
         with self.lock:  # one view: an event is either still waiting or sent (see _deliver)
             in_hand = [*self.in_hand, *self.taken]
+            seen = {id(item) for item in in_hand}
+            in_hand.extend(item for item in self.mine if id(item) not in seen)
             waiting = [item for item in in_hand if not item.sent]
             waiting.extend(self._take())
             waiting.extend(self.unstored)
+            waiting = list({id(item): item for item in waiting}.values())  # queued and mine
             parked = len(self.parked)
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
             once.update((id(item), item) for item in self.unsaved)
@@ -619,24 +635,32 @@ class Sender:
                 item.error = error
             self.blocked.add(item.run_id)
         self._park(items)
+        final = tenant_wide(error)
         with self.lock:
             self.last_error = str(error)
-            self.retryable = error.retryable
             if error.retryable:
                 if self.down is not None:
                     self.pause = min(self.pause * 2, _LAST_PAUSE)
                 self.down = str(error)
                 self.retry_at = time.monotonic() + self.pause
+            elif final:  # no event of this tenant goes until a setting is fixed: none is sent
+                self.retryable = False
+                self.down = str(error)
+                self.retry_at = math.inf
+        if error.retryable:
+            note = _again_note()
+        elif final:
+            note = "; nothing more is sent to it until that is fixed: then send it with: "
+            note += "atlan-lineage replay"
+        else:  # this event was refused; its run's later events wait behind it
+            note = "; the run's later events wait behind it (atlan-lineage status shows why)"
         say_once(
             f"undelivered:{self.label}",
             "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s",
             self.label,
             error,
             self.outbox.path,
-            _again_note()
-            if error.retryable
-            else "; nothing more is sent to it until that is fixed: then send it with: "
-            "atlan-lineage replay",
+            note,
         )
 
 

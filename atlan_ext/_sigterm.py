@@ -77,3 +77,6 @@ def _on_sigterm(number: int, frame: Any) -> None:
     shutdown(wait=False)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+    # Still here: a process that ignores SIGTERM's default action (PID 1 of a container).
+    # It was asked to stop, and sends nothing more: leave as SIGTERM's default would.
+    os._exit(128 + number)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional, Set
 from atlan_ext._spawn import lock
 from atlan_ext.outbox import Outbox
 from atlan_ext.replay import replay
-from atlan_ext.send import BATCH_LIMIT, Tenant, redact
+from atlan_ext.send import BATCH_LIMIT, Tenant, redact, shown_url
 
 __all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main"]
 
@@ -138,14 +138,16 @@ def main() -> int:
 
 def _work(tenant: Tenant, path: str) -> int:
     outbox = Outbox(path)
+    where = shown_url(tenant.base_url)
     deadline = time.monotonic() + LIFE_SECONDS
     client = None
+    looked_again = False
     while True:
         with lock(path, tenant.base_url) as mine:
             if not mine:
                 return 0  # another courier works on it
             if client is None:
-                _say(f"delivering {outbox.counts()[0]} pending event(s) to {tenant.base_url}")
+                _say(f"delivering {outbox.counts()[0]} pending event(s) to {where}")
                 client = tenant.client()
             done = drain(
                 client,
@@ -160,14 +162,18 @@ def _work(tenant: Tenant, path: str) -> int:
             return 0
         if done.fatal is not None or time.monotonic() >= deadline:
             _say(
-                f"{pending} event(s) not delivered to {tenant.base_url}"
+                f"{pending} event(s) not delivered to {where}"
                 f" ({done.fatal or done.last_error or 'no answer'}); they stay in {path}: "
                 "send them with: atlan-lineage replay"
             )
             return 1
-        if not done.delivered:  # what is left was refused, or another process sends it
+        if not done.delivered and looked_again:
+            # What is left was refused, or another process sends it.
             _say(f"{pending} event(s) left pending: refused by Atlan, or sent by another process")
             return 0
+        # Once more after a round that delivered nothing: a step may have stored an event
+        # while this courier held the lock, and left it to this courier.
+        looked_again = not done.delivered
         # The lock is free: a step that stored an event just now may have found it taken.
 
 

@@ -125,7 +125,7 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
     deadline = time.monotonic() + timeout
     for sender in senders():
         while not sender.idle() or sender.owed():
-            if give_up_when_down and (sender.down is not None or sender.cold):
+            if give_up_when_down and sender.down is not None:
                 break  # no job waits for it now (and a courier takes what is left)
             if time.monotonic() >= deadline:
                 return False
@@ -283,14 +283,14 @@ class Delivery:
         unconfigured: Optional[str] = None,
         durable: bool = False,
     ) -> None:
-        if timeout is None or not timeout > 0:
+        if timeout is None or not 0 < timeout < float("inf"):
             raise InvalidOptionError(
-                f"delivery_timeout must be a positive number of seconds, got {timeout!r}"
+                f"delivery_timeout must be a finite positive number of seconds, got {timeout!r}"
             )
         self.client = client
         self.connector = connector_value(connector)
         self._outbox = outbox
-        self.timeout = float(timeout)
+        self.timeout = min(float(timeout), threading.TIMEOUT_MAX)  # what a wait can take
         self.background = background
         self.strict = strict
         self.unconfigured = unconfigured
@@ -393,10 +393,13 @@ class Delivery:
         if handed is None:
             return
         sender, item, here, waiting = handed
-        if here and not sender.send_here(item, len(item.text or ""), self.timeout):
-            with SHIELD, STATE.lock:  # nothing was done with it: the usual way
-                sender = sender_for(self.client, self.connector, self.outbox)
-                sender.submit(item)
+        if here:
+            first = sender
+            if not sender.send_here(item, len(item.text or ""), self.timeout):
+                with SHIELD, STATE.lock:  # nothing was done with it: the usual way
+                    sender = sender_for(self.client, self.connector, self.outbox)
+                    sender.submit(item)
+            first.drop_mine(item)
         if not waiting:
             return
         if not cast(threading.Event, item.done).wait(self.timeout):
@@ -483,7 +486,9 @@ class Delivery:
             if waiting:
                 item.done = threading.Event()
             here = waiting and offset >= 0
-            if not here:
+            if here:
+                sender.keep_mine(item)
+            else:
                 sender.submit(item)
         return sender, item, here, waiting
 
@@ -492,7 +497,8 @@ class Delivery:
     ) -> None:
         """Deliver ``event`` from a coroutine: handed over as :meth:`send` does, and the
         answer awaited (when the run waits for it) off the event loop."""
-        handed = self.hand_over(event, lifecycle, check)
+        with SHIELD:  # as in send: a SIGTERM's spill never finds the queue's lock held
+            handed = self.hand_over(event, lifecycle, check)
         if handed is None or not handed[3]:  # nothing to wait for: no thread hop
             return
         import asyncio  # here: only async code pays for it

@@ -729,6 +729,9 @@ class Outbox:
                     chunk,
                 )
             )
+        # In the order the events were made across chunks too: a run's START stored after its
+        # COMPLETE (a crowded sender) must still go first.
+        found.sort(key=lambda stored: (stored.event.get("eventTime", ""), stored.id))
         return found
 
     def events(

@@ -40,6 +40,7 @@ __all__ = [
     "longest_send",
     "redact",
     "secrets_of",
+    "shown_url",
     "tenant_from_settings",
     "tenant_wide",
 ]
@@ -240,7 +241,7 @@ def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) 
     _check_final(box, connector)
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     """``url`` for a message: any ``user:password@`` part hidden."""
     parts = urlsplit(url)
     if "@" in parts.netloc:
@@ -250,7 +251,7 @@ def _shown_url(url: str) -> str:
 
 def url_problem(url: str, name: str = "ATLAN_BASE_URL") -> Optional[str]:
     """Why ``url`` cannot be a tenant's address, or ``None`` when it can."""
-    shown = _shown_url(url)
+    shown = shown_url(url)
     fix = f"set {name} to your tenant's address, e.g. https://your-tenant.atlan.com"
     if url != url.strip() or any(char.isspace() for char in url):
         return f"{name} {shown!r} contains spaces: {fix}"
@@ -359,7 +360,7 @@ class Tenant:
             )
             failure = TenantSettingsError(
                 f"pyatlan cannot make a client for ATLAN_BASE_URL "
-                f"{_shown_url(self.base_url)!r} ({type(error).__name__}: {detail[:200]}): set "
+                f"{shown_url(self.base_url)!r} ({type(error).__name__}: {detail[:200]}): set "
                 "ATLAN_BASE_URL to your tenant's address, e.g. https://your-tenant.atlan.com",
                 retryable=False,
             )

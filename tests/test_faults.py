@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 from conftest import Tenant
+from test_courier import wait_until
 
 from atlan_ext import (
     AtlanExtError,
@@ -247,8 +248,11 @@ class TestOneTimeoutPerJob:
         assert done.returncode == 0, done.stderr
         in_job = float(done.stdout)
         assert in_job < 3.0, done.stderr
-        # The interpreter's own start and pyatlan's import (in the sender) are not exit's.
-        assert total - in_job < 1.0 + startup_seconds(), (total, in_job)
+        # The interpreter's own start is not exit's. Exit waits for a tenant known to be down
+        # not at all; while pyatlan is still being imported (slow on a busy machine) it gives
+        # the sender its bounded moment, exit_flush_seconds (5 s), and no more.
+        bound = 1.0 if "pyatlan was still being imported" not in done.stderr else 5.0 + 1.0
+        assert total - in_job < bound + startup_seconds(), (total, in_job)
         assert "Traceback" not in done.stderr
         # The job's wait ended on pyatlan's import or on the tenant: each is named as such.
         assert "timed out" in done.stderr or "pyatlan was still being imported" in done.stderr
@@ -670,15 +674,21 @@ class TestFork:
         arrives once, although it leaves with os._exit; the parent goes on sending."""
         done = python(FORKED, tmp_path, ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY)
         assert done.returncode == 0, done.stderr
-        arrived = [
-            e
-            for *_, body, _ in loopback_tenant.received
-            for e in (body if isinstance(body, list) else [body])
-        ]
-        names = [(e["job"]["name"], e["eventType"]) for e in arrived]
-        assert sorted(names) == sorted(
+        expected = sorted(
             [(job, state) for job in ("parent", "child", "parent_again")
              for state in ("START", "COMPLETE")]
-        ), names  # fmt: skip
+        )  # fmt: skip
+
+        def names() -> List[Any]:
+            return sorted(
+                (e["job"]["name"], e["eventType"])
+                for *_, body, _ in list(loopback_tenant.received)
+                for e in (body if isinstance(body, list) else [body])
+            )
+
+        # What pyatlan's import on a busy machine kept either process from sending goes with
+        # the courier that takes over at exit: wait for it, generously.
+        assert wait_until(lambda: len(names()) >= len(expected), 180), names()
+        assert names() == expected
         outbox = Outbox(tmp_path / "outbox.db")
         assert outbox.counts()[0] == 0

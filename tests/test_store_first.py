@@ -221,7 +221,7 @@ class TestStepsWithoutAnOutbox:
         home = tmp_path / "steps"
         home.mkdir()
         (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
-        job = ["--connection", "ol-spark", "--job", "steps"]
+        job = ["--connection", "ol-spark", "--job", "steps", "--timeout", "120"]
         tenant = {"ATLAN_BASE_URL": loopback_tenant.base_url, "ATLAN_API_KEY": KEY}
         started = lineage_cli("start", *job, home=home, **tenant)
         assert started.returncode == 0, started.stderr
@@ -458,3 +458,107 @@ class TestReplayKeepsTrying:
         assert "pending 0" in done.stdout
         assert [e["eventType"] for e in arrived(loopback_tenant)] == ["START", "COMPLETE"]
         assert json.dumps(done.stderr).count("not answering") == 1  # one line per change
+
+
+IN_A_WARM_HAND_OFF = """
+import os, signal, sys, zlib
+from httpx_retries import Retry
+from pyatlan.client.atlan import AtlanClient
+from atlan_ext import Job, lineage_run
+
+client = AtlanClient(
+    base_url=sys.argv[1], api_key="k", connect_timeout=1, read_timeout=5, retry=Retry(total=0)
+)
+job = Job("ol-spark", "warm")
+with lineage_run(job, client=client):  # warm: the next START goes out from this thread
+    pass
+armed = []
+
+def hook(frame, event, arg):
+    if armed and event == "c_call" and arg is zlib.crc32:  # inside the START's hand-off
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+armed.append(True)
+sys.setprofile(hook)
+with lineage_run(job, client=client):
+    sys.setprofile(None)
+    print("not killed", flush=True)
+"""
+
+
+class TestSigtermInAWarmHandOff:
+    def test_the_interrupted_start_is_kept_before_its_abort(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """SIGTERM inside the hand-off of a START the job would send on its own thread: the
+        START is stored with the ABORT (not left in the journal alone), and the courier sends
+        START before ABORT."""
+        # Not reaped until the end: a job's parent (a shell, a task runner) may be slow to
+        # reap it, and until then its journal belongs to a process that looks alive.
+        process = subprocess.Popen(
+            [sys.executable, "-c", IN_A_WARM_HAND_OFF, loopback_tenant.base_url],
+            env=child_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        runs: Dict[str, List[str]] = {}
+
+        def second_run_done() -> bool:
+            runs.clear()
+            for event in arrived(loopback_tenant):
+                runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
+            return len(runs) == 2 and "ABORT" in list(runs.values())[-1]
+
+        try:
+            assert eventually(second_run_done), runs
+        finally:
+            out, err = process.communicate(timeout=120)
+        assert process.returncode == -signal.SIGTERM, err
+        assert "not killed" not in out
+        assert list(runs.values()) == [["START", "COMPLETE"], ["START", "ABORT"]]
+
+
+CROWDED = """
+from atlan_ext import Job, lineage_run
+from atlan_ext.delivery import flush
+job = Job("ol-spark", "crowded")
+for _ in range(15_000):
+    with lineage_run(job, background=True):
+        pass
+print("flushed", flush(300), flush=True)
+"""
+
+
+@pytest.mark.slow
+class TestCrowded:
+    def test_a_crowded_sender_keeps_each_runs_order(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """More events wait than memory holds (30,000 made while pyatlan imports, which takes
+        seconds; then two 503s): the job stores the rest itself, and every run still reaches
+        Atlan START first."""
+        loopback_tenant.script.extend([503, 503])
+        done = subprocess.run(
+            [sys.executable, "-c", CROWDED],
+            env=child_env(
+                tmp_path,
+                ATLAN_BASE_URL=loopback_tenant.base_url,
+                ATLAN_API_KEY=KEY,
+                ATLAN_EXT_COURIER="off",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "flushed True" in done.stdout, done.stderr
+        seen: Dict[str, str] = {}
+        overtaken = 0
+        for event in arrived(loopback_tenant):
+            run_id = event["run"]["runId"]
+            overtaken += event["eventType"] == "COMPLETE" and run_id not in seen
+            seen.setdefault(run_id, event["eventType"])
+        assert len(seen) == 15_000
+        assert overtaken == 0
