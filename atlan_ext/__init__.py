@@ -51,6 +51,7 @@ from atlan_ext.run import (
     start_run,
     start_run_async,
 )
+from atlan_ext.show import show_lineage
 from atlan_ext.states import RunState, check_transition, terminal_state
 
 
@@ -103,6 +104,7 @@ __all__ = [
     "load_ipython_extension",
     "resume_run",
     "resume_run_async",
+    "show_lineage",
     "start_run",
     "start_run_async",
     "terminal_state",

@@ -70,14 +70,20 @@ class TestCellMagic:
         assert "bad row 7" in capsys.readouterr().out
 
     def test_traceback_shows_the_users_own_lines(self, shell: Any, capsys: Any) -> None:
-        """The failing line of the cell is shown with its source; our frames are hidden."""
-        cell(shell, "%%lineage --job load\nrows = 7\nraise ValueError(f'bad row {rows}')")
+        """The traceback names one cell, the user's, with its source; neither the magic's
+        line nor our frames show."""
+        code = (
+            "%%lineage --job load\nrows = 7\ndef f():\n    raise ValueError(f'bad row {rows}')\nf()"
+        )
+        shell.run_cell(code, store_history=True)
+        number = shell.execution_count - 1
         out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
-        assert "----> 2 raise ValueError(f'bad row {rows}')" in out
+        assert "----> 3     raise ValueError(f'bad row {rows}')" in out
+        assert set(re.findall(r"Cell In\[\d+\]", out)) == {f"Cell In[{number}]"}
+        assert "run_cell_magic" not in out
         assert "Could not get source" not in out
         assert "<lineage cell>" not in out
-        assert "notebook.py" not in out  # our frames are skipped
-        assert "skipping hidden" in out
+        assert "notebook.py" not in out
 
     def test_syntax_error_is_fail(self, shell: Any) -> None:
         """A syntax error in the cell is a FAIL with the error in the facet."""
