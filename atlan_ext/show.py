@@ -234,7 +234,7 @@ def _find(client: Any, asset: object) -> Node:
     dataset: Optional[Dataset] = None
     if isinstance(asset, Dataset) or (isinstance(asset, str) and "://" in asset):
         dataset = as_dataset(asset)
-        term = Asset.NAME.eq(re.split(r"[./]", dataset.name.rstrip("/"))[-1])
+        term = Asset.NAME.eq(re.split(r"[./]", dataset.name.rstrip("/"))[-1], case_insensitive=True)
     elif isinstance(asset, str) and _GUID.match(asset.strip()):
         term = Asset.GUID.eq(asset.strip())
     elif isinstance(asset, str) and asset.strip():
