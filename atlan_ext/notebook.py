@@ -28,9 +28,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from atlan_ext._summary import Summary, why_kept
-from atlan_ext.display import RunsView
+from atlan_ext.display import RunsView, run_markdown, run_text
 from atlan_ext.events import Job
-from atlan_ext.run import Run, lineage_run
+from atlan_ext.run import AsyncRun, Run, lineage_run
 from atlan_ext.send import connector_value, is_async_client
 
 __all__ = ["LineageMagics", "load_ipython_extension"]
@@ -325,5 +325,14 @@ def _from_the_users_code(shell: Any, error: BaseException, filename: str) -> Non
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics: ``%load_ext atlan_ext``."""
+    """Register the magics (``%load_ext atlan_ext``), and how a run shows as Markdown
+    (``nbconvert --to markdown``) and as plain text (a terminal), next to its HTML."""
     ipython.register_magics(LineageMagics)
+    formatters = ipython.display_formatter.formatters
+    for kind in (Run, AsyncRun):
+        formatters["text/markdown"].for_type(kind, run_markdown)
+        formatters["text/plain"].for_type(kind, _pretty_run)
+
+
+def _pretty_run(run: Any, printer: Any, cycle: bool) -> None:
+    printer.text(run_text(run))

@@ -232,6 +232,96 @@ class TestRealKernel:
         assert json.dumps(html_outputs).count("COMPLETE") >= 1
 
 
+def run_notebook(sources: List[str], home: Path, monkeypatch: Any) -> Any:
+    """Run ``sources`` as a notebook's cells in a real kernel (nbclient); errors are kept as
+    outputs."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+    for name in ("ATLAN_BASE_URL", "ATLAN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", allow_errors=True
+    ).execute()
+    return notebook
+
+
+def outputs(notebook: Any, index: int, kind: str) -> List[Any]:
+    return [o for o in notebook.cells[index].outputs if o.output_type == kind]
+
+
+class TestSummaryInAKernel:
+    def test_summary_under_each_cell_updated_after_delivery(
+        self, tmp_path: Path, monkeypatch: Any
+    ) -> None:
+        """Each %%lineage cell shows a summary with the picture (every dataset named, the
+        state, a FAIL's message), updated in place to "delivered" (the tenant is down until
+        after the cells ran, so nothing was delivered when they were first shown); the
+        failing cell's traceback names one cell, its own; %lineage wait says all arrived."""
+        notebook = run_notebook(
+            [
+                "%load_ext atlan_ext",
+                "from atlan_ext.testing import MockAtlan\n"
+                "tenant = MockAtlan().__enter__().down()\n"
+                "client = tenant.client()\n"
+                "%lineage config --connection ol-nb --client client",
+                "%%lineage --job load --input s3://b/orders.csv --output s3://b/<daily>&x\n"
+                "sum([1, 2, 3])",
+                "%%lineage --job broken --input s3://b/orders.csv\nraise ValueError('bad <row> 7')",
+                "tenant.up();",
+                "%lineage wait 60",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+        )
+        (result,) = outputs(notebook, 2, "execute_result")
+        assert result.data["text/plain"] == "6"
+        (ok,) = outputs(notebook, 2, "display_data")
+        page = ok.data["text/html"]
+        assert "<svg" in page
+        assert "<script" not in page
+        for name in ("orders.csv", "&lt;daily&gt;&amp;x", "load", "COMPLETE"):
+            assert name in page
+        assert ok.data["text/plain"].endswith(": delivered")
+        assert "delivered" in ok.data["text/markdown"]
+
+        (error,) = outputs(notebook, 3, "error")
+        cells = {re.sub(r"\x1b\[[0-9;]*m", "", line).split(",")[0] for line in error.traceback}
+        assert [c for c in cells if c.startswith("Cell In[")] == ["Cell In[4]"]
+        (failed,) = outputs(notebook, 3, "display_data")
+        assert "FAIL" in failed.data["text/html"]
+        assert "bad &lt;row&gt; 7" in failed.data["text/html"]
+        assert "ValueError: bad <row> 7" in failed.data["text/plain"]
+        assert failed.data["text/plain"].splitlines()[0].endswith(": delivered")
+
+        (said,) = outputs(notebook, 5, "stream")
+        assert said.text == "lineage: every event of this notebook's 2 run(s) delivered\n"
+
+    def test_summary_says_why_events_are_kept(self, tmp_path: Path, monkeypatch: Any) -> None:
+        """With no tenant, the summary says the events are kept in the outbox and why; with
+        --no-summary there is none."""
+        notebook = run_notebook(
+            [
+                "%load_ext atlan_ext\n%lineage config --connection ol-nb",
+                "%%lineage --job kept --output file:///tmp/out.csv\npass",
+                "%lineage config --no-summary",
+                "%%lineage --job quiet\npass",
+                "%lineage wait 5",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+        )
+        (kept,) = outputs(notebook, 1, "display_data")
+        assert "kept in the outbox (no Atlan tenant configured" in kept.data["text/plain"]
+        assert "atlan-lineage replay" in kept.data["text/plain"]
+        assert outputs(notebook, 3, "display_data") == []
+        (said,) = outputs(notebook, 4, "stream")
+        assert said.text.startswith("lineage: 4 event(s) kept in the outbox (no Atlan tenant")
+
+
 class TestConfig:
     def test_settings_persist_until_changed(self, shell: Any, monkeypatch: Any) -> None:
         """Each %lineage config changes only what it names: --local stays on until --no-local."""
