@@ -1,8 +1,9 @@
 """Lineage as a picture: boxes in columns, left to right, joined by arrows, as one inline
 ``<svg>``. Our own drawing, so a notebook needs no JavaScript and no network to show it.
 
-Only SVG presentation attributes are used (no ``<style>``, no ``style=``, no ``<marker>``,
-no script): what notebook sanitisers (GitHub's, JupyterLab's for untrusted output) keep.
+Only SVG presentation attributes are used (no ``<style>``, no ``<marker>``, no script): what
+notebook sanitisers (GitHub's, JupyterLab's for untrusted output) keep. The one ``style`` (on
+the root: shrink to fit a narrow output) only helps where it is kept.
 Every text and attribute value is escaped; a long label is shortened on screen and kept whole
 in its tooltip (``<title>``).
 """
@@ -164,6 +165,7 @@ def draw(
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(label)}" '
+        'style="max-width:100%;height:auto" '
         f'font-family="{html.escape(FONT)}">'
         f"<title>{html.escape(label)}</title>{''.join(lines)}{''.join(parts)}</svg>"
     )

@@ -14,13 +14,14 @@ import time
 from typing import Any, Optional
 
 from atlan_ext.display import summary_bundle
-from atlan_ext.send import NO_TENANT, tenant_from_settings
+from atlan_ext.send import tenant_from_settings
 
 __all__ = ["WATCH_SECONDS", "Summary", "why_kept"]
 
 #: How long a summary watches delivery before it says what is kept in the outbox.
 WATCH_SECONDS = 120.0
 _REPLAY = "atlan-lineage replay sends them"
+_NO_TENANT = "no Atlan tenant configured: set ATLAN_BASE_URL and ATLAN_API_KEY"
 
 
 def why_kept(local: bool, client: Any) -> Optional[str]:
@@ -33,7 +34,7 @@ def why_kept(local: bool, client: Any) -> Optional[str]:
     tenant, problem = tenant_from_settings()
     if tenant is not None:
         return None
-    return problem or NO_TENANT
+    return problem or _NO_TENANT
 
 
 class Summary:

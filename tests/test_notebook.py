@@ -3,7 +3,6 @@ real Jupyter kernel."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -198,38 +197,68 @@ class TestRunHtml:
         assert re.search(r"started \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", page)
 
 
-class TestRealKernel:
-    def test_example_notebook_runs_top_to_bottom(self, tmp_path: Path, monkeypatch: Any) -> None:
-        """The example notebook runs in a real kernel with nothing configured, and its runs
-        are in the outbox it used."""
-        nbformat = pytest.importorskip("nbformat")
-        nbclient = pytest.importorskip("nbclient")
-        pytest.importorskip("ipykernel")
-        home = tmp_path / "kernel-home"
-        monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: Any) -> Any:
+    """The example notebook, run once in a real kernel with nothing configured; and the
+    outbox folder it used."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    home = tmp_path_factory.mktemp("example") / "kernel-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAN_EXT_HOME", str(home))
+        for name in ("ATLAN_BASE_URL", "ATLAN_API_KEY"):
+            patch.delenv(name, raising=False)
         notebook = nbformat.read(str(EXAMPLE), as_version=4)
-        client = nbclient.NotebookClient(
+        nbclient.NotebookClient(
             notebook,
             timeout=120,
             kernel_name="python3",
             resources={"metadata": {"path": str(EXAMPLE.parent)}},
-        )
-        client.execute()
+        ).execute()
+    return notebook, home
+
+
+class TestRealKernel:
+    def test_example_notebook_runs_top_to_bottom(self, example: Any) -> None:
+        """The example notebook runs in a real kernel with nothing configured; its runs are
+        in the outbox it used; the %%lineage cell's summary draws the run and says why its
+        events are kept; %lineage wait says so too."""
+        notebook, home = example
         from atlan_ext.outbox import Outbox
 
         stored = Outbox(home / "outbox.db").events()
         events = [item.event for item in stored]
         assert_paired(events)
         assert {e["job"]["name"] for e in events} >= {"daily_totals_notebook"}
-        html_outputs = [
-            output
-            for c in notebook.cells
-            if c.cell_type == "code"
-            for output in c.get("outputs", [])
-            if "text/html" in output.get("data", {})
-        ]
-        assert html_outputs, "the notebook shows a run as HTML"
-        assert json.dumps(html_outputs).count("COMPLETE") >= 1
+        (magic,) = [c for c in notebook.cells if c.source.startswith("%%lineage")]
+        (summary,) = [o for o in magic.outputs if o.output_type == "display_data"]
+        page = summary.data["text/html"]
+        assert "<svg" in page
+        for name in ("orders.csv", "daily_totals_notebook.csv", "COMPLETE"):
+            assert name in page
+        assert "kept in the outbox (no Atlan tenant configured" in summary.data["text/plain"]
+        (last,) = notebook.cells[-1].outputs
+        assert last.text.startswith("lineage: 2 event(s) kept in the outbox (no Atlan tenant")
+
+    def test_example_notebook_as_rendered(self, example: Any, tmp_path: Path) -> None:
+        """Rendered by headless Chromium, the example notebook's outputs show the pictures:
+        the COMPLETE job boxes (green) of the summary and of %lineage last, and the dataset
+        boxes' outlines."""
+        import pictures
+
+        if pictures.chromium() is None:
+            pytest.skip("headless Chromium (Debian package chromium) is not installed")
+        notebook, _ = example
+        shot = pictures.screenshot(
+            pictures.notebook_page(notebook, "examples/lineage_notebook.ipynb"),
+            tmp_path / "notebook-run.png",
+        )
+        width, height, rows = pictures.read_png(shot)
+        assert (width, height) == (1200, 900)
+        job_box = 240 * 42
+        assert pictures.count(rows, "#1a7f37") > 1.5 * job_box  # two job boxes, and badges
+        assert pictures.count(rows, "#8c959f", tolerance=20) > 1000  # outlines and arrows
 
 
 def run_notebook(sources: List[str], home: Path, monkeypatch: Any) -> Any:

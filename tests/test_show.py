@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import httpx
@@ -21,6 +22,7 @@ LOAD = "5f4f1b0e-2222-4c3a-9d5e-000000000002"  # the process that made the asset
 DAILY = "5f4f1b0e-3333-4c3a-9d5e-000000000003"  # the asset asked about
 REPORT = "5f4f1b0e-4444-4c3a-9d5e-000000000004"  # the process that reads it
 SHEET = "5f4f1b0e-5555-4c3a-9d5e-000000000005"  # downstream, its name needs escaping
+CUSTOMERS = "5f4f1b0e-6666-4c3a-9d5e-000000000006"  # upstream
 QN = "default/snowflake/1700000000/ANALYTICS/PUBLIC/ORDERS_DAILY"
 
 
@@ -53,7 +55,7 @@ UPSTREAM_PAGES = [
             "Process",
             "daily_totals",
             1,
-            immediateUpstream=[ref(ORDERS, "ORDERS")],
+            immediateUpstream=[ref(ORDERS, "ORDERS"), ref(CUSTOMERS, "CUSTOMERS")],
             immediateDownstream=[ref(DAILY, "ORDERS_DAILY")],
         )
     ],
@@ -65,7 +67,8 @@ UPSTREAM_PAGES = [
             2,
             partial=True,
             immediateDownstream=[ref(LOAD, "daily_totals")],
-        )
+        ),
+        entity(CUSTOMERS, "Table", "CUSTOMERS", 2, immediateDownstream=[ref(LOAD, "daily_totals")]),
     ],
 ]
 DOWNSTREAM = [
@@ -135,11 +138,13 @@ class TestShowLineage:
             "ORDERS_DAILY": 0,
             "daily_totals": -1,
             "ORDERS": -2,
+            "CUSTOMERS": -2,
             "report": 1,
             "<sheet> & 'co'": 2,
         }
         assert set(view.edges) == {
             (ORDERS, LOAD),
+            (CUSTOMERS, LOAD),
             (LOAD, DAILY),
             (DAILY, REPORT),
             (REPORT, SHEET),
@@ -185,7 +190,7 @@ class TestShowLineage:
         assert "<script" not in page
         assert "&lt;sheet&gt; &amp; &#x27;co&#x27;" in page
         assert "<sheet>" not in page
-        for guid in (ORDERS, LOAD, DAILY, REPORT, SHEET):
+        for guid in (ORDERS, CUSTOMERS, LOAD, DAILY, REPORT, SHEET):
             assert f'href="{BASE}/assets/{guid}/overview"' in page
         orders_box = re.search(rf"{ORDERS}/overview.*?</a>", page, re.S)
         assert orders_box is not None
@@ -198,7 +203,7 @@ class TestShowLineage:
         """Terminals and nbconvert get the same lineage as lists by distance."""
         view = show_lineage(QN, client=client)
         text = repr(view)
-        assert "upstream 2: ORDERS (Table, partial)" in text
+        assert "upstream 2: CUSTOMERS (Table), ORDERS (Table, partial)" in text
         assert "downstream 1: report (Process)" in text
         assert f"({BASE}/assets/{SHEET}/overview)" in view._repr_markdown_()
 
@@ -264,3 +269,28 @@ class TestShowMagic:
             assert not bad.success
         finally:
             InteractiveShell.clear_instance()
+
+
+class TestShowRendered:
+    def test_as_a_notebook_renders_it(self, tenant: Tenant, client: Any, tmp_path: Path) -> None:
+        """Rendered by headless Chromium, %lineage show's picture has the asset's box (blue),
+        the processes' boxes (light blue) and the outlines of the assets around them."""
+        import pictures
+
+        if pictures.chromium() is None:
+            pytest.skip("headless Chromium (Debian package chromium) is not installed")
+        view = show_lineage(QN, client=client)
+        shot = pictures.screenshot(
+            pictures.page(
+                "<pre>%lineage show default/snowflake/1700000000/ANALYTICS/PUBLIC/ORDERS_DAILY"
+                f"</pre>{view._repr_html_()}"
+            ),
+            tmp_path / "lineage-show.png",
+            size=(1200, 200),
+        )
+        width, height, rows = pictures.read_png(shot)
+        assert (width, height) == (1200, 200)
+        box = 240 * 42 * 0.4  # a box shrunk to fit the window, less its text
+        assert pictures.count(rows, "#0969da") > box  # the asset's box
+        assert pictures.count(rows, "#ddf4ff") > 2 * box  # two processes
+        assert pictures.count(rows, "#8c959f", tolerance=20) > 500
