@@ -21,6 +21,9 @@ __all__ = ["WATCH_SECONDS", "Summary", "why_kept"]
 #: How long a summary watches delivery before it says what is kept in the outbox.
 WATCH_SECONDS = 120.0
 _REPLAY = "atlan-lineage replay sends them"
+# Said until delivery ends, so a notebook saved before then (its kernel stopped first) tells
+# the truth about where its events are.
+_SENDING = f"sending\u2026 (should the kernel stop first, they stay in the outbox; {_REPLAY})"
 _NO_TENANT = "no Atlan tenant configured: set ATLAN_BASE_URL and ATLAN_API_KEY"
 
 
@@ -72,7 +75,7 @@ class Summary:
         if delivered and len(delivered) == len(states) >= len(self.run.history):
             return "delivered"
         if not self._final:
-            return "sending\u2026"
+            return _SENDING
         if not states:
             return "not in the outbox (captured, or the outbox could not be read)"
         return f"kept in the outbox ({self._last_error() or 'no answer from Atlan yet'}); {_REPLAY}"

@@ -24,6 +24,7 @@ import time
 from types import FrameType, TracebackType
 from typing import Any, List, Optional, Sequence
 
+from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
@@ -216,7 +217,8 @@ class LineageMagics(Magics):  # type: ignore[misc]
         runs, self._ended = self._ended, []
         if not self.summary:
             return
-        updatable = getattr(self.shell, "kernel", None) is not None  # a terminal cannot
+        # A terminal's publisher (IPython's plain one) prints: it cannot update in place.
+        updatable = type(self.shell.display_pub) is not DisplayPublisher
         for run in runs:
             try:
                 kept = why_kept(self.local, self.client)
@@ -238,7 +240,8 @@ class LineageMagics(Magics):  # type: ignore[misc]
             raise UsageError(f"%lineage wait {words[0]!r}: give a positive number of seconds")
         deadline = time.monotonic() + seconds
         flush(seconds)
-        for summary in self._summaries:
+        summaries, self._summaries = self._summaries, []  # each is settled once
+        for summary in summaries:
             summary.conclude(max(deadline - time.monotonic(), 0.1))
         pending = sum(
             1 for run in self.runs for status in run.delivery().values() if status != "delivered"

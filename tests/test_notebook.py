@@ -147,6 +147,41 @@ class TestCellMagic:
         assert states(tenant.accepted) == ["START", "COMPLETE"]
 
 
+class TestSummary:
+    def test_shown_sending_then_updated_in_place(self, shell: Any) -> None:
+        """Under a %%lineage cell, the summary first says it is sending (the tenant is down),
+        then %lineage wait, once the tenant is back, updates that same display to
+        "delivered"."""
+        from IPython.core.displaypub import CapturingDisplayPublisher
+
+        shell.display_pub = CapturingDisplayPublisher()
+        with MockAtlan() as tenant:
+            shell.user_ns["client"] = tenant.down().client()
+            assert cell(shell, "%lineage config --client client").success
+            assert cell(shell, "%%lineage --job load --output s3://b/out\n1").success
+            (first,) = shell.display_pub.outputs
+            assert first["update"] is False
+            display_id = first["transient"]["display_id"]
+            assert "sending\u2026 (should the kernel stop first" in first["data"]["text/plain"]
+            assert "<svg" in first["data"]["text/html"]
+            tenant.up()
+            assert cell(shell, "%lineage wait 60").success
+        last = shell.display_pub.outputs[-1]
+        assert last["update"] is True
+        assert last["transient"]["display_id"] == display_id
+        assert last["data"]["text/plain"].endswith(": delivered")
+        assert states(tenant.accepted) == ["START", "COMPLETE"]
+
+    def test_a_terminal_gets_the_line_once(self, shell: Any, capsys: Any) -> None:
+        """In a terminal (IPython's plain publisher), the summary is printed once, as text."""
+        cell(shell, "%lineage config --local")
+        cell(shell, "%%lineage --job load --input s3://b/in\npass")
+        out = capsys.readouterr().out
+        assert out.count("lineage: ol-nb/load COMPLETE") == 1
+        assert "s3://b/in" not in out  # one line: counts, not the datasets
+        assert "kept in the outbox (%lineage config --local)" in out
+
+
 class TestLineMagic:
     def test_status_and_last(self, shell: Any) -> None:
         """%lineage status lists the notebook's runs; %lineage last is the last run."""
