@@ -30,7 +30,8 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from atlan_ext._summary import Summary, why_kept
 from atlan_ext.display import RunsView, run_markdown, run_text
-from atlan_ext.events import Job
+from atlan_ext.events import Dataset, Job
+from atlan_ext.exceptions import AtlanExtError
 from atlan_ext.run import AsyncRun, Run, lineage_run
 from atlan_ext.send import connector_value, is_async_client
 
@@ -265,8 +266,13 @@ class LineageMagics(Magics):  # type: ignore[misc]
             if args.client not in self.shell.user_ns:
                 raise UsageError(f"--client {args.client}: no such variable in the notebook")
             client = self.shell.user_ns[args.client]
-        asset = self.shell.user_ns.get(args.asset, args.asset)  # a Dataset variable, too
-        return show_lineage(asset, client=client, depth=args.depth, direction=args.direction)
+        asset: object = args.asset
+        if args.asset.isidentifier() and isinstance(self.shell.user_ns.get(args.asset), Dataset):
+            asset = self.shell.user_ns[args.asset]  # a Dataset in a variable
+        try:
+            return show_lineage(asset, client=client, depth=args.depth, direction=args.direction)
+        except AtlanExtError as error:  # what to do, without a traceback through our code
+            raise UsageError(f"%lineage show: {error}") from None
 
     def _execute(self, cell: str) -> Any:
         """Run the cell in the notebook's namespace; return its last expression's value.

@@ -248,9 +248,10 @@ class TestShowLineage:
 
 class TestShowMagic:
     def test_lineage_show_draws_from_the_notebooks_client(
-        self, tenant: Tenant, client: Any
+        self, tenant: Tenant, client: Any, monkeypatch: Any
     ) -> None:
-        """%lineage show ASSET --client VAR returns the drawn lineage."""
+        """%lineage show ASSET --client VAR returns the drawn lineage (ASSET may be a Dataset
+        variable); what cannot work is a usage error that says what to do."""
         pytest.importorskip("IPython")
         from IPython.core.interactiveshell import InteractiveShell
         from traitlets.config import Config
@@ -265,8 +266,17 @@ class TestShowMagic:
             assert result.success, result.error_in_exec
             assert "<svg" in result.result._repr_html_()
             assert "ORDERS_DAILY" in repr(result.result)
-            bad = shell.run_cell("%lineage show")
-            assert not bad.success
+            shell.user_ns["daily"] = Dataset("snowflake://acct", "ANALYTICS.PUBLIC.ORDERS_DAILY")
+            by_variable = shell.run_cell("%lineage show daily --client client --depth 1")
+            assert by_variable.success, by_variable.error_in_exec
+            assert by_variable.result.asset.guid == DAILY
+            assert not shell.run_cell("%lineage show").success
+            shell.user_ns.pop("client")
+            monkeypatch.delenv("ATLAN_BASE_URL", raising=False)
+            monkeypatch.delenv("ATLAN_API_KEY", raising=False)
+            unconfigured = shell.run_cell(f"%lineage show {QN}")
+            assert type(unconfigured.error_in_exec).__name__ == "UsageError"
+            assert "ATLAN_BASE_URL" in str(unconfigured.error_in_exec)
         finally:
             InteractiveShell.clear_instance()
 
