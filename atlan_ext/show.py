@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from atlan_ext import _picture
 from atlan_ext.events import Dataset, as_dataset
-from atlan_ext.exceptions import InvalidOptionError, LineageReadError
+from atlan_ext.exceptions import InvalidClientError, InvalidOptionError, LineageReadError
+from atlan_ext.send import is_async_client, redact, secrets_of
 
 __all__ = ["LineageView", "Node", "show_lineage"]
 
@@ -159,9 +160,10 @@ def show_lineage(
     ``asset``: a GUID, a qualifiedName, or an OpenLineage dataset (a ``Dataset`` or a URI,
     found by its name). ``client``: a sync pyatlan ``AtlanClient``; by default one from
     ``ATLAN_BASE_URL`` and ``ATLAN_API_KEY``. ``depth``: hops each way, as Atlan counts
-    them. ``direction``: ``"both"``, ``"upstream"`` or
-    ``"downstream"``. Raises :class:`~atlan_ext.exceptions.LineageReadError` when there is no
-    tenant, no such asset, or Atlan answers with an error."""
+    them. ``direction``: ``"both"``, ``"upstream"`` or ``"downstream"``.
+
+    Raises :class:`~atlan_ext.exceptions.LineageReadError` when there is no tenant, no such
+    asset, or Atlan answers with an error (or not at all)."""
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 100:
         raise InvalidOptionError(f"depth must be a whole number from 1 to 100, got {depth!r}")
     if direction not in _DIRECTIONS:
@@ -169,8 +171,6 @@ def show_lineage(
             f"direction must be one of {', '.join(_DIRECTIONS)}, got {direction!r}"
         )
     client = _client(client)
-    from pyatlan.errors import AtlanError
-
     try:
         centre = _find(client, asset)
         nodes: Dict[str, Node] = {centre.guid: centre}
@@ -178,9 +178,12 @@ def show_lineage(
         for side in ("upstream", "downstream"):
             if direction in (side, "both"):
                 _read(client, centre, side, depth, nodes, edges)
-    except AtlanError as error:
+    except LineageReadError:
+        raise
+    except Exception as error:  # pyatlan's and httpx's errors, told without the API token
+        text = redact(f"{type(error).__name__}: {error}", secrets_of(client))
         raise LineageReadError(
-            f"Atlan could not give the lineage of {_shown(asset)}: {type(error).__name__}: {error}"
+            f"Atlan could not give the lineage of {_shown(asset)}: {text}"
         ) from None
     kept = [(a, b) for a, b in sorted(edges) if a in nodes and b in nodes]
     return LineageView(centre, list(nodes.values()), kept)
@@ -200,8 +203,12 @@ def _client(client: Any) -> Any:
                 "no Atlan tenant to read lineage from: set ATLAN_BASE_URL and ATLAN_API_KEY, "
                 "or pass client=AtlanClient(...)"
             )
-    if not hasattr(client, "asset") or not hasattr(client.asset, "get_lineage_list"):
-        raise InvalidOptionError(
+    if (
+        is_async_client(client)
+        or not hasattr(client, "asset")
+        or not hasattr(client.asset, "get_lineage_list")
+    ):
+        raise InvalidClientError(
             f"client must be a sync pyatlan AtlanClient, got {type(client).__name__}"
         )
     return client

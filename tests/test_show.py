@@ -13,7 +13,7 @@ import pytest
 import respx
 
 from atlan_ext import Dataset, show_lineage
-from atlan_ext.exceptions import InvalidOptionError, LineageReadError
+from atlan_ext.exceptions import InvalidClientError, InvalidOptionError, LineageReadError
 from atlan_ext.testing import fast_retry
 
 BASE = "https://tenant.atlan.test"
@@ -224,6 +224,23 @@ class TestShowLineage:
             with pytest.raises(LineageReadError, match=r"could not give the lineage of") as info:
                 show_lineage(QN, client=client)
         assert "secret-key" not in str(info.value)
+
+    def test_no_answer(self, client: Any) -> None:
+        """A tenant that cannot be reached is a LineageReadError saying so."""
+        with respx.mock(base_url=BASE) as router:
+            router.post("/api/meta/search/indexsearch").mock(
+                side_effect=httpx.ConnectError("connection refused")
+            )
+            with pytest.raises(LineageReadError, match="could not give the lineage of") as info:
+                show_lineage(QN, client=client)
+        assert "secret-key" not in str(info.value)
+
+    def test_an_async_client_is_refused(self) -> None:
+        """show_lineage reads with a sync AtlanClient; an AsyncAtlanClient is refused."""
+        from pyatlan.client.aio import AsyncAtlanClient
+
+        with pytest.raises(InvalidClientError, match="sync pyatlan AtlanClient"):
+            show_lineage(QN, client=AsyncAtlanClient(base_url=BASE, api_key="k"))
 
     def test_no_tenant(self, monkeypatch: Any) -> None:
         """With no client and nothing configured, the error says what to set."""
