@@ -23,7 +23,10 @@ WATCH_SECONDS = 120.0
 _REPLAY = "atlan-lineage replay sends them"
 # Said until delivery ends, so a notebook saved before then (its kernel stopped first) tells
 # the truth about where its events are.
-_SENDING = f"sending\u2026 (should the kernel stop first, they stay in the outbox; {_REPLAY})"
+_SENDING = (
+    "sending\u2026 (should the kernel stop first, they stay in the outbox for a courier or "
+    "atlan-lineage replay)"
+)
 _NO_TENANT = "no Atlan tenant configured: set ATLAN_BASE_URL and ATLAN_API_KEY"
 
 
