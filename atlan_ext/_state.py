@@ -1,20 +1,19 @@
 """Process-wide state, all of it here: the one place that outlives a single run.
 
-What lives here: clients built from the environment, the senders of sync clients and the
-tasks of async ones, the default outboxes, the outboxes in which this process leases events,
+What lives here: clients built from the environment, the senders, the default outboxes, the
+outboxes in which this process leases events,
 the warnings already given, the capture lists of the testing kit, the runs still open
 (for SIGTERM) and the main thread's shielded sections (:data:`SHIELD`). Every collection is
 bounded or empties itself: senders leave when idle, runs leave when they end, remembered
 warnings and clients are capped.
 
 :func:`reset` forgets it all but the captures (they belong to their ``capture_lineage``
-blocks) and the async tasks still running; the testing kit and the tests call it between
+blocks); the testing kit and the tests call it between
 tests. It never touches a file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -41,12 +40,11 @@ class State:
         self.claiming: Set[Any] = set()
         self.senders: Dict[Tuple[object, str, str], Any] = {}
         self.read_hooks: List[Any] = []  # called before each outbox read (never reset)
+        self.exit_hooked = False  # delivery's exit and read hooks are registered (never reset)
         self.couriers = True  # step commands and the transport may start courier processes
         self.inherited: List[Any] = []  # a forked child keeps its parent's handles, unused
         self.journals: Dict[str, Any] = {}  # outbox path -> this process's hand-off journal
         self.outbox_trouble: Dict[str, float] = {}  # outbox path -> leave it alone until
-        self.async_down: Dict[int, float] = {}  # async client id -> do not wait until
-        self.async_tasks: Set[asyncio.Future[None]] = set()
         self.env_clients: OrderedDict[Tuple[object, ...], Any] = OrderedDict()
         self.said: OrderedDict[str, None] = OrderedDict()
         self.open_runs: Dict[int, Any] = {}
@@ -137,7 +135,6 @@ def _forget_handles() -> None:
     STATE.senders.clear()
     STATE.journals.clear()
     STATE.outbox_trouble.clear()
-    STATE.async_down.clear()
     STATE.env_clients.clear()
     STATE.open_runs.clear()
 
@@ -154,7 +151,6 @@ def _forked() -> None:
         [*STATE.outboxes.values(), *STATE.env_clients.values(), *STATE.journals.values()]
     )
     _forget_handles()
-    STATE.async_tasks.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional, Type
 
 from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeError
@@ -21,13 +21,22 @@ __all__ = ["RunId", "check_text", "check_uri", "format_time", "is_uri", "parse_t
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_PARTS = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?([+-]\d{2}:?\d{2})?$")
 
 
 def check_text(value: object, what: str, error: Type[AtlanExtError]) -> str:
-    """Return ``value`` if it is a non-empty string, else raise ``error`` naming it."""
+    """Return ``value`` if it is a non-empty string with no control character (NUL, a line
+    break, an escape...: a name is shown and matched as text), else raise ``error``."""
     if not isinstance(value, str) or not value.strip():
         raise error(f"{what} must be a non-empty string, got {value!r}")
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise error(
+            f"{what} {value!r} holds the control character {control.group()!r} at position "
+            f"{control.start()}; remove it (names are shown and matched as plain text)"
+        )
     return value
 
 
@@ -75,6 +84,21 @@ def parse_time(text: str) -> Optional[datetime]:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+def _date_of(part: object) -> Optional[date]:
+    """A date part (a ``date`` that is no ``datetime``, or ``"YYYY-MM-DD"``), else ``None``."""
+    if isinstance(part, date) and not isinstance(part, datetime):
+        return part
+    if isinstance(part, str) and _DATE.fullmatch(part.strip()):
+        try:
+            return date.fromisoformat(part.strip())
+        except ValueError:
+            raise InvalidTimeError(
+                f"RunId.from_key(): the key part {part!r} is shaped as a date but is none; "
+                "write a real date, YYYY-MM-DD"
+            ) from None
+    return None
 
 
 def _zoneless(part: object) -> bool:
@@ -138,16 +162,24 @@ class RunId:
             RunId.from_key("dag", "task", "2026-11-25T00:00Z", try_number)
 
         The UUID is shaped as UUIDv7 with the key's time in its time bits: ``at`` when given,
-        else the first part that is an aware datetime or an ISO-8601 timestamp with a zone,
-        else the epoch. A date-time part without a zone (a naive datetime,
+        else the first part that is an aware datetime, an ISO-8601 timestamp with a zone, or a
+        date (a ``datetime.date`` or ``"2026-11-25"``, as ``$(date +%F)`` writes it: midnight
+        UTC), else the epoch. A date-time part without a zone (a naive datetime,
         ``"2026-11-25T00:00:00"``) is refused with :class:`InvalidTimeError`, since its time
-        bits would silently be the epoch; a date alone (``"2026-11-25"``) is a plain part.
-        The rest is a SHA-1 of the key, as openlineage-python's ``generate_static_uuid``
-        does. ``atlan-lineage run-id --key PART...`` prints the same
-        value for the same strings.
+        bits would silently be the epoch. ``None`` and empty parts (an unset shell variable)
+        are refused with :class:`InvalidRunIdError`. The rest is a SHA-1 of the key, as
+        openlineage-python's ``generate_static_uuid`` does. ``atlan-lineage run-id --key
+        PART...`` prints the same value for the same strings.
         """
         if not parts:
             raise InvalidRunIdError("RunId.from_key() needs at least one key part")
+        for number, part in enumerate(parts, 1):
+            if part is None or (isinstance(part, str) and not part.strip()):
+                raise InvalidRunIdError(
+                    f"RunId.from_key(): key part {number} is {part!r}; every part must say "
+                    "something (an unset variable?): the same key must give the same run id "
+                    "on every host"
+                )
         instant = at
         if instant is None:
             for part in parts:
@@ -158,6 +190,10 @@ class RunId:
                     instant = parse_time(part)
                     if instant is not None:
                         break
+                day = _date_of(part)
+                if day is not None:
+                    instant = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+                    break
                 if _zoneless(part):
                     # Its time bits would silently be the epoch: say so instead.
                     raise InvalidTimeError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import logging
 import math
 import os
@@ -35,25 +36,38 @@ class _Failure(Exception):
         self.status = status
 
 
-def _duration(text: str) -> float:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text)
-    if not match:
+def _duration(text: str, zero: bool = False) -> float:
+    """A positive duration: seconds as a plain number (``90``, ``2.5``) or with a unit
+    (``90s``, ``30m``, ``6h``, ``2d``); the same rule for every option that takes one."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*([smhd]?)\s*", text)
+    value = float(match.group(1)) * _UNITS[match.group(2) or "s"] if match else -1.0
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; use a number and a unit: 90s, 30m, 6h, 2d"
-        )
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive number of seconds, e.g. 10 or 2.5"
+            f"{text!r} is not a {'' if zero else 'positive '}duration; use seconds (90) or a "
+            "number and a unit: 90s, 30m, 6h, 2d"
         )
     return value
+
+
+def _age(text: str) -> float:
+    """An age, as :func:`_duration`; ``0`` means everything so far."""
+    return _duration(text, zero=True)
+
+
+_DURATION_OPTIONS = ("--timeout", "--time-limit", "--older-than")
+
+
+def _joined_durations(argv: Sequence[str]) -> List[str]:
+    """``--older-than -1d`` as ``--older-than=-1d``: argparse would take ``-1d`` for an option
+    and say "expected one argument"; joined, the value is judged (and refused) as a duration."""
+    joined: List[str] = []
+    for item in argv:
+        negative = item[:1] == "-" and (item[1:2].isdigit() or item[1:2] == ".")
+        if negative and joined and joined[-1] in _DURATION_OPTIONS:
+            joined[-1] = f"{joined[-1]}={item}"
+        else:
+            joined.append(item)
+    return joined
 
 
 def _count(text: str) -> int:
@@ -66,8 +80,44 @@ def _count(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--con`` is no ``--connector``: a typo must
+    not pick an option) and "did you mean" for an option it does not know."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> argparse.Namespace:
+        parsed: argparse.Namespace
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None) or "", self)
+            known = [o for action in command._actions for o in action.option_strings]
+            hints = []
+            for extra in extras:
+                typed = extra.partition("=")[0]
+                # An abbreviation names the options it begins; a typo, the closest one.
+                close = [o for o in known if typed.startswith("--") and o.startswith(typed)]
+                close = close or difflib.get_close_matches(typed, known, n=1)
+                if extra.startswith("-") and close:
+                    hints.append(f"{extra} (did you mean {' or '.join(close)}?)")
+                else:
+                    hints.append(extra)
+            command.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+    def _commands(self) -> Dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=_PROG,
         description="Report OpenLineage runs to Atlan; keep what cannot be delivered in a "
         "local outbox (ATLAN_EXT_HOME) and send it later.",
@@ -97,14 +147,16 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--input", action="append", default=[], metavar="URI")
         command.add_argument("--output", action="append", default=[], metavar="URI")
         command.add_argument("--connector", default="spark", help="connector type (default spark)")
-        command.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
+        command.add_argument(
+            "--job-type", help="jobType facet: JOB (default; wrap: COMMAND), DAG, APPLICATION..."
+        )
 
     def timeout_option(command: argparse.ArgumentParser) -> None:
         command.add_argument(
             "--timeout",
-            type=_positive,
+            type=_duration,
             default=10.0,
-            help="longest wait for Atlan per event, in seconds (default 10)",
+            help="longest wait for Atlan, e.g. 10 or 30s (default 10 s)",
         )
 
     def wait_option(command: argparse.ArgumentParser) -> None:
@@ -183,12 +235,46 @@ def _parser() -> argparse.ArgumentParser:
         "doctor",
         help="check the settings, the outbox, the tenant and the connection, with fixes",
         description="One line per check, each with its fix: the tenant settings (the key is "
-        "never printed), the outbox, that the tenant answers and accepts the key, and (with "
-        "--connection) that an OpenLineage connection of that name exists for the connector. "
-        "Exit 0 only when every check passes.",
+        "never printed), the outbox, that the tenant answers and accepts the key (a wrong "
+        "address, a wrong key and a tenant that is down are told apart), that the connector's "
+        "lineage endpoint is configured (asked with an empty batch: no lineage is created), "
+        "and (with --connection) that an OpenLineage connection of that name exists for the "
+        "connector, listing those that do when it does not. Exit 0 only when every check passes.",
     )
     doctor.add_argument("--connection", help="the OpenLineage connection your jobs name")
     doctor.add_argument("--connector", default="spark", help="its connector (default spark)")
+
+    verify = commands.add_parser(
+        "verify",
+        help="did the run's lineage land? job, process and each dataset, as Atlan has them",
+        description="An HTTP 202 means Atlan took the events; it builds the assets later. "
+        "From what this machine's outbox knows of the run, ask Atlan's search (polling until "
+        "found or --wait) for the OpenLineage connection, the job, its process and each "
+        "dataset: linked (a crawled asset), partial (a stand-in: the name matched no crawled "
+        "asset) or missing. One line per finding, with its hint. Exit 0 when the job and every "
+        "dataset are linked, 1 when something is partial or missing, 2 when nothing was found.",
+    )
+    verify.add_argument("run_id", metavar="RUN_ID")
+    verify.add_argument(
+        "--wait",
+        type=_age,
+        default=60.0,
+        help="longest wait, e.g. 0 (one look), 60s, 5m (default 60s)",
+    )
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+
+    lint = commands.add_parser(
+        "lint",
+        help="check dataset names against the OpenLineage naming spec: files or run ids",
+        description="Flag dataset names that break the OpenLineage naming spec for their "
+        "scheme (postgres://host without a port, a Snowflake host name for the account, S3 keys "
+        "with a leading slash...) and predict which become partial assets in Atlan. With a "
+        "tenant configured (and not --offline), also look for the crawled assets that would "
+        "match. Exit 1 when a name breaks the spec.",
+    )
+    lint.add_argument("targets", nargs="+", metavar="FILE|RUN_ID")
+    lint.add_argument("--offline", action="store_true", help="do not ask Atlan")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
 
     prune = commands.add_parser(
         "prune",
@@ -196,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument(
         "--older-than",
-        type=_duration,
+        type=_age,
         metavar="AGE",
         help="delivered more than this long ago: 1d, 12h, 0s (default: the retention, 7d)",
     )
@@ -208,17 +294,31 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate",
         help="check events: files, folders or - (stdin); JSON, JSONL or a JSON array",
-        description="Check events as OpenLineage's own tools do (our rules; with "
-        "OPENLINEAGE_SPEC_DIR, the 2-0-2 schema and every standard facet), and the run cycle "
-        "over all events given together, by event time. Exit 1 on errors; notes do not fail.",
+        description="Check events. Two judges, each named on its findings: openlineage (the "
+        "official 2-0-2 schema and every standard facet, from OPENLINEAGE_SPEC_DIR, as "
+        "OpenLineage's own tools judge) and atlan (atlan-ext's stricter rules for what it "
+        "sends to Atlan, and the run cycle over all events given together, by event time). "
+        "Exit 1 on errors; notes do not fail.",
     )
     validate.add_argument("files", nargs="+", metavar="PATH")
     validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--rules",
+        choices=("atlan", "openlineage"),
+        default="atlan",
+        help="atlan (default): both judges; openlineage: the official schema's verdict alone "
+        "(needs OPENLINEAGE_SPEC_DIR; the run cycle only noted)",
+    )
     validate.add_argument(
         "--no-formats",
         dest="formats",
         action="store_false",
         help="do not assert date-time, uri and uuid formats (as the compatibility tests do)",
+    )
+    validate.add_argument(
+        "--lint",
+        action="store_true",
+        help="also check dataset names against the OpenLineage naming spec (atlan-lineage lint)",
     )
 
     commands.add_parser("states", help="print the run-state mapping table")
@@ -228,7 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     orphans.add_argument(
         "--older-than",
-        type=_duration,
+        type=_age,
         required=True,
         metavar="AGE",
         help="only runs not heard from for this long: 30m, 6h, 2d",
@@ -312,7 +412,9 @@ def _lineage_outbox() -> Any:
 def _job(args: argparse.Namespace) -> Any:
     from atlan_ext.events import Job
 
-    return Job(args.connection, args.job, job_type=args.job_type)
+    # The jobType facet by default: a command `wrap` runs, else a job of a script's steps.
+    default = "COMMAND" if args.command == "wrap" else "JOB"
+    return Job(args.connection, args.job, job_type=args.job_type or default)
 
 
 # -- wrap and the one-step commands ------------------------------------------------------------
@@ -323,9 +425,14 @@ def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[
 
     client = _lineage_tenant(args)
     if isinstance(client, Tenant) and args.command != "wrap":
-        # A step command stores its event and returns; a courier process delivers it.
-        args.courier = (client, outbox)
-        client = "local"
+        if outbox.path != ":memory:":
+            # A step command stores its event and returns; a courier process delivers it.
+            args.courier = (client, outbox)
+            client = "local"
+        else:
+            # No outbox a courier could read: the step sends its event itself, waiting up to
+            # --timeout, and fails (no run id printed) when Atlan did not take it.
+            options.setdefault("strict", True)
     return {
         "client": client,
         "connector_type": getattr(args, "connector", "spark"),
@@ -477,6 +584,11 @@ def _step(args: argparse.Namespace) -> int:
             outputs=args.output,
             **_run_options(args, outbox),
         )
+    elif outbox.path == ":memory:":
+        raise _Failure(
+            f"no outbox works here (see the warning above), so nothing is known of run "
+            f"{run_id}: give --connection and --job to send {args.command.upper()} for it"
+        )
     else:
         raise _Failure(
             f"unknown run id {run_id} in {outbox.path}: start the run first with "
@@ -508,7 +620,7 @@ def _run_id(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from atlan_ext.replay import replay
+    from atlan_ext.courier import drain
 
     tenant = _tenant(args)
     if tenant is None:
@@ -519,33 +631,36 @@ def _replay(args: argparse.Namespace) -> int:
     outbox = _outbox()
     pending = outbox.counts()[0]
     if pending == 0:  # answered without pyatlan's import
-        print("delivered 0, failed 0, pending 0")
+        print("delivered 0, pending 0")
         return 0
-    client = tenant.client()
-    progress: Optional[Callable[[int, int], None]] = None
-    if sys.stderr.isatty() and pending > 200:
 
-        def progress(done: int, total: int) -> None:
-            sys.stderr.write(f"\r{_PROG}: replayed {done}/{total}")
-            sys.stderr.flush()
+    def say(line: str) -> None:
+        print(f"{_PROG}: {line}", file=sys.stderr, flush=True)
 
-    report = replay(
-        client,
+    # The courier's own loop, in the foreground: it keeps trying while Atlan does not answer,
+    # until everything is delivered or --time-limit passes.
+    done = drain(
+        tenant.client(),
         outbox,
+        seconds=args.time_limit,
         batch_size=args.batch_size,
-        time_limit=args.time_limit,
         limit=args.limit,
-        progress=progress,
+        say=say,
     )
-    if progress is not None:
-        sys.stderr.write("\n")
-    print(f"delivered {report.delivered}, failed {report.failed}, pending {report.left}")
-    if report.errors:
-        print(f"last error: {report.errors[-1]}", file=sys.stderr)
-    return 0 if report.failed == 0 else 1
+    left = outbox.counts()[0]
+    print(f"delivered {done.delivered}, pending {left}")
+    failed = done.fatal is not None or done.last_error is not None or done.refused > 0
+    if left and failed and done.fatal is None:
+        error = done.last_error or outbox.last_error()
+        say(f"{left} event(s) still pending{f' (last error: {error})' if error else ''}")
+    elif left and not failed and not args.limit:
+        say(f"{left} event(s) still pending: another process is sending them")
+    return 1 if failed else 0
 
 
 def _flush(args: argparse.Namespace) -> int:
+    from atlan_ext._spawn import spawn
+
     outbox = _outbox()
     pending = outbox.counts()[0]
     if pending == 0:
@@ -558,20 +673,20 @@ def _flush(args: argparse.Namespace) -> int:
             "ATLAN_BASE_URL and ATLAN_API_KEY",
             1,
         )
-    from atlan_ext.courier import spawn
-
-    spawn(tenant, outbox.path)
-    deadline = time.monotonic() + args.timeout
-    while pending and time.monotonic() < deadline:
-        time.sleep(0.1)
-        pending = outbox.counts()[0]
+    if not spawn(tenant, outbox.path):
+        raise _Failure(
+            f"{pending} event(s) pending in {outbox.path}, and no courier may start here "
+            "(ATLAN_EXT_COURIER is off): send them with: atlan-lineage replay",
+            1,
+        )
+    pending = _wait_delivered(outbox, tenant, args.timeout)
     if pending == 0:
         print("all delivered")
         return 0
     error = outbox.last_error()
     raise _Failure(
-        f"{pending} event(s) still pending after {args.timeout:g} s"
-        f"{f' (last error: {error})' if error else ''}; they stay in {outbox.path}",
+        f"{pending} event(s) still pending{f' (last error: {error})' if error else ''}; they "
+        f"stay in {outbox.path}",
         1,
     )
 
@@ -645,11 +760,16 @@ def _status(args: argparse.Namespace) -> int:
     for record in runs:
         if record is None:
             continue
+        events = outbox.events(record.run_id)
+        # When the run started is its START's eventTime: the record may be written later
+        # (a START kept elsewhere first, or stored late); without a START here, the record's.
+        starts = [stored.event for stored in events if stored.event_type == "START"]
+        started = _event_time(starts[0]) if starts else f"{_when(record.created)} (recorded)"
         print(
             f"\n{record.job_namespace}/{record.job_name}  run {record.run_id}  "
-            f"state {record.state or 'OTHER only'}  started {_when(record.created)}"
+            f"state {record.state or 'OTHER only'}  started {started}"
         )
-        for stored in outbox.events(record.run_id):
+        for stored in events:
             line = (
                 f"  {stored.event_type:<9} {_event_time(stored.event)}  {stored.status:<9} "
                 f"attempts {stored.attempts}"
@@ -666,16 +786,27 @@ def _validate(args: argparse.Namespace) -> int:
     from atlan_ext.validate import SchemaValidator, check_events, read_paths
 
     folder = os.environ.get("OPENLINEAGE_SPEC_DIR")
+    if args.rules == "openlineage" and not folder:
+        raise _Failure(
+            "--rules openlineage judges by the official schema: set OPENLINEAGE_SPEC_DIR to "
+            "the folder holding OpenLineage.json and facets/ (from OpenLineage's spec/)"
+        )
     schema = SchemaValidator(folder, formats=args.formats) if folder else None
     items, unreadable = read_paths(args.files)
-    problems = unreadable + check_events(items, schema)
+    problems = unreadable + check_events(items, schema, rules=args.rules)
     errors = [p for p in problems if p.level == "error"]
-    checked = "our rules and the run cycle" + (" and the OpenLineage schema" if schema else "")
+    if args.rules == "openlineage":
+        checked = "openlineage: the official schema"
+    else:
+        checked = "atlan: atlan-ext's rules and the run cycle" + (
+            "; openlineage: the official schema" if schema else ""
+        )
     if args.format == "json":
         print(
             json.dumps(
                 {
                     "events": len(items),
+                    "rules": args.rules,
                     "checked": checked,
                     "errors": len(errors),
                     "notes": len(problems) - len(errors),
@@ -686,7 +817,7 @@ def _validate(args: argparse.Namespace) -> int:
         )
     else:
         for problem in problems:
-            print(f"{problem.level}: {problem}")
+            print(f"{problem.level} [{problem.judge}]: {problem}")
         notes = len(problems) - len(errors)
         verdict = "valid" if not errors else "not valid"
         print(
@@ -698,6 +829,142 @@ def _validate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if errors else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import json
+
+    from atlan_ext.events import RunId
+    from atlan_ext.receipt import verify
+
+    run_id = RunId.check(args.run_id)
+    outbox = _outbox()
+    if outbox.run(run_id) is None:  # said before pyatlan's import
+        raise _Failure(
+            f"unknown run id {run_id} in {outbox.path}: verify reads the outbox of the machine "
+            "that ran it (set ATLAN_EXT_HOME to its folder)"
+        )
+    tenant = _tenant(args)
+    if tenant is None:
+        raise _Failure("verify asks Atlan: set ATLAN_BASE_URL and ATLAN_API_KEY")
+    receipt = verify(run_id, client=tenant.client(), wait=args.wait, outbox=outbox)
+    if args.format == "json":
+        print(json.dumps(receipt.to_dict(), indent=2))
+        return receipt.exit_status
+    good, bad = _marks()
+    for finding in receipt.findings:
+        mark = "-" if finding.kind == "delivery" else good if finding.ok else bad
+        print(f"{mark} {finding}")
+    verdict = {0: "lineage landed", 1: "lineage landed in part", 2: "nothing found"}
+    print(
+        f"{verdict[receipt.exit_status]} ({receipt.requests} search request(s) over "
+        f"{receipt.waited:.0f} s)"
+    )
+    return receipt.exit_status
+
+
+def _lint_targets(targets: Sequence[str]) -> Tuple[List[Any], List[str]]:
+    """The events of each target: a file or folder of events, or a run id in the outbox."""
+    from atlan_ext.validate import read_paths
+
+    events: List[Any] = []
+    problems: List[str] = []
+    for target in targets:
+        if re.fullmatch(r"[0-9a-fA-F-]{36}", target) and not Path(target).exists():
+            stored = _outbox().events(target)
+            if not stored:
+                problems.append(f"{target}: no such run in the outbox")
+            events.extend(e.event for e in stored)
+            continue
+        items, unreadable = read_paths([target])
+        events.extend(event for _, event in items)
+        problems.extend(str(problem) for problem in unreadable)
+    return events, problems
+
+
+def _lint_events(events: List[Any], args: argparse.Namespace) -> int:
+    """Print the naming findings of ``events``; 1 when a name breaks the spec."""
+    import json
+
+    from atlan_ext.naming import lint_events
+
+    found = lint_events(events)
+    client = None
+    if not args.offline:
+        tenant = _lint_tenant(args)
+        client = tenant.client() if tenant is not None else None
+    matches = _crawled_matches(client, [uri for uri, _ in found]) if client else {}
+    errors = sum(1 for _, fs in found for f in fs if f.level == "error")
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "datasets": [
+                        {
+                            "dataset": uri,
+                            "findings": [f.to_dict() for f in fs],
+                            **({"crawled": matches[uri]} if uri in matches else {}),
+                        }
+                        for uri, fs in found
+                    ],
+                    "errors": errors,
+                },
+                indent=2,
+            )
+        )
+        return 1 if errors else 0
+    good, bad = _marks()
+    for uri, findings in found:
+        if not findings:
+            print(f"{good} {uri}: follows the naming spec")
+        for finding in findings:
+            mark = bad if finding.level == "error" else "-"
+            partial = " (will be a partial asset)" if finding.partial else ""
+            print(f"{mark} {finding}{partial}")
+        if uri in matches:
+            print(f"  {matches[uri]}")
+    print(f"{len(found)} dataset(s), {errors} name(s) breaking the OpenLineage naming spec")
+    return 1 if errors else 0
+
+
+def _lint_tenant(args: argparse.Namespace) -> Any:
+    try:
+        return _tenant(args)
+    except _Failure as failure:
+        log.warning("atlan_ext: %s; names checked offline", failure)
+        return None
+
+
+def _crawled_matches(client: Any, uris: List[str]) -> Dict[str, str]:
+    """For each dataset URI: which crawled asset it would link to, or which exist of its name."""
+    from atlan_ext.receipt import crawled_match
+
+    return {uri: crawled_match(client, uri) for uri in uris}
+
+
+def _lint(args: argparse.Namespace) -> int:
+    events, problems = _lint_targets(args.targets)
+    for problem in problems:
+        print(f"{_PROG}: {problem}", file=sys.stderr)
+    if not events:
+        raise _Failure("no events to lint", 2)
+    return max(_lint_events(events, args), 1 if problems else 0)
+
+
+def _validate_and_lint(args: argparse.Namespace) -> int:
+    """``validate``, and with ``--lint`` the naming lint of the same events."""
+    if args.lint and args.format == "json":
+        raise _Failure(
+            "validate --lint prints text; for JSON run: atlan-lineage lint --format json"
+        )
+    status = _validate(args)
+    if not args.lint:
+        return status
+    from atlan_ext.validate import read_paths
+
+    items, _ = read_paths(args.files)
+    args.offline = True
+    return max(status, _lint_events([event for _, event in items], args))
 
 
 def _states(args: argparse.Namespace) -> int:
@@ -773,7 +1040,9 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "flush": _flush,
     "prune": _prune,
     "doctor": _doctor,
-    "validate": _validate,
+    "validate": _validate_and_lint,
+    "verify": _verify,
+    "lint": _lint,
     "states": _states,
     "close-orphans": _close_orphans,
     "run-id": _run_id,
@@ -790,7 +1059,7 @@ class _StderrFormatter(logging.Formatter):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The ``atlan-lineage`` command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_joined_durations(sys.argv[1:] if argv is None else argv))
     from atlan_ext import delivery
 
     delivery.exit_flush_seconds = 0.0  # every wait here is bounded by --timeout already
@@ -827,37 +1096,57 @@ def _hand_over(args: argparse.Namespace) -> None:
     if courier is None:
         return
     tenant, outbox = courier
-    from atlan_ext.courier import spawn
+    from atlan_ext._spawn import spawn
 
     spawn(tenant, outbox.path)
     if getattr(args, "wait", False):
-        _wait_for(outbox, args.run_id_done, args.timeout)
+        left = _wait_delivered(outbox, tenant, args.timeout, args.run_id_done)
+        if left:
+            error = outbox.last_error()
+            raise _Failure(
+                f"run {args.run_id_done}: {left} event(s) not delivered within "
+                f"{args.timeout:g} s{f' (last error: {error})' if error else ''}; they stay "
+                f"in {outbox.path} for the courier (atlan-lineage status shows them). The "
+                "run's next step must not start before they arrive",
+                1,
+            )
+        return
     with contextlib.suppress(Exception):
         error = outbox.last_error()
         if error:
             pending = outbox.counts()[0]
             log.warning(
                 "atlan_ext: %d event(s) in %s are not delivered yet (last error: %s); a "
-                "courier keeps trying for a while, and atlan-lineage replay sends them",
+                "courier process keeps trying (courier.log beside the outbox says what it "
+                "does, atlan-lineage status shows them)",
                 pending,
                 outbox.path,
                 error,
             )
 
 
-def _wait_for(outbox: Any, run_id: str, timeout: float) -> None:
-    """Wait (at most ``timeout`` s) until the run's events in ``outbox`` are delivered."""
+def _wait_delivered(outbox: Any, tenant: Any, timeout: float, run_id: Optional[str] = None) -> int:
+    """Wait at most ``timeout`` s until the courier delivered the pending events (of
+    ``run_id``, or all); stop early once the courier stopped (a setting to fix, or what is
+    left was refused). Returns how many are still pending."""
+    from atlan_ext._spawn import running
+
+    def pending() -> int:
+        if run_id is None:
+            return int(outbox.counts()[0])
+        return len(outbox.events(run_id, pending_only=True))
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not outbox.events(run_id, pending_only=True):
-            return
+    seen = False  # the courier took its lock (it starts in a moment)
+    left = pending()
+    while left and time.monotonic() < deadline:
         time.sleep(0.05)
-    log.warning(
-        "atlan_ext: run %s's events were not delivered within %g s; the courier keeps trying "
-        "(atlan-lineage status shows why)",
-        run_id,
-        timeout,
-    )
+        works = running(outbox.path, tenant.base_url)
+        left = pending()
+        if seen and not works:
+            break
+        seen = seen or works
+    return left
 
 
 def _one_line(error: Exception) -> str:

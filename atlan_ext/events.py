@@ -10,11 +10,13 @@ events) and turns it into the same checked dict.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 from urllib.parse import urlsplit
 
@@ -28,9 +30,11 @@ from atlan_ext.exceptions import (
     InvalidFacetError,
     InvalidJobError,
 )
+from atlan_ext.naming import name_of_asset
 from atlan_ext.states import RunState
 
 __all__ = [
+    "PRODUCER",
     "RUN_EVENT_SCHEMA_URL",
     "Dataset",
     "DatasetLike",
@@ -42,6 +46,7 @@ __all__ = [
     "as_job",
     "build_event",
     "check_event",
+    "dataset_uri",
     "event_problems",
     "format_time",
 ]
@@ -55,6 +60,9 @@ FACET_LIMIT = 1_000_000
 
 # scheme://authority/name in its plainest form (what urlsplit would split the same way, with
 # nothing to refuse): Dataset.parse takes it apart without urlsplit's many steps.
+# Namespaces that OpenLineage's naming spec gives no authority: the URI is scheme:name.
+_NO_AUTHORITY = re.compile(r"(bigquery):(?!//)(\S.*)")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _PLAIN_URI = re.compile(r"([a-z][a-z0-9+.\-]*://[A-Za-z0-9._~%!$&'()*+,;=:@\-]+)/(.*\S.*)")
 
 
@@ -120,14 +128,22 @@ class Dataset:
         Dataset.parse("snowflake://acct/DB.SCHEMA.TABLE")  # snowflake://acct, DB.SCHEMA.TABLE
         Dataset.parse("s3://bucket/path/file")             # s3://bucket, path/file
         Dataset.parse("file:///tmp/out.csv")               # file, /tmp/out.csv
+        Dataset.parse("bigquery:proj.dataset.table")       # bigquery, proj.dataset.table
         """
         if not isinstance(uri, str):
             raise InvalidDatasetError(f"a dataset URI must be a string, got {uri!r}")
         text = uri.strip()
+        bare = _NO_AUTHORITY.fullmatch(text)
+        if bare is not None:  # bigquery:project.dataset.table (OpenLineage's naming spec)
+            return cls(bare.group(1), bare.group(2), facets or {})
         plain = _PLAIN_URI.fullmatch(text)
         if plain is not None:
             return cls(plain.group(1), plain.group(2), facets or {})
         hint = "expected scheme://authority/name, e.g. snowflake://acct/DB.SCHEMA.TABLE"
+        if text and "://" not in text and not _SCHEME.match(text):
+            # A local path (orders.csv, ./out/x.parquet, /tmp/x): the URI it most likely means.
+            absolute = os.path.abspath(Path(text).expanduser())  # noqa: PTH100 (no resolve)
+            hint += f"; for a local file, file://{absolute}"
         try:
             parts = urlsplit(text)
         except ValueError:
@@ -146,12 +162,23 @@ class Dataset:
             raise InvalidDatasetError(f"{uri!r} has no dataset name after the authority; {hint}")
         return cls(text[:start], name, facets or {})
 
+    @classmethod
+    def from_asset(cls, asset: Any, connection: Any = None) -> Dataset:
+        """The dataset a crawled pyatlan asset is, named by the OpenLineage naming spec, so
+        lineage to it links instead of making a partial asset::
+
+            Dataset.from_asset(table, connection)  # snowflake://myorg-acct, DB.SCHEMA.TABLE
+            Dataset.from_asset(s3_object)          # s3://bucket, path/key.parquet
+
+        ``connection``: the asset's pyatlan ``Connection``, for the sources whose namespace
+        holds a host (not BigQuery, S3, GCS or ADLS). See :mod:`atlan_ext.naming`."""
+        namespace, name = name_of_asset(asset, connection)
+        return cls(namespace, name)
+
     @property
     def uri(self) -> str:
         """The dataset as one URI, the inverse of :meth:`parse`."""
-        if self.namespace == "file":
-            return f"file://{self.name}"
-        return f"{self.namespace}/{self.name}"
+        return dataset_uri(self.namespace, self.name)
 
     def to_dict(self) -> Event:
         """The dataset as it appears in an event's ``inputs`` or ``outputs``."""
@@ -161,6 +188,16 @@ class Dataset:
         if self.output_facets:
             data["outputFacets"] = dict(self.output_facets)
         return data
+
+
+def dataset_uri(namespace: str, name: str) -> str:
+    """A dataset's namespace and name as one URI (OpenLineage's naming spec): ``file://``
+    plus the path, ``bigquery:`` plus the table, else ``namespace/name``."""
+    if namespace == "file":
+        return f"file://{name}"
+    if namespace == "bigquery":
+        return f"bigquery:{name}"
+    return f"{namespace}/{name}"
 
 
 #: A dataset as users have it: ours, a URI, or a pyatlan / openlineage-python dataset object.
@@ -239,6 +276,7 @@ def as_job(value: object) -> Job:
     return Job(
         data.get("namespace", ""),
         data.get("name", ""),
+        job_type=None,  # another producer's job: its own jobType facet or none, not ours
         facets=data.get("facets") or {},
         producer=producer if isinstance(producer, str) and producer else None,
     )
@@ -248,14 +286,16 @@ def as_job(value: object) -> Job:
 class Job:
     """A job. Its OpenLineage namespace is the name of the Atlan OpenLineage connection.
 
-    The keyword arguments build the standard job facets: ``job_type`` (Atlan's Generic
-    OpenLineage connector wants DAG or APPLICATION on parent jobs), ``description``, ``sql``,
-    ``source_code_url``; ``facets`` adds any others.
+    The keyword arguments build the standard job facets: ``job_type``, ``processing_type``
+    and ``integration`` the ``jobType`` facet, sent by default as JOB, BATCH, ATLAN_EXT (Atlan
+    reads it for its parent/child view; its Generic OpenLineage connector wants DAG or
+    APPLICATION on parent jobs; ``job_type=None`` sends none); ``description``, ``sql``,
+    ``source_code_url``; ``facets`` adds any others (a ``jobType`` there replaces ours).
     """
 
     connection: str
     name: str
-    job_type: Optional[str] = None
+    job_type: Optional[str] = "JOB"
     processing_type: str = "BATCH"
     description: Optional[str] = None
     sql: Optional[str] = None
@@ -263,6 +303,9 @@ class Job:
     facets: Mapping[str, Any] = field(default_factory=dict)
     #: The ``producer`` of this job's events, when it is not atlan-ext (a pyatlan job's).
     producer: Optional[str] = None
+    #: The ``integration`` of the ``jobType`` facet (OpenLineage's examples: SPARK, DBT,
+    #: AIRFLOW): what emits the job's events.
+    integration: str = "ATLAN_EXT"
 
     def __post_init__(self) -> None:
         if self.producer is not None:
@@ -275,7 +318,9 @@ class Job:
         try:
             if self.job_type is not None:
                 built["jobType"] = _facets.job_type(
-                    self.job_type, processing_type=self.processing_type
+                    self.job_type,
+                    processing_type=self.processing_type,
+                    integration=self.integration,
                 )
             if self.description is not None:
                 built["documentation"] = _facets.documentation(self.description)
@@ -343,6 +388,12 @@ def event_problems(event: object) -> List[str]:
     """
     if not isinstance(event, Mapping):
         return [f"an event must be a JSON object, got {type(event).__name__}"]
+    if "run" not in event and ("dataset" in event or "job" in event):
+        kind = "DatasetEvent" if "dataset" in event else "JobEvent"
+        return [
+            f"a {kind} (no run): atlan-ext sends and pairs run events only (run, job, "
+            "eventType); send its facets on a run event of the job"
+        ]
     problems: List[str] = []
 
     def need_text(container: Mapping[str, Any], key: str, where: str) -> Optional[str]:

@@ -1,9 +1,12 @@
 """Every exception atlan-ext raises.
 
-Everything derives from :class:`AtlanExtError`. Errors about bad input are also
-:class:`ValueError`, so code that already catches ``ValueError`` keeps working. Delivery
-errors carry the HTTP status (when there was one) and whether trying again later can help.
-No message ever carries an API token.
+Everything derives from :class:`AtlanExtError`. Errors about a bad value are also
+:class:`ValueError`, so code that already catches ``ValueError`` keeps working; about a value
+of the wrong kind (:class:`InvalidClientError`, :class:`InvalidOutcomeError`) also
+:class:`TypeError`; :class:`RunInUseError` (a run used twice at once) is a
+:class:`RuntimeError`. The README's table says the same, and a test holds it to these
+classes. Delivery errors carry the HTTP status (when there was one) and whether trying again
+later can help. No message ever carries an API token.
 """
 
 from __future__ import annotations

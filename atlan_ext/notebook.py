@@ -57,7 +57,7 @@ def _cell_parser() -> _Parser:
     parser.add_argument("--input", action="append", default=[], metavar="URI")
     parser.add_argument("--output", action="append", default=[], metavar="URI")
     parser.add_argument("--connector", help="connector type (default: the notebook's, spark)")
-    parser.add_argument("--job-type", help="jobType facet, e.g. DAG or APPLICATION")
+    parser.add_argument("--job-type", help="jobType facet: JOB (default), DAG, APPLICATION...")
     return parser
 
 
@@ -201,7 +201,7 @@ class LineageMagics(Magics):  # type: ignore[misc]
                 "%lineage config --connection C"
             )
         helper = lineage_run(
-            Job(connection, args.job, job_type=args.job_type),
+            Job(connection, args.job, job_type=args.job_type or "JOB"),
             client="local" if self.local else self.client,
             inputs=args.input,
             outputs=args.output,

@@ -180,8 +180,14 @@ class RunRecord:
 
     @property
     def process_alive(self) -> bool:
-        """True if the process that started the run still runs on this host."""
-        return self.host == _HOST and self.pid is not None and pid_alive(self.pid)
+        """True if the process that started the run still runs on this host: a process with
+        its id exists and, where the system tells (Linux), started before the run was
+        recorded (else the id was reused by another process, and the run's is gone)."""
+        return (
+            self.host == _HOST
+            and self.pid is not None
+            and pid_alive(self.pid, started_by=self.created)
+        )
 
 
 class Outbox:
@@ -294,19 +300,16 @@ class Outbox:
                     # Private: the folder holds lineage of private jobs and SQLite's -wal file.
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.parent.chmod(0o700)
-                if not target.exists():
-                    # Create it 0600 before SQLite does: it may hold lineage of private jobs.
-                    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+                from atlan_ext._safe_files import guard_file, guard_folder
+
+                guard_folder(target.parent)
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    guard_file(Path(f"{target}{suffix}"), create=not suffix)
             except OSError as error:
                 raise OutboxError(
                     f"cannot create the outbox at {self.path} ({error.strerror}): set "
                     "ATLAN_EXT_HOME to a folder you can write to"
                 ) from None
-            if target.is_dir():
-                raise OutboxError(
-                    f"the outbox path {self.path} is a folder: move it away or set "
-                    "ATLAN_EXT_HOME to another folder"
-                )
         try:
             db = sqlite3.connect(
                 self.path, timeout=self.wait, isolation_level=None, check_same_thread=False
@@ -804,8 +807,11 @@ def _dead_here(owner: str) -> bool:
     return not pid_alive(int(pid_text))
 
 
-def pid_alive(pid: int) -> bool:
-    """True if a process with this id exists on this host."""
+def pid_alive(pid: int, *, started_by: Optional[float] = None) -> bool:
+    """True if a process with this id exists on this host; with ``started_by`` (a
+    ``time.time()``), only if it started by then, where the system tells when a process
+    started (Linux's ``/proc``; elsewhere the id alone decides). A process that started
+    later holds a reused id."""
     if pid <= 0:
         return False
     try:
@@ -813,10 +819,28 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     except OSError:
         return False
-    return True
+    if started_by is None:
+        return True
+    started = _process_start_time(pid)
+    # /proc's boot time is whole seconds: a second of slack, and one more for clock ticks.
+    return started is None or started <= started_by + 2.0
+
+
+def _process_start_time(pid: int) -> Optional[float]:
+    """When process ``pid`` started, as a ``time.time()``, or ``None`` where it cannot be told."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:  # noqa: PTH123
+            fields = stat.read().rpartition(")")[2].split()
+        with open("/proc/stat", encoding="ascii") as system:  # noqa: PTH123
+            boot = next(float(line.split()[1]) for line in system if line.startswith("btime "))
+        ticks = os.sysconf("SC_CLK_TCK")
+        # Field 22 of stat (starttime, in clock ticks after boot); fields[0] is field 3.
+        return boot + int(fields[19]) / ticks
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 _RUN_COLUMNS = (

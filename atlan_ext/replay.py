@@ -6,10 +6,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Set
 
-from atlan_ext.delivery import BATCH_LIMIT
 from atlan_ext.exceptions import LineageDeliveryError
 from atlan_ext.outbox import Outbox, OutboxEvent
-from atlan_ext.send import send_checked
+from atlan_ext.send import BATCH_LIMIT, send_checked, tenant_wide
 
 __all__ = ["ReplayReport", "replay"]
 
@@ -22,6 +21,11 @@ class ReplayReport:
     failed: int = 0
     left: int = 0
     errors: List[str] = field(default_factory=list)
+    #: Why nothing more can go to this tenant until a setting is fixed (a refused key, no
+    #: OpenLineage connection, a wrong URL), when that was the answer; see ``tenant_wide``.
+    fatal: Optional[str] = None
+    #: True when it stopped early because Atlan did not answer (a failure that can pass).
+    down: bool = False
 
 
 def replay(
@@ -32,18 +36,23 @@ def replay(
     time_limit: float = 300.0,
     limit: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    skip_runs: Optional[Set[str]] = None,
 ) -> ReplayReport:
     """Send the outbox's pending events to Atlan with a sync client, oldest first.
 
     Events go in batches (one POST each, falling back to one by one if the endpoint refuses
     an array); a run's later events never overtake an undelivered earlier one. Work is bounded
     by ``time_limit`` seconds and ``limit`` events; it stops early when Atlan is unreachable.
-    ``progress``, if given, is called with (done, total) after each batch.
+    ``progress``, if given, is called with (done, total) after each batch. ``skip_runs``:
+    runs left alone (an event of theirs was refused); the runs refused here are added to it.
+
+    One pass: it makes one attempt per event; :func:`atlan_ext.courier.drain` calls it until
+    everything is delivered or a deadline passes.
     """
     report = ReplayReport()
     deadline = time.monotonic() + time_limit
     total = outbox.counts()[0]
-    blocked: Set[str] = set()
+    blocked: Set[str] = set() if skip_runs is None else skip_runs
     while time.monotonic() < deadline and (
         limit is None or report.delivered + report.failed < limit
     ):
@@ -84,7 +93,7 @@ def _replay_group(
     try:
         send_checked(client, [stored.event for stored in group], connector)
     except LineageDeliveryError as error:
-        if len(group) > 1 and not error.retryable:
+        if len(group) > 1 and not error.retryable and not tenant_wide(error):
             stop = False
             for stored in group:
                 if stop or stored.run_id in blocked:
@@ -95,8 +104,14 @@ def _replay_group(
         outbox.mark_failed([stored.id for stored in group], str(error))
         report.failed += len(group)
         report.errors.append(str(error))
-        blocked.update(stored.run_id for stored in group)
-        return error.retryable
+        if tenant_wide(error):
+            report.fatal = str(error)
+            return True
+        if error.retryable:  # Atlan is down: this pass ends; the runs are tried again later
+            report.down = True
+            return True
+        blocked.update(stored.run_id for stored in group)  # this event was refused: its run waits
+        return False
     outbox.mark_delivered([stored.id for stored in group])
     report.delivered += len(group)
     return False

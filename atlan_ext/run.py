@@ -18,14 +18,12 @@ unchanged. Bad arguments raise at once, before anything is sent.
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import inspect
 import logging
 import math
-import os
-import signal
 import threading
-import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import (
@@ -44,10 +42,10 @@ from typing import (
     cast,
 )
 
-from atlan_ext import display
-from atlan_ext import facets as _facets
-from atlan_ext._state import STATE, defer_signal
-from atlan_ext.delivery import Delivery, shutdown
+from atlan_ext import _sigterm, display
+from atlan_ext._outcome import Aborted, failure, outcome_facets
+from atlan_ext._state import SHIELD
+from atlan_ext.delivery import Delivery
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
 from atlan_ext.exceptions import (
     InvalidClientError,
@@ -64,7 +62,6 @@ from atlan_ext.send import (
     Tenant,
     connector_value,
     is_async_client,
-    redact,
     tenant_from_settings,
 )
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
@@ -94,73 +91,6 @@ _current: contextvars.ContextVar[Optional[_RunBase]] = contextvars.ContextVar(
 def current_run() -> Optional[_RunBase]:
     """The innermost run entered (``with``) in this thread or task, or ``None``."""
     return _current.get()
-
-
-# -- how a run ended, as an errorMessage ---------------------------------------------------------
-
-
-class _Failed(Exception):
-    """Stands for ``fail(message)``: the message is the user's own words, kept as given."""
-
-
-class _Aborted(BaseException):
-    """Stands for ``abort(reason)``: an interruption, not an error."""
-
-
-def _failure(error: Union[BaseException, str, None]) -> BaseException:
-    if isinstance(error, BaseException):
-        return error
-    return _Failed(error or "failed")
-
-
-def _outcome_message(outcome: Outcome) -> str:
-    """The one message format of every FAIL and ABORT, whoever ends the run."""
-    if isinstance(outcome, (_Failed, _Aborted)):
-        return str(outcome)
-    if isinstance(outcome, BaseException):
-        text = str(outcome)
-        return f"{type(outcome).__name__}: {text}" if text else type(outcome).__name__
-    number = cast(int, outcome)
-    if number > 0:
-        return f"the command exited with status {number}"
-    try:
-        name = signal.Signals(-number).name
-    except ValueError:
-        name = f"signal {-number}"
-    return f"killed by {name} ({-number})"
-
-
-_MESSAGE_LIMIT = 10_000  # characters of an errorMessage kept (a run must end, however long)
-_STACK_LIMIT = 200_000
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n... ({len(text) - limit} characters left out) ...\n{text[-half:]}"
-
-
-def _outcome_facets(
-    outcome: Outcome, include_stack_trace: bool, secrets_of_run: Callable[[], List[str]]
-) -> Dict[str, Any]:
-    """The errorMessage facet for how a unit of work ended (none for success), with every
-    API key ``secrets_of_run()`` gives blanked out (the user's own message may hold one);
-    a success asks for none."""
-    if terminal_state(outcome) is RunState.COMPLETE:
-        return {}
-    secrets = secrets_of_run()
-    stack: Optional[str] = None
-    if (
-        include_stack_trace
-        and isinstance(outcome, BaseException)
-        and not isinstance(outcome, (_Failed, _Aborted))
-    ):
-        stack = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__))
-    message = _clip(redact(_outcome_message(outcome), secrets), _MESSAGE_LIMIT)
-    if stack is not None:
-        stack = _clip(redact(stack, secrets), _STACK_LIMIT)
-    return {"errorMessage": _facets.error_message(message, stack_trace=stack)}
 
 
 # -- settings, checked before anything is sent -----------------------------------------------------
@@ -213,6 +143,14 @@ def _settings(
             f"delivery_timeout must be a finite positive number of seconds, got "
             f"{delivery_timeout!r}"
         )
+    for name, flag in (
+        ("strict", strict),
+        ("background", background),
+        ("include_stack_trace", include_stack_trace),
+    ):
+        if not isinstance(flag, bool):
+            # `background="no"` would be truthy: a switch is True or False, nothing else.
+            raise InvalidOptionError(f"{name} must be True or False, got {flag!r}")
     if strict and background:
         raise InvalidOptionError(
             "strict=True raises when Atlan does not accept an event, so it must wait for "
@@ -242,7 +180,17 @@ def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
         raise InvalidDatasetError(
             f"{side} must be a list of datasets, got the string {items!r}: write {side}=[{items!r}]"
         )
+    if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        raise InvalidDatasetError(
+            f"{side} must be a list of datasets (Dataset objects or URIs such as "
+            f"snowflake://acct/DB.SCHEMA.TABLE), got {items!r}: write {side}=[] for none"
+        )
     return [as_dataset(item) for item in items]
+
+
+#: The options of lineage_run, start_run and resume_run besides job, datasets, run_id and
+#: parent: _settings' keyword arguments.
+_OPTIONS = tuple(inspect.signature(_settings).parameters)[1:]
 
 
 def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
@@ -264,6 +212,10 @@ def _target(settings: _Settings) -> Tuple[Any, Optional[str]]:
 
 class _RunBase:
     """What the sync and async runs share: state, datasets, events; never any I/O."""
+
+    #: Whether SIGTERM ends it with ABORT: a sync run's ``end`` can be called from the
+    #: handler; an async run's cannot.
+    ends_on_signal = False
 
     def __init__(
         self,
@@ -402,7 +354,7 @@ class _RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = _outcome_facets(
+            merged = outcome_facets(
                 outcome, self._settings.include_stack_trace, self._delivery.secrets
             )
             merged.update(facets or {})
@@ -427,7 +379,7 @@ class _RunBase:
         """A strict run whose START was not delivered does not begin, and leaves no lone
         START behind: its ABORT is stored after it, for the same replay."""
         prepared = self._prepare_end(
-            _Aborted(f"the run did not begin: its START was not delivered ({error})"),
+            Aborted(f"the run did not begin: its START was not delivered ({error})"),
             None,
             explicit=False,
         )
@@ -470,23 +422,38 @@ class _RunBase:
             _current.set(None)
 
     def _opened(self) -> None:
-        _watch_sigterm(self)
+        _sigterm.watch(self)
 
     def _closed(self) -> None:
-        _unwatch_sigterm(self)
+        _sigterm.unwatch(self)
 
 
 class Run(_RunBase):
     """A run driven from sync code: ``with lineage_run(...) as run``, :func:`start_run`,
     :func:`resume_run`. Used as ``with run:``, it ends with the block's outcome."""
 
-    def _send(self, prepared: Optional[Prepared], previous: Optional[RunState]) -> None:
-        if prepared is None:
-            return
+    #: SIGTERM ends it with ABORT (see :mod:`atlan_ext._sigterm`).
+    ends_on_signal = True
+
+    def _send(self, make: Callable[[], Optional[Prepared]]) -> None:
+        """Make an event (``make`` checks the transition and moves the state) and deliver it.
+        Making it and handing it over are one shielded section: a SIGTERM landing between
+        them is handled once the event is handed over, so the ABORT it sends always comes
+        after this event, never before it (the wait for Atlan is outside the section)."""
+        handed = None
         try:
-            self._delivery.send(*prepared, check=self._check(prepared[0]))
+            with SHIELD:
+                previous = self._lifecycle
+                prepared = make()
+                if prepared is None:
+                    return
+                try:
+                    handed = self._delivery.hand_over(*prepared, check=self._check(prepared[0]))
+                except InvalidTransitionError:
+                    self._refused(previous)
+                    raise
+            self._delivery.finish(handed)
         except InvalidTransitionError:
-            self._refused(previous)
             raise
         except Exception as error:
             self._trouble(error, None)
@@ -497,7 +464,7 @@ class Run(_RunBase):
     def _start(self) -> None:
         self._opened()
         try:
-            self._send(self._prepare(RunState.START, None), None)
+            self._send(lambda: self._prepare(RunState.START, None))
         except InvalidTransitionError as error:
             self._trouble(error, None)
         except LineageDeliveryError as error:  # strict: the run does not begin
@@ -506,26 +473,29 @@ class Run(_RunBase):
 
     def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
-        previous = self._lifecycle
-        self._send(self._prepare(RunState.RUNNING, facets), previous)
+        self._send(lambda: self._prepare(RunState.RUNNING, facets))
 
     def other(self, facets: Facets = None) -> None:
         """Send OTHER: more facets for the run, at any time before it ends."""
-        previous = self._lifecycle
-        self._send(self._prepare(RunState.OTHER, facets), previous)
+        self._send(lambda: self._prepare(RunState.OTHER, facets))
 
     def end(self, outcome: Outcome = None, *, facets: Facets = None) -> Optional[RunState]:
         """End the run for ``outcome`` (``None``: success; an exception; a process exit
         status, negative for a signal) and return its terminal state. Idempotent: once the
         run has ended, nothing more is sent and ``None`` is returned."""
-        previous = self._lifecycle
-        prepared = self._prepare_end(outcome, facets, explicit=False)
-        self._send(prepared, previous)
-        return self._lifecycle if prepared is not None else None
+        made: List[Prepared] = []
+
+        def make() -> Optional[Prepared]:
+            prepared = self._prepare_end(outcome, facets, explicit=False)
+            if prepared is not None:
+                made.append(prepared)
+            return prepared
+
+        self._send(make)
+        return self._lifecycle if made else None
 
     def _end_explicitly(self, outcome: Outcome, facets: Facets) -> None:
-        previous = self._lifecycle
-        self._send(self._prepare_end(outcome, facets, explicit=True), previous)
+        self._send(lambda: self._prepare_end(outcome, facets, explicit=True))
 
     def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
@@ -534,11 +504,11 @@ class Run(_RunBase):
     def fail(self, error: Union[BaseException, str, None] = None, facets: Facets = None) -> None:
         """End the run with FAIL now: ``error`` (an exception, or your message as it is) goes
         in the errorMessage facet."""
-        self._end_explicitly(_failure(error), facets)
+        self._end_explicitly(failure(error), facets)
 
     def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        self._end_explicitly(_Aborted(reason or "aborted"), facets)
+        self._end_explicitly(Aborted(reason or "aborted"), facets)
 
     def __enter__(self) -> Run:
         self._enter()
@@ -610,11 +580,11 @@ class AsyncRun(_RunBase):
         self, error: Union[BaseException, str, None] = None, facets: Facets = None
     ) -> None:
         """End the run with FAIL now, with ``error`` in the errorMessage facet."""
-        await self._end_explicitly(_failure(error), facets)
+        await self._end_explicitly(failure(error), facets)
 
     async def abort(self, reason: Optional[str] = None, facets: Facets = None) -> None:
         """End the run with ABORT now, with ``reason`` in the errorMessage facet."""
-        await self._end_explicitly(_Aborted(reason or "aborted"), facets)
+        await self._end_explicitly(Aborted(reason or "aborted"), facets)
 
     async def __aenter__(self) -> AsyncRun:
         self._enter()
@@ -652,6 +622,15 @@ def _plan(
     outputs: Iterable[DatasetLike],
     options: Dict[str, Any],
 ) -> _Plan:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _OPTIONS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise InvalidOptionError(
+            f"{name!r} is not an option; {hint}the options are inputs, outputs, run_id, "
+            f"parent, {', '.join(_OPTIONS)}"
+        )
     checked_job = as_job(job)
     return _Plan(
         checked_job,
@@ -898,56 +877,3 @@ class lineage_run:
                             return
 
         return run_async_generator
-
-
-# -- SIGTERM: a scheduler's timeout or an eviction ends open runs with ABORT -------------------
-
-
-def _watch_sigterm(run: _RunBase) -> None:
-    """Remember an open run; in the main thread, while SIGTERM still has its default action,
-    take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
-    with STATE.lock:
-        STATE.open_runs[id(run)] = run
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):  # no signals here (an embedded interpreter)
-        return
-
-
-def _unwatch_sigterm(run: _RunBase) -> None:
-    """Forget an ended run; the last one gives SIGTERM its default action back (when the
-    main thread ends it: elsewhere our handler stays, and does what the default would)."""
-    with STATE.lock:
-        STATE.open_runs.pop(id(run), None)
-        if STATE.open_runs:
-            return
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    except (ValueError, OSError):
-        return
-
-
-def _on_sigterm(number: int, frame: Any) -> None:
-    """End every open sync run with ABORT, keep what is unsent, then die of SIGTERM as the
-    process would have (status 143, or -15 to its parent). Landing inside a section of ours
-    that holds what this needs, it does so when that section ends (see ``SHIELD``)."""
-    if defer_signal(functools.partial(_on_sigterm, number, frame)):
-        return
-    with STATE.lock:
-        runs = list(STATE.open_runs.values())
-        STATE.open_runs.clear()
-    for run in runs:
-        if isinstance(run, Run):
-            try:
-                run.end(-number)
-            except Exception as error:  # dying anyway: say why lineage is missing
-                log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
-    shutdown()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)

@@ -30,6 +30,7 @@ from atlan_ext.exceptions import (
 )
 
 __all__ = [
+    "BATCH_LIMIT",
     "NO_TENANT",
     "SUPPORTED_CONNECTORS",
     "Tenant",
@@ -40,6 +41,7 @@ __all__ = [
     "redact",
     "secrets_of",
     "tenant_from_settings",
+    "tenant_wide",
 ]
 
 #: The connector types that have an Atlan OpenLineage endpoint, by pyatlan's enum value.
@@ -51,6 +53,9 @@ SUPPORTED_CONNECTORS = (
     "airflow-cloud-composer",
     "generic-openlineage",
 )
+
+#: Events in one POST, at most.
+BATCH_LIMIT = 100
 
 _RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ACCEPTED = 202
@@ -102,25 +107,17 @@ def _observe(response: Any) -> None:
         box.append(response.status_code)
 
 
-async def _observe_async(response: Any) -> None:
-    _observe(response)
-
-
 def _install_hook(client: Any) -> None:
     """Make sure the client's httpx session reports each lineage response's final status."""
-    hook: Any = _observe_async if is_async_client(client) else _observe
-    session: Any = getattr(
-        client, "_async_session" if is_async_client(client) else "_session", None
-    )
+    session: Any = getattr(client, "_session", None)
     hooks = getattr(session, "event_hooks", None)
     if not isinstance(hooks, dict):
         raise AtlanExtError(
-            f"cannot check delivery through {type(client).__name__}: expected pyatlan's "
-            "AtlanClient or AsyncAtlanClient"
+            f"cannot check delivery through {type(client).__name__}: expected pyatlan's AtlanClient"
         )
     responses = hooks.setdefault("response", [])
-    if hook not in responses:
-        responses.append(hook)
+    if _observe not in responses:
+        responses.append(_observe)
         session.event_hooks = hooks
 
 
@@ -149,7 +146,7 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
             f"connector_type=AtlanConnectorType.{connector.upper().replace('-', '_')}), "
             "then send again (atlan-lineage replay)",
             status=401,
-            retryable=True,
+            retryable=False,
         )
     detail = redact(str(error).strip().splitlines()[0] if str(error).strip() else "", secrets)
     detail = detail[:300]
@@ -211,6 +208,16 @@ def _check_final(box: List[int], connector: str) -> None:
     )
 
 
+def tenant_wide(error: LineageDeliveryError) -> bool:
+    """True for an answer that no event of this tenant (and connector) will get otherwise
+    until someone fixes a setting: the key refused, no OpenLineage connection, no such
+    endpoint (a wrong base URL), a client that cannot be built. Nothing is tried again, one
+    by one or later, after such an answer; the events wait in the outbox for the fix."""
+    return isinstance(
+        error, (LineageAuthenticationError, LineageNotConfiguredError, TenantSettingsError)
+    ) or error.status in (404, 405)
+
+
 def _payload(events: Sequence[Dict[str, Any]]) -> Any:
     return events[0] if len(events) == 1 else list(events)
 
@@ -229,25 +236,6 @@ def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) 
     finally:
         _observed.reset(token)
     if failure is not None:  # raised here, so pyatlan's unredacted error is not its context
-        raise failure
-    _check_final(box, connector)
-
-
-async def send_checked_async(client: Any, events: Sequence[Dict[str, Any]], connector: str) -> None:
-    """:func:`send_checked` for pyatlan's ``AsyncAtlanClient``, on the caller's event loop."""
-    _install_hook(client)
-    box: List[int] = []
-    token = _observed.set(box)
-    failure: Optional[LineageDeliveryError] = None
-    try:
-        await client.open_lineage.send(
-            _payload(events), connector_type=_pyatlan_connector(connector)
-        )
-    except Exception as error:
-        failure = _classify(error, connector, client)
-    finally:
-        _observed.reset(token)
-    if failure is not None:
         raise failure
     _check_final(box, connector)
 

@@ -147,8 +147,13 @@ def check_transition(previous: Optional[object], new: object) -> RunState:
     ``previous`` is the run's lifecycle state so far: the last of START, RUNNING, COMPLETE,
     ABORT or FAIL sent for the run, or ``None`` when none was sent (OTHER never changes it).
     START comes once and first among lifecycle events; RUNNING any number of times after START;
-    exactly one of COMPLETE, ABORT or FAIL after START; OTHER at any time before the terminal
-    event; nothing after a terminal event. Anything else raises :class:`InvalidTransitionError`.
+    exactly one of COMPLETE, ABORT or FAIL after START. OTHER may come at any time, also
+    after the terminal event: the spec's ``eventType`` says "additional events with OTHER
+    eventType can be added to the same run, for example to send additional metadata after
+    the run is complete". OTHER before START is allowed too, deliberately: the spec puts no
+    order on OTHER, and events of one run may be sent from different places; the run still
+    needs its START and terminal event (:func:`run_cycle_problems` says so when they are
+    missing). Anything else raises :class:`InvalidTransitionError`.
     """
     state = RunState.coerce(new)
     if previous is None:
@@ -161,9 +166,12 @@ def check_transition(previous: Optional[object], new: object) -> RunState:
             "OTHER is not a lifecycle state: pass the last of START, RUNNING, COMPLETE, "
             "ABORT or FAIL sent for the run, or None when none was sent"
         )
+    if state is RunState.OTHER:
+        return state
     if before.is_terminal:
         raise InvalidTransitionError(
-            f"{state} cannot follow {before}: the run already ended with {before}"
+            f"{state} cannot follow {before}: the run already ended with {before}; only "
+            "OTHER (more metadata) may follow the terminal event"
         )
     if state is RunState.START:
         raise InvalidTransitionError(

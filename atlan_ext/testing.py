@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from atlan_ext import _state
 from atlan_ext import delivery as _delivery
+from atlan_ext.events import dataset_uri
 from atlan_ext.exceptions import MissingDependencyError
 from atlan_ext.outbox import Outbox
 from atlan_ext.states import run_cycle_problems
@@ -64,16 +65,21 @@ def capture_lineage() -> Iterator[List[Event]]:
 
 @contextlib.contextmanager
 def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
-    """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox."""
+    """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox. What the
+    block leaves undelivered stays there: no courier process is started for it."""
     before = os.environ.get("ATLAN_EXT_HOME")
     _delivery.shutdown()
     _state.reset()
     os.environ["ATLAN_EXT_HOME"] = str(folder)
+    # No courier process takes over what the block leaves: it would send test events past
+    # any mock, to whatever tenant a client names.
+    couriers, _state.STATE.couriers = _state.STATE.couriers, False
     try:
         yield _delivery.default_outbox()
     finally:
         _delivery.shutdown()  # the block's senders stop: none of them outlives it
         _state.reset()
+        _state.STATE.couriers = couriers
         if before is None:
             os.environ.pop("ATLAN_EXT_HOME", None)
         else:
@@ -97,17 +103,18 @@ def assert_paired(events: Sequence[Event]) -> None:
 
 
 def datasets_of(events: Sequence[Event], run_id: str) -> Tuple[List[str], List[str]]:
-    """``(inputs, outputs)`` of one run as ``namespace/name`` strings, merged across its
-    events the way Atlan merges them (by run id), in first-seen order."""
+    """``(inputs, outputs)`` of one run as dataset URIs (``namespace/name``; ``file:///path``
+    and ``bigquery:project.dataset.table`` as :attr:`atlan_ext.Dataset.uri` writes them),
+    merged across its events the way Atlan merges them (by run id), in first-seen order."""
     inputs: Dict[str, None] = {}
     outputs: Dict[str, None] = {}
     for event in events:
         if event["run"]["runId"] != run_id:
             continue
         for dataset in event.get("inputs", []):
-            inputs[f"{dataset['namespace']}/{dataset['name']}"] = None
+            inputs[dataset_uri(dataset["namespace"], dataset["name"])] = None
         for dataset in event.get("outputs", []):
-            outputs[f"{dataset['namespace']}/{dataset['name']}"] = None
+            outputs[dataset_uri(dataset["namespace"], dataset["name"])] = None
     return list(inputs), list(outputs)
 
 

@@ -19,6 +19,11 @@ in order (a terminal event never overtakes its START); what Atlan does not accep
 outbox for ``atlan-lineage replay`` (or the courier this transport starts), and is announced.
 The tenant is ``ATLAN_BASE_URL`` / ``ATLAN_API_KEY`` unless the config names it.
 
+A setting it does not know, or cannot read (``OPENLINEAGE__TRANSPORT__BOGUS``, ``TIMEOUT=abc``,
+an ``api_key_file`` that cannot be read), never stops the task: it is named in one error line
+and left out (its default is used) and the events are sent or kept as usual; only with
+``strict: true`` does building the transport raise :class:`InvalidOptionError` for it.
+
 Needs openlineage-python: ``pip install 'atlan-ext[openlineage]'``.
 """
 
@@ -27,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from openlineage.client.transport.transport import Config, Transport
 
@@ -59,6 +64,26 @@ _KEYS = {
 _SHOWN = "connector, base_url, api_key, api_key_file, outbox, timeout, background, strict"
 
 
+_DEFAULTS: Dict[str, Any] = {"timeout": 10.0, "background": False, "strict": False}
+
+
+def _where(key: str) -> str:
+    """How a user finds the setting: its environment variable and its openlineage.yml key."""
+    return f"{key!r} (OPENLINEAGE__TRANSPORT__{key.upper()}, or transport.{key} in openlineage.yml)"
+
+
+def _seconds(value: object) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidOptionError(
+            f"AtlanTransport timeout must be a finite positive number of seconds, got {value!r}"
+        )
+    return seconds
+
+
 def _flag(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -71,8 +96,13 @@ def _flag(name: str, value: object) -> bool:
 
 
 class AtlanConfig(Config):
-    """The transport's settings (see the module). Unknown keys are refused, naming the
-    accepted ones: openlineage-python itself would drop them silently."""
+    """The transport's settings (see the module). :meth:`from_dict` (what openlineage-python
+    calls) names each unknown or unreadable setting in :attr:`problems` and leaves it out,
+    instead of raising: openlineage-python itself would drop unknown ones silently, and a
+    raise there fails the task. The constructor, called directly, refuses bad values."""
+
+    #: One line per setting :meth:`from_dict` left out, naming it and the fix.
+    problems: List[str]
 
     def __init__(
         self,
@@ -90,14 +120,10 @@ class AtlanConfig(Config):
         self.api_key = api_key
         self.api_key_file = api_key_file
         self.outbox = outbox
-        if isinstance(timeout, bool) or not math.isfinite(float(timeout)) or float(timeout) <= 0:
-            raise InvalidOptionError(
-                f"AtlanTransport timeout must be a finite positive number of seconds, got "
-                f"{timeout!r}"
-            )
-        self.timeout = float(timeout)
-        self.background = background
-        self.strict = strict
+        self.timeout = _seconds(timeout)
+        self.background = _flag("background", background)
+        self.strict = _flag("strict", strict)
+        self.problems = []
 
     def __repr__(self) -> str:  # the key never shows
         return (
@@ -107,28 +133,39 @@ class AtlanConfig(Config):
 
     @classmethod
     def from_dict(cls, params: Dict[str, Any]) -> AtlanConfig:
+        """The settings openlineage-python read; each one that is unknown or cannot be read
+        is left out and named in :attr:`problems` (see the class)."""
         values: Dict[str, Any] = {}
+        problems: List[str] = []
         for key, value in params.items():
             folded = str(key).lower().replace("_", "").replace("-", "")
             if folded in ("type", "name", "priority"):
                 continue  # openlineage-python's own
             if folded not in _KEYS:
-                raise InvalidOptionError(
-                    f"AtlanTransport does not know the setting {key!r}; it takes {_SHOWN} "
-                    "(camelCase, snake_case or lower case)"
+                problems.append(
+                    f"AtlanTransport does not know the setting {_where(str(key))}; it takes "
+                    f"{_SHOWN} (camelCase, snake_case or lower case): left out"
                 )
+                continue
             values[_KEYS[folded]] = value
-        if "timeout" in values:
-            try:
-                values["timeout"] = float(values["timeout"])
-            except (TypeError, ValueError):
-                raise InvalidOptionError(
-                    f"AtlanTransport timeout must be a number of seconds, got {values['timeout']!r}"
-                ) from None
-        for name in ("background", "strict"):
+        for name in ("timeout", "background", "strict"):
             if name in values:
-                values[name] = _flag(name, values[name])
-        return cls(**values)
+                try:
+                    if name == "timeout":
+                        values[name] = _seconds(values[name])
+                    else:
+                        values[name] = _flag(name, values[name])
+                except InvalidOptionError as error:
+                    problems.append(f"{error} ({_where(name)}): using {_DEFAULTS[name]!r}")
+                    del values[name]
+        try:
+            config = cls(**values)
+        except AtlanExtError as error:  # the connector: the default connector is used
+            problems.append(f"{error} ({_where('connector')}): using 'spark'")
+            values.pop("connector", None)
+            config = cls(**values)
+        config.problems = problems
+        return config
 
 
 class AtlanTransport(Transport):
@@ -139,14 +176,22 @@ class AtlanTransport(Transport):
 
     def __init__(self, config: AtlanConfig) -> None:
         self.config = config
+        problems = list(getattr(config, "problems", []))
         key = config.api_key
         if config.api_key_file:
             try:
                 key = Path(config.api_key_file).expanduser().read_text(encoding="utf-8").strip()
             except OSError as error:
-                raise InvalidOptionError(
-                    f"AtlanTransport api_key_file {config.api_key_file}: {error.strerror}"
-                ) from None
+                problems.append(
+                    f"AtlanTransport cannot read api_key_file {config.api_key_file} "
+                    f"({error.strerror}) ({_where('api_key_file')}): lineage is kept in the "
+                    "outbox until it is fixed"
+                )
+                key = None
+        if problems and config.strict:
+            raise InvalidOptionError("; ".join(problems))
+        for text in problems:  # one line each, once per transport built
+            log.error("atlan_ext: %s", text)
         tenant, problem = tenant_from_settings(config.base_url, key, config.timeout)
         if problem is not None:
             say_once(
@@ -209,7 +254,7 @@ class AtlanTransport(Transport):
             outbox = self.delivery.outbox
             if outbox.path == ":memory:" or outbox.counts()[0] == 0:
                 return
-            from atlan_ext.courier import spawn
+            from atlan_ext._spawn import spawn
 
             spawn(self.tenant, outbox.path)
         except AtlanExtError:

@@ -208,7 +208,8 @@ def row_openlineage(base_url: str, runs: int) -> Dict[str, Any]:
 
 def fill_outbox(home: str, runs: int) -> None:
     """Put ``runs`` runs (2 events each) in the outbox at ``home``, nothing sent."""
-    from atlan_ext import Job, RunId, build_event
+    from atlan_ext import Job, RunId
+    from atlan_ext.events import build_event
     from atlan_ext.outbox import Outbox
 
     outbox = Outbox(Path(home) / "outbox.db")
@@ -223,17 +224,18 @@ def fill_outbox(home: str, runs: int) -> None:
 
 
 def row_replay(base_url: str, runs: int) -> Dict[str, Any]:
+    from atlan_ext.courier import drain
     from atlan_ext.outbox import Outbox
-    from atlan_ext.replay import replay
 
     outbox = Outbox(Path(os.environ["ATLAN_EXT_HOME"]) / "outbox.db")
     client = _client(base_url)
     before = accepted(base_url)
     started = time.perf_counter()
-    report = replay(client, outbox, time_limit=3600)
+    done = drain(client, outbox, seconds=3600)  # what `atlan-lineage replay` runs
     elapsed = time.perf_counter() - started
-    if report.left or accepted(base_url) - before != 2 * runs:
-        raise RuntimeError(f"replay left {report.left} events: {report.errors[-1:]}")
+    left = outbox.counts()[0]
+    if left or accepted(base_url) - before != 2 * runs:
+        raise RuntimeError(f"replay left {left} events: {done.fatal or done.last_error}")
     return _result([], 2 * runs, elapsed)
 
 
@@ -563,24 +565,26 @@ def run_latency(latency: float, runs: int, raw_runs: int, replay_sizes: List[int
         busy = results["background, interleaved with raw pyatlan calls"]
         build = results["pyatlan building the same 2 events (no send), interleaved alike"]
         sync = results["lineage_run, sync delivery"]
-        need = 5 if latency >= 20 else 3
+        need = 50 if latency >= 20 else 5
+        share = busy["median_ms"] / build["median_ms"]
         lines.append("")
         lines.append(
             f"- target: background adds ≤ 0.2 ms (median) to a run: "
             f"{_fmt(background['median_ms'], 3)} ms "
-            f"{'✓' if background['median_ms'] <= 0.2 else '✗'}; while the sender is busy "
-            f"(interleaved): {_fmt(busy['median_ms'], 3)} ms "
-            f"{'✓' if busy['median_ms'] <= 0.2 else '✗'} (pyatlan only building the same two "
-            f"events there: {_fmt(build['median_ms'], 3)} ms)"
+            f"{'✓' if background['median_ms'] <= 0.2 else '✗'}; interleaved with other work, "
+            f"≤ 0.25 times what pyatlan spends only building the same two events there: "
+            f"{_fmt(busy['median_ms'], 3)} ms vs {_fmt(build['median_ms'], 3)} ms, "
+            f"{share:.2f} times {'✓' if share <= 0.25 else '✗'}"
         )
         median_ratio = sync["median_ms"] / raw["median_ms"]
         p99_ratio = sync["p99_ms"] / raw["p99_ms"]
+        limit = 1.02 if latency >= 20 else 1.1
         lines.append(
-            f"- target: sync delivery ≤ 1.1 times raw pyatlan per run (median), "
+            f"- target: sync delivery ≤ {limit} times raw pyatlan per run (median), "
             f"≤ 1.5 times at p99: "
-            f"{median_ratio:.2f} {'✓' if median_ratio <= 1.1 else '✗'}, "
+            f"{median_ratio:.2f} {'✓' if median_ratio <= limit else '✗'}, "
             f"{p99_ratio:.2f} {'✓' if p99_ratio <= 1.5 else '✗'} (rows run a minute apart); "
-            f"{paired['median_ratio']:.2f} {'✓' if paired['median_ratio'] <= 1.1 else '✗'}, "
+            f"{paired['median_ratio']:.2f} {'✓' if paired['median_ratio'] <= limit else '✗'}, "
             f"{paired['p99_ratio']:.2f} {'✓' if paired['p99_ratio'] <= 1.5 else '✗'} "
             "(alternating chunks of 150 runs in one process)"
         )
@@ -596,6 +600,12 @@ def run_latency(latency: float, runs: int, raw_runs: int, replay_sizes: List[int
             f"{'✓' if ratio >= need else '✗'}"
         )
         replays = [r for n, r in results.items() if n.startswith("replay of ")]
+        if replays and latency < 5:
+            fastest = min(r["events_per_s"] for r in replays) / raw["events_per_s"]
+            lines.append(
+                f"- target: replay ≥ 10 times raw pyatlan: {fastest:.1f} times "
+                f"{'✓' if fastest >= 10 else '✗'}"
+            )
         if replays:
             peak = max(r["peak_rss_mb"] for r in replays)
             each = ", ".join(f"{r['events']:,} events: {r['peak_rss_mb']:.1f} MB" for r in replays)
@@ -643,7 +653,10 @@ def main() -> None:
     help_ = _seconds([python, "-m", "atlan_ext", "--help"])
     client = _seconds([python, "-c", "import pyatlan.client.atlan"], repeat=2)
     lines.append(f"| python -c pass | {bare:.3f} | |")
-    lines.append(f"| import atlan_ext | {ours:.3f} | ≤ 0.150 {'✓' if ours <= 0.15 else '✗'} |")
+    lines.append(
+        f"| import atlan_ext | {ours:.3f} ({ours / bare:.1f} times python -c pass) | "
+        f"≤ 6 times python -c pass {'✓' if ours <= 6 * bare else '✗'} |"
+    )
     lines.append(f"| atlan-lineage --help | {help_:.3f} | ≤ 0.300 {'✓' if help_ <= 0.3 else '✗'} |")
     lines.append(f"| import pyatlan.client.atlan (for scale) | {client:.3f} | |")
     lines.extend(cold_starts(3 if args.quick else 5))

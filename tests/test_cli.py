@@ -9,13 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 from conftest import Tenant, serve
 
-from atlan_ext import Job, lineage_run
+from atlan_ext import Job, RunId, lineage_run
+from atlan_ext.events import build_event
 from atlan_ext.outbox import Outbox
 
 KEY = "cli-test-key-0123456789"
@@ -28,9 +30,11 @@ def free_port() -> int:
         return port
 
 
-def env(home: Path, base_url: Optional[str] = None) -> Dict[str, str]:
+def env(home: Path, base_url: Optional[str] = None, courier: bool = True) -> Dict[str, str]:
     values = {k: v for k, v in os.environ.items() if not k.startswith("ATLAN_")}
     values["ATLAN_EXT_HOME"] = str(home)
+    if not courier:
+        values["ATLAN_EXT_COURIER"] = "off"
     if base_url:
         values["ATLAN_BASE_URL"] = base_url
         values["ATLAN_API_KEY"] = KEY
@@ -38,11 +42,11 @@ def env(home: Path, base_url: Optional[str] = None) -> Dict[str, str]:
 
 
 def cli(
-    *args: str, home: Path, base_url: Optional[str] = None, **kwargs: Any
+    *args: str, home: Path, base_url: Optional[str] = None, courier: bool = True, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "atlan_ext.cli", *args],
-        env=env(home, base_url),
+        env=env(home, base_url, courier),
         capture_output=True,
         text=True,
         timeout=120,
@@ -121,6 +125,22 @@ class TestWrap:
             message = events[1].event["run"]["facets"]["errorMessage"]["message"]
             assert ("status 3" in message) if state == "FAIL" else ("SIGTERM" in message)
 
+    @pytest.mark.parametrize(
+        ("command", "given", "expected"),
+        [("wrap", [], "COMMAND"), ("start", [], "JOB"), ("start", ["--job-type", "DAG"], "DAG")],
+    )
+    def test_job_type_facet(
+        self, tmp_path: Path, command: str, given: List[str], expected: str
+    ) -> None:
+        """Runs from the command line send the jobType facet: COMMAND for wrap, JOB for the
+        step commands, or the --job-type given; integration ATLAN_EXT."""
+        args = [command, "--connection", "c", "--job", "j", *given]
+        if command == "wrap":
+            args += ["--", sys.executable, "-c", "pass"]
+        assert cli(*args, home=tmp_path).returncode == 0
+        facet = stored(tmp_path)[0].event["job"]["facets"]["jobType"]
+        assert (facet["jobType"], facet["integration"]) == (expected, "ATLAN_EXT")
+
     def test_stdio_untouched(self, tmp_path: Path) -> None:
         """The command's stdin, stdout and stderr are its own."""
         done = cli(
@@ -158,8 +178,8 @@ class TestWrap:
 
 class TestTenantDownThenReplay:
     def test_events_wait_then_replay_delivers_them_as_made(self, tmp_path: Path) -> None:
-        """Tenant down: wrap is held at most --timeout, events stay in the outbox; tenant up:
-        replay delivers every event exactly as made, START first."""
+        """Tenant down, couriers off: wrap is held at most --timeout, events stay in the
+        outbox; tenant up: replay delivers every event exactly as made, START first."""
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         started = time.monotonic()
@@ -173,6 +193,7 @@ class TestTenantDownThenReplay:
             "pass",
             home=tmp_path,
             base_url=base_url,
+            courier=False,
         )
         elapsed = time.monotonic() - started
         assert done.returncode == 0, done.stderr
@@ -358,6 +379,29 @@ class TestOrphans:
         assert "close-orphans" in message
         assert "is gone" in message
 
+    @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+    def test_close_orphans_sees_a_reused_pid(self, tmp_path: Path) -> None:
+        """A run recorded an hour ago whose process id now belongs to a younger process
+        (the id was reused): closed with ABORT, not skipped as still running."""
+        import sqlite3
+
+        run_id = cli("start", "--connection", "c", "--job", "old", home=tmp_path).stdout.strip()
+        younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            an_hour_ago = time.time() - 3600
+            with sqlite3.connect(tmp_path / "outbox.db") as db:  # the dead run's id, reused
+                db.execute(
+                    "UPDATE runs SET pid=?, created=?, updated=? WHERE run_id=?",
+                    (younger.pid, an_hour_ago, an_hour_ago, run_id),
+                )
+            done = cli("close-orphans", "--older-than", "30m", home=tmp_path)
+        finally:
+            younger.kill()
+            younger.wait()
+        assert done.returncode == 0, done.stderr
+        assert f"closed {run_id}" in done.stdout
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "ABORT"]
+
     def test_duration_is_checked(self, tmp_path: Path) -> None:
         """--older-than takes a number and a unit."""
         done = cli("close-orphans", "--older-than", "6 hours", home=tmp_path)
@@ -392,6 +436,17 @@ class TestTools:
         """The outbox is created 0600."""
         cli(*WRAP, "--", sys.executable, "-c", "pass", home=tmp_path)
         assert (tmp_path / "outbox.db").stat().st_mode & 0o777 == 0o600
+
+    def test_status_started_is_the_start_events_time(self, tmp_path: Path) -> None:
+        """A START stored late (made two hours before it reached this outbox): status says
+        the run started when its START says, not when the outbox heard of it."""
+        made = datetime.now(timezone.utc) - timedelta(hours=2)
+        event = build_event("START", Job("c", "late"), RunId.new(), event_time=made)
+        Outbox(tmp_path / "outbox.db").add(event, "spark", lifecycle_state="START")
+        done = cli("status", home=tmp_path)
+        assert done.returncode == 0, done.stderr
+        shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made.timestamp()))
+        assert f"started {shown}" in done.stdout
 
     def test_validate(self, tmp_path: Path) -> None:
         """validate passes good files and reports every problem in bad ones, non-zero."""
@@ -458,6 +513,8 @@ class TestTools:
                 "--api-key-file",
                 str(key_file),
                 *WRAP,
+                "--timeout",
+                "60",  # the first send imports pyatlan: 10 s and more on a busy machine
                 "--",
                 sys.executable,
                 "-c",

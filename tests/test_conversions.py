@@ -13,14 +13,11 @@ from atlan_ext import (
     InvalidEventError,
     Job,
     RunId,
-    as_dataset,
     as_event,
-    as_events,
-    as_job,
-    build_event,
     check_event,
     lineage_run,
 )
+from atlan_ext.events import as_dataset, as_events, as_job, build_event
 from atlan_ext.testing import capture_lineage
 
 QUALITY_IN = {"_producer": "https://x.io", "_schemaURL": "https://x.io/s", "rowCount": 100}

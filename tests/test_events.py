@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +15,6 @@ import pytest
 from openlineage.client.uuid import generate_static_uuid
 
 from atlan_ext import (
-    PRODUCER,
     AtlanExtError,
     Dataset,
     InvalidDatasetError,
@@ -25,12 +27,10 @@ from atlan_ext import (
     RunId,
     RunState,
     UnknownRunStateError,
-    as_dataset,
     as_event,
-    as_job,
-    build_event,
     facets,
 )
+from atlan_ext.events import PRODUCER, as_dataset, as_job, build_event
 from atlan_ext.validate import SchemaValidator
 
 Validate = Callable[[Dict[str, Any]], Dict[str, Any]]
@@ -129,9 +129,10 @@ class TestDataset:
             ("s3://[::1]/k", "s3://[::1]", "k"),
             ("s3://b//k", "s3://b", "/k"),
             ("s3://b/ x", "s3://b", " x"),
-            ("s3://b/k\nz", "s3://b", "k\nz"),
             ("s3://h%20/k", "s3://h%20", "k"),
             ("a+b.c-d://x/y", "a+b.c-d://x", "y"),
+            ("bigquery:proj-1.sales.orders", "bigquery", "proj-1.sales.orders"),
+            ("bigquery:p.d.таблица", "bigquery", "p.d.таблица"),
         ],
     )
     def test_parse(self, uri: str, namespace: str, name: str) -> None:
@@ -260,11 +261,9 @@ class TestEvent:
         assert event["schemaURL"].endswith("/2-0-2/OpenLineage.json#/$defs/RunEvent")
         assert datetime.fromisoformat(event["eventTime"]).utcoffset() == timedelta(0)
         assert uuid.UUID(event["run"]["runId"]).version == 7
-        assert event["job"] == {
-            "namespace": "ol-spark",
-            "name": "nightly_orders_load",
-            "facets": {},
-        }
+        assert event["job"]["namespace"] == "ol-spark"
+        assert event["job"]["name"] == "nightly_orders_load"
+        assert list(event["job"]["facets"]) == ["jobType"]
 
     def test_time_converted_to_utc(self) -> None:
         """An aware time in another zone is written in UTC."""
@@ -279,6 +278,41 @@ class TestEvent:
         assert job.facets["jobType"]["processingType"] == "BATCH"
         assert job.facets["sql"]["query"] == "select 1"
         assert job.facets["documentation"]["description"] == "d"
+
+
+class TestJobTypeFacet:
+    @pytest.mark.parametrize(
+        ("job", "expected"),
+        [
+            (Job("ol", "load"), ("JOB", "BATCH", "ATLAN_EXT")),
+            (Job("ol", "dag", job_type="DAG"), ("DAG", "BATCH", "ATLAN_EXT")),
+            (
+                Job("ol", "t", job_type="TASK", processing_type="STREAMING", integration="AIRFLOW"),
+                ("TASK", "STREAMING", "AIRFLOW"),
+            ),
+        ],
+        ids=["default", "job_type", "all three"],
+    )
+    def test_sent_by_default_and_overridable(
+        self, job: Job, expected: Any, validate_event: Validate
+    ) -> None:
+        """Every job sends jobType (JOB, BATCH, ATLAN_EXT unless told), valid by the schema."""
+        facet = job.facets["jobType"]
+        assert (facet["jobType"], facet["processingType"], facet["integration"]) == expected
+        validate_event(build_event("START", job, RunId.new()))
+
+    def test_none_and_own_facet(self) -> None:
+        """job_type=None sends no jobType; a jobType in facets replaces ours."""
+        assert "jobType" not in Job("ol", "load", job_type=None).facets
+        own = facets.job_type("MODEL", integration="DBT")
+        assert Job("ol", "m", facets={"jobType": own}).facets["jobType"]["integration"] == "DBT"
+
+    def test_foreign_jobs_are_not_given_ours(self) -> None:
+        """A job from another producer keeps its own facets: no jobType is invented."""
+        pytest.importorskip("openlineage.client")
+        from openlineage.client import event_v2
+
+        assert "jobType" not in as_job(event_v2.Job(namespace="ns", name="j")).facets
 
 
 class TestRunId:
@@ -469,3 +503,32 @@ class TestForeignJobsAndDatasets:
             as_job({"namespace": "ol", "name": "j"})
         with pytest.raises(InvalidDatasetError, match="is not a dataset"):
             as_dataset(42)
+
+
+class TestTopLevel:
+    def test_import_atlan_ext_loads_no_module_of_its_own(self) -> None:
+        """``import atlan_ext`` alone loads none of its modules (each loads on first use)."""
+        done = subprocess.run(
+            [sys.executable, "-c", "import atlan_ext, sys; print(sorted(sys.modules))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert [m for m in ast.literal_eval(done.stdout) if m.startswith("atlan_ext.")] == []
+
+    def test_a_moved_name_still_works_with_a_warning(self) -> None:
+        """Names that left the top level still resolve, and say where they live now."""
+        import atlan_ext
+        from atlan_ext import events
+
+        with pytest.warns(DeprecationWarning, match=r"atlan_ext\.events\.build_event"):
+            moved = atlan_ext.build_event
+        assert moved is events.build_event
+
+    def test_every_public_name_resolves(self) -> None:
+        """Each name in ``__all__`` resolves, and there are at most 40 of them."""
+        import atlan_ext
+
+        assert len(atlan_ext.__all__) <= 40
+        for name in atlan_ext.__all__:
+            assert getattr(atlan_ext, name) is not None

@@ -235,12 +235,14 @@ print(f"{time.monotonic() - started:.3f}", flush=True)
 
 class TestOneTimeoutPerJob:
     def test_five_runs_against_a_hanging_tenant(self, tmp_path: Path) -> None:
-        """Five sync runs, delivery_timeout=1, a tenant that never answers: the job waits
-        once, not five times (well under 3 s), exit adds under 1 s, one announcement, and
-        all ten events are kept for a replay."""
+        """Five sync runs, delivery_timeout=1, a tenant that never answers, no courier: the
+        job waits once, not five times (well under 3 s), exit adds under 1 s, one
+        announcement, and all ten events are kept for a replay."""
         with hanging_tenant() as url:
             started = time.monotonic()
-            done = python(FIVE_RUNS, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY)
+            done = python(
+                FIVE_RUNS, tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
+            )
             total = time.monotonic() - started
         assert done.returncode == 0, done.stderr
         in_job = float(done.stdout)
@@ -248,7 +250,8 @@ class TestOneTimeoutPerJob:
         # The interpreter's own start and pyatlan's import (in the sender) are not exit's.
         assert total - in_job < 1.0 + startup_seconds(), (total, in_job)
         assert "Traceback" not in done.stderr
-        assert "timed out" in done.stderr
+        # The job's wait ended on pyatlan's import or on the tenant: each is named as such.
+        assert "timed out" in done.stderr or "pyatlan was still being imported" in done.stderr
         assert "10 lineage event(s) were not delivered" in done.stderr
         assert "atlan-lineage replay" in done.stderr
         outbox = Outbox(tmp_path / "outbox.db")
@@ -460,7 +463,9 @@ class TestNeverSilent:
         assert done.returncode == 0
         assert "not delivered to" in done.stderr, done.stderr
         assert url in done.stderr
-        assert "atlan-lineage replay" in done.stderr
+        assert "a courier process delivers them" in done.stderr or (
+            "atlan-lineage replay" in done.stderr  # 403: nothing more goes until it is fixed
+        )
         assert KEY not in done.stderr
         assert "Traceback" not in done.stderr
 
@@ -473,7 +478,7 @@ class TestNeverSilent:
         )  # fmt: skip
         assert done.returncode == 0
         assert "not delivered to" in done.stderr
-        assert "atlan-lineage replay" in done.stderr
+        assert "a courier process delivers them" in done.stderr
 
     def test_status_shows_each_pending_events_last_error(self, tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{free_port()}"

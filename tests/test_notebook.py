@@ -55,7 +55,8 @@ class TestCellMagic:
         assert result.result == 6
         assert shell.user_ns["rows"] == [1, 2, 3]
         assert states(events) == ["START", "COMPLETE"]
-        assert events[0]["job"] == {"namespace": "ol-nb", "name": "load", "facets": {}}
+        assert (events[0]["job"]["namespace"], events[0]["job"]["name"]) == ("ol-nb", "load")
+        assert events[0]["job"]["facets"]["jobType"]["jobType"] == "JOB"
         assert [d["name"] for d in events[1]["outputs"]] == ["out"]
 
     def test_exception_fails_the_cell_and_the_run(self, shell: Any, capsys: Any) -> None:

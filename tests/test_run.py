@@ -17,9 +17,9 @@ from atlan_ext import (
     RunId,
     RunState,
     UnsupportedConnectorError,
-    current_run,
     lineage_run,
 )
+from atlan_ext.run import current_run
 from atlan_ext.testing import assert_paired, capture_lineage, datasets_of, runs_of
 
 JOB = Job("ol-spark", "nightly_orders_load", job_type="DAG")
@@ -111,6 +111,20 @@ class TestContextManager:
                 run.complete()
         assert states(events) == ["START", "FAIL"]
         assert error_facet(events[-1])["message"] == "bad input"  # your words, as given
+
+    def test_other_after_the_end(self, validate_event: Any) -> None:
+        """OTHER after the terminal event is sent (the spec: "additional metadata after the
+        run is complete"); the run stays ended and the whole run passes assert_paired."""
+        note = {"note": {"_producer": "https://x.io", "_schemaURL": "https://x.io/s"}}
+        with capture_lineage() as events:
+            with lineage_run(JOB) as run:
+                pass
+            run.other(facets=note)
+        assert states(events) == ["START", "COMPLETE", "OTHER"]
+        assert run.state is RunState.COMPLETE
+        assert "note" in events[-1]["run"]["facets"]
+        assert_paired(events)
+        validate_event(events[-1])
 
     def test_abort_with_reason(self) -> None:
         """abort(reason) sends ABORT with the reason as the message."""

@@ -202,6 +202,7 @@ class TestAcrossHosts:
         job = ["--connection", "ol-demo", "--job", "load"]
         started = cli(
             "start", *job, "--run-id", run_id, "--input", "s3://b/in", "--wait",
+            "--timeout", "60",  # the courier's first send imports pyatlan: slow when busy
             home=host_a, base_url=url,
         )  # fmt: skip
         assert started.returncode == 0, started.stderr
@@ -213,6 +214,8 @@ class TestAcrossHosts:
             "--output",
             "s3://b/out",
             "--wait",
+            "--timeout",
+            "60",
             home=host_b,
             base_url=url,
         )
@@ -231,6 +234,18 @@ class TestAcrossHosts:
             done = cli(step, "--run-id", run_id, home=tmp_path)
             assert done.returncode == 0, done.stderr
         assert [e.event_type for e in stored(tmp_path)] == ["START", "OTHER", "RUNNING", "COMPLETE"]
+
+    def test_other_after_complete(self, tmp_path: Path) -> None:
+        """`other` after `complete` is stored (OTHER may follow the terminal event);
+        `running` after it is still refused."""
+        run_id = cli("start", "--connection", "c", "--job", "j", home=tmp_path).stdout.strip()
+        for step in ("complete", "other"):
+            done = cli(step, "--run-id", run_id, home=tmp_path)
+            assert done.returncode == 0, done.stderr
+        refused = cli("running", "--run-id", run_id, home=tmp_path)
+        assert refused.returncode == 2
+        assert "already ended with COMPLETE" in refused.stderr
+        assert [e.event_type for e in stored(tmp_path)] == ["START", "COMPLETE", "OTHER"]
 
     def test_step_keeps_the_remembered_datasets_facets(self, tmp_path: Path) -> None:
         """A step's event repeats the run's datasets with their per-side facets."""
@@ -263,7 +278,7 @@ class TestOrderAcrossProcesses:
         assert started.returncode == 0, started.stderr
         run_id = started.stdout.strip()
         done = cli(
-            "complete", "--run-id", run_id, "--wait", home=tmp_path,
+            "complete", "--run-id", run_id, "--wait", "--timeout", "90", home=tmp_path,
             base_url=loopback_tenant.base_url,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr

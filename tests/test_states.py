@@ -141,8 +141,10 @@ LIFECYCLE_BEFORE: list[Optional[RunState]] = [
 
 def legal(before: Optional[RunState], new: RunState) -> bool:
     """The run cycle, written out independently of the implementation."""
+    if new is RunState.OTHER:  # the spec: OTHER may be added to a run, also once it ended
+        return True
     if before is None:
-        return new in (RunState.START, RunState.OTHER)
+        return new is RunState.START
     if before.is_terminal:
         return False
     return new is not RunState.START

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from atlan_ext import Job, lineage_run
+import pytest
+
+from atlan_ext import Dataset, Job, lineage_run
 from atlan_ext.outbox import Outbox
-from atlan_ext.testing import MockAtlan
+from atlan_ext.testing import MockAtlan, capture_lineage, datasets_of
 
 
 class TestMockAtlanOutbox:
@@ -30,3 +32,17 @@ class TestMockAtlanOutbox:
             with lineage_run(Job("ol-demo", "kept"), client=tenant.client()):
                 pass
         assert Outbox(tmp_path / "outbox.db").counts() == (0, 2)
+
+
+class TestDatasetsOf:
+    @pytest.mark.parametrize(
+        "uri",
+        ["file:///tmp/out.csv", "bigquery:proj.sales.orders", "s3://b/k", "postgres://h:5/d.s.t"],
+    )
+    def test_uris_as_written(self, uri: str) -> None:
+        """datasets_of gives each dataset back as the URI it was given (file:///path, not
+        file//path; bigquery:table), as Dataset.uri writes it."""
+        with capture_lineage() as events, lineage_run(Job("c", "j"), inputs=[uri]) as run:
+            pass
+        assert datasets_of(events, run.run_id) == ([uri], [])
+        assert Dataset.parse(uri).uri == uri

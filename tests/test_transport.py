@@ -56,7 +56,7 @@ def env_transport(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, 
     values = {
         "OPENLINEAGE__TRANSPORT__TYPE": TYPE,
         "OPENLINEAGE__TRANSPORT__CONNECTOR": "generic-openlineage",
-        "OPENLINEAGE__TRANSPORT__TIMEOUT": "5",
+        "OPENLINEAGE__TRANSPORT__TIMEOUT": "60",  # pyatlan's first import, on a busy machine
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -72,16 +72,38 @@ class TestConfig:
         assert config.timeout == 2.5
         assert config.background is True
 
-    def test_unknown_key_is_refused_by_name(self) -> None:
-        with pytest.raises(InvalidOptionError, match=r"'endpoint'.*connector, base_url"):
-            AtlanConfig.from_dict({"endpoint": "/api/v1/lineage"})
+    @pytest.mark.parametrize(
+        ("params", "shown", "kept"),
+        [
+            ({"endpoint": "/api/v1/lineage"}, "'endpoint'", {}),
+            ({"bogus": "1"}, "OPENLINEAGE__TRANSPORT__BOGUS", {}),
+            ({"timeout": "abc"}, "timeout must be a finite positive number", {"timeout": 10.0}),
+            ({"timeout": "nan"}, "got 'nan'", {"timeout": 10.0}),
+            ({"timeout": "-1"}, "got '-1'", {"timeout": 10.0}),
+            ({"background": "maybe"}, "background must be true or false", {"background": False}),
+            ({"strict": "sure"}, "strict must be true or false", {"strict": False}),
+            ({"connector": "airflw"}, "'airflw'", {"connector": "spark"}),
+        ],
+        ids=repr,
+    )
+    def test_bad_settings_are_named_and_left_out(
+        self, params: Dict[str, str], shown: str, kept: Dict[str, Any]
+    ) -> None:
+        """from_dict (what openlineage-python calls) never raises for a setting: it names
+        it, with where it is set, and uses the default."""
+        config = AtlanConfig.from_dict({"type": TYPE, **params})
+        assert len(config.problems) == 1
+        assert shown in config.problems[0]
+        for name, value in kept.items():
+            assert getattr(config, name) == value
 
     @pytest.mark.parametrize(
-        "params", [{"timeout": "soon"}, {"timeout": "nan"}, {"background": "maybe"}]
+        "params", [{"timeout": "soon"}, {"timeout": float("nan")}, {"background": "maybe"}]
     )
-    def test_bad_values(self, params: Dict[str, str]) -> None:
+    def test_bad_values_given_directly(self, params: Dict[str, Any]) -> None:
+        """The constructor, called by hand, refuses a bad value with a typed error."""
         with pytest.raises(InvalidOptionError):
-            AtlanConfig.from_dict(params)
+            AtlanConfig(**params)
 
     def test_the_key_never_shows(self) -> None:
         config = AtlanConfig.from_dict({"apiKey": KEY, "baseUrl": "https://t.atlan.test"})
@@ -118,6 +140,7 @@ class TestThroughOpenLineageClient:
                       connector: airflow
                       baseUrl: {tenant.base_url}
                       apiKey: {KEY}
+                      timeout: 60
                     """
                 )
             )
@@ -158,6 +181,55 @@ class TestThroughOpenLineageClient:
             assert client.transport.close(1) is False
             pending = [e.event_type for e in tenant.outbox.events(pending_only=True)]
         assert pending == ["START", "COMPLETE"]
+
+
+class TestBadSettingsUnderOpenLineageClient:
+    @pytest.mark.parametrize(
+        ("name", "value", "shown"),
+        [
+            ("OPENLINEAGE__TRANSPORT__BOGUS", "1", "OPENLINEAGE__TRANSPORT__BOGUS"),
+            ("OPENLINEAGE__TRANSPORT__TIMEOUT", "abc", "OPENLINEAGE__TRANSPORT__TIMEOUT"),
+            ("OPENLINEAGE__TRANSPORT__API_KEY_FILE", "/nonexistent/key", "api_key_file"),
+        ],
+    )
+    def test_one_error_line_and_events_go_on(
+        self,
+        name: str,
+        value: str,
+        shown: str,
+        env_transport: Dict[str, str],
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """OpenLineageClient() builds the transport; the bad setting is one error line naming
+        it, and the run's events are still delivered (or, without a key, kept)."""
+        with MockAtlan() as tenant:
+            monkeypatch.setenv("ATLAN_BASE_URL", tenant.base_url)
+            monkeypatch.setenv("ATLAN_API_KEY", KEY)
+            monkeypatch.setenv(name, value)
+            with caplog.at_level("ERROR", logger="atlan_ext"):
+                client = OpenLineageClient()
+            for event in events_v2(str(generate_new_uuid())):
+                client.emit(event)
+            client.transport.close(10)
+            accepted = [e["eventType"] for e in tenant.accepted]
+            kept = [e.event_type for e in tenant.outbox.events()]
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1
+        assert shown in errors[0]
+        assert "\n" not in errors[0]
+        assert KEY not in errors[0]
+        if "API_KEY_FILE" in name:  # no usable key: kept for later
+            assert kept == ["START", "COMPLETE"]
+        else:
+            assert accepted == ["START", "COMPLETE"]
+
+    def test_strict_raises(self, env_transport: Dict[str, str], monkeypatch: Any) -> None:
+        """With strict, the bad setting raises when the transport is built, naming it."""
+        monkeypatch.setenv("OPENLINEAGE__TRANSPORT__STRICT", "true")
+        monkeypatch.setenv("OPENLINEAGE__TRANSPORT__BOGUS", "1")
+        with pytest.raises(InvalidOptionError, match="OPENLINEAGE__TRANSPORT__BOGUS"):
+            OpenLineageClient()
 
 
 OS_EXIT = """

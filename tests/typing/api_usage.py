@@ -12,7 +12,6 @@ from atlan_ext import (
     Parent,
     RunId,
     RunState,
-    build_event,
     check_transition,
     facets,
     lineage_run,
@@ -22,10 +21,13 @@ from atlan_ext import (
     start_run,
     start_run_async,
     terminal_state,
+    verify,
 )
 from atlan_ext.display import run_markdown, run_picture, run_text
+from atlan_ext.events import build_event
 from atlan_ext.exceptions import LineageReadError
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
+from atlan_ext.validate import Problem, check_events
 
 job = Job("ol-spark", "nightly", job_type="DAG")
 state: RunState = RunState.coerce("complete")
@@ -95,3 +97,19 @@ def lineage_pictures(client: Any) -> str:
     edges: List[Tuple[str, str]] = view.edges
     depths: Dict[str, int] = {node.guid: node.depth for node in view.nodes}
     return view.picture() + "".join(shown) + str(len(edges) + len(depths))
+
+
+def landed(run_id: str, client: object, table: object, account: object) -> int:
+    receipt = verify(run_id, client=client, wait=30.0)
+    hints: List[str] = [finding.hint for finding in receipt.findings if not finding.ok]
+    linked: Dataset = Dataset.from_asset(table, account)
+    return receipt.exit_status + len(hints) + len(linked.name)
+
+
+# The run cycle, the judges, and the jobType facet.
+leaf = Job("ol-spark", "load", job_type="TASK", integration="AIRFLOW")
+no_type = Job("ol-spark", "load", job_type=None)
+bigquery: str = Dataset.parse("bigquery:proj.sales.orders").uri
+dated: str = RunId.from_key("nightly", "2026-12-02")
+judged: List[Problem] = check_events([("e", {})], None, rules="atlan")
+judges: List[str] = [problem.judge for problem in judged]

@@ -1,0 +1,79 @@
+"""SIGTERM: a scheduler's timeout or a pod eviction ends the open runs with ABORT.
+
+While a run is open in the main thread and SIGTERM still has its default action, SIGTERM is
+taken over: the handler stops all sending from the process, ends every open run that ends on a
+signal (``ends_on_signal``) with ABORT, leaves what is unsent to the courier that takes over at
+exit, and the process then dies of SIGTERM as it would have. The last run to end gives SIGTERM
+its default action back; a handler the user installed is left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from atlan_ext._state import STATE, defer_signal
+from atlan_ext.delivery import shutdown, stop_sending
+
+__all__ = ["unwatch", "watch"]
+
+log = logging.getLogger("atlan_ext")
+
+
+def watch(run: Any) -> None:
+    """Remember an open run; in the main thread, while SIGTERM still has its default action,
+    take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
+    with STATE.lock:
+        STATE.open_runs[id(run)] = run
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # no signals here (an embedded interpreter)
+        return
+
+
+def unwatch(run: Any) -> None:
+    """Forget an ended run; the last one gives SIGTERM its default action back (when the
+    main thread ends it: elsewhere our handler stays, and does what the default would)."""
+    with STATE.lock:
+        STATE.open_runs.pop(id(run), None)
+        if STATE.open_runs:
+            return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        return
+
+
+def _on_sigterm(number: int, frame: Any) -> None:
+    """End every open run that ends on a signal with ABORT, keep what is unsent, then die of
+    SIGTERM as the process would have (status 143, or -15 to its parent). Landing inside a
+    section of ours that holds what this needs, it does so when that section ends (see
+    ``SHIELD``)."""
+    if defer_signal(functools.partial(_on_sigterm, number, frame)):
+        return
+    with STATE.lock:
+        runs = list(STATE.open_runs.values())
+        STATE.open_runs.clear()
+    # Nothing more is sent from this process: the ABORTs are stored behind every event made
+    # so far (a send this signal interrupted included), and the courier that takes over at
+    # exit sends them all in the order they were made.
+    stop_sending()
+    for run in runs:
+        if run.ends_on_signal and run.state is not None:  # no START made: nothing to end
+            try:
+                run.end(-number)
+            except Exception as error:  # dying anyway: say why lineage is missing
+                log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
+    shutdown(wait=False)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

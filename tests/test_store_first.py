@@ -1,0 +1,460 @@
+"""Store first, one courier: the rows of the delivery issue, each through real processes and
+the public API (a loopback tenant, a socket that never answers, a closed port)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import pytest
+from conftest import Tenant
+from test_courier import wait_until
+from test_faults import KEY, child_env, free_port, hanging_tenant, lineage_cli, python
+
+from atlan_ext.outbox import Outbox
+
+
+def kept(home: Path) -> List[Any]:
+    return Outbox(home / "outbox.db").events()
+
+
+def arrived(tenant: Tenant) -> List[Dict[str, Any]]:
+    """Every event the tenant accepted (202), in the order it accepted them."""
+    return [
+        event
+        for _, _, body, status in list(tenant.received)
+        if status == 202
+        for event in (body if isinstance(body, list) else [body])
+    ]
+
+
+def eventually(check: Callable[[], bool]) -> bool:
+    """True as soon as ``check()`` is (generous: a courier imports pyatlan first, which can
+    take 30 s on a busy machine)."""
+    return wait_until(check, 180.0)
+
+
+@pytest.mark.slow
+class TestNothingDropped:
+    @pytest.mark.parametrize("tenant_kind", ["hanging", "refused"])
+    def test_thirty_thousand_background_runs_then_a_normal_exit(
+        self, tmp_path: Path, tenant_kind: str
+    ) -> None:
+        """30,000 background runs against a tenant that hangs (or refuses), then a normal
+        exit: all 60,000 events are kept, and stderr does not blame the outbox."""
+        code = """
+            from atlan_ext import Job, lineage_run
+            job = Job("ol-spark", "many")
+            for _ in range(30_000):
+                with lineage_run(job, background=True, delivery_timeout=1):
+                    pass
+            print("done", flush=True)
+        """
+
+        def run(url: str) -> subprocess.CompletedProcess[str]:
+            return python(
+                code,
+                tmp_path,
+                timeout=600,
+                ATLAN_BASE_URL=url,
+                ATLAN_API_KEY=KEY,
+                ATLAN_EXT_COURIER="off",
+            )
+
+        if tenant_kind == "hanging":
+            with hanging_tenant() as url:
+                done = run(url)
+        else:
+            done = run(f"http://127.0.0.1:{free_port()}")
+        assert done.returncode == 0, done.stderr
+        assert "done" in done.stdout
+        assert "neither the outbox" not in done.stderr
+        assert "dropped" not in done.stderr
+        pending, delivered = Outbox(tmp_path / "outbox.db").counts()
+        assert (pending, delivered) == (60_000, 0)
+        assert "were not delivered" in done.stderr
+
+
+SIGTERM_LOOP = """
+import sys, time
+from atlan_ext import Job, lineage_run
+background = sys.argv[1] == "background"
+job = Job("ol-spark", "terminated")
+print("ready", flush=True)
+while True:
+    with lineage_run(job, background=background):
+        time.sleep(0.001)
+"""
+
+
+class TestSigterm:
+    @pytest.mark.parametrize("mode", ["sync", "background"])
+    @pytest.mark.parametrize("trials", [4, pytest.param(50, marks=pytest.mark.slow)])
+    def test_sigterm_at_random_moments_loses_no_abort_and_never_reorders(
+        self, tmp_path: Path, loopback_tenant: Tenant, mode: str, trials: int
+    ) -> None:
+        """SIGTERM at a random moment into a loop of runs, Atlan healthy, several trials: the
+        process dies of SIGTERM, and what reaches Atlan (the process's own sends, then the
+        courier's) has every run START first, and the interrupted run's ABORT after its
+        START."""
+        rng = random.Random(19)
+
+        def trial(number: int) -> None:
+            home = tmp_path / f"trial{number}"
+            process = subprocess.Popen(
+                [sys.executable, "-c", SIGTERM_LOOP, mode],
+                env=child_env(home, ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
+            time.sleep(rng.uniform(0.0, 0.4))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=120) == -signal.SIGTERM
+            # Everything the process made is delivered: by itself, or by the courier.
+            log = home / "courier.log"
+            assert eventually(lambda: Outbox(home / "outbox.db").counts()[0] == 0), (
+                log.read_text() if log.exists() else "no courier log"
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # independent processes
+            for future in [pool.submit(trial, number) for number in range(trials)]:
+                future.result()
+        runs: Dict[str, List[str]] = {}
+        for event in arrived(loopback_tenant):
+            runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
+        assert runs
+        aborted = 0
+        for types in runs.values():
+            first = [t for i, t in enumerate(types) if t not in types[:i]]  # duplicates: once
+            assert first[0] == "START", types
+            terminal = [t for t in first if t in ("COMPLETE", "ABORT", "FAIL")]
+            assert len(terminal) == 1, types
+            aborted += terminal == ["ABORT"]
+        # A SIGTERM that lands between two runs finds no open run (and SIGTERM's default
+        # action back): nothing to abort. Most land inside one.
+        assert aborted >= trials // 2
+
+
+STRICT_AFTER_FAILURE = """
+import sys
+from atlan_ext import Job, LineageDeliveryError, lineage_run
+job = Job("ol-spark", "strict")
+with lineage_run(job, delivery_timeout=float(sys.argv[1])):
+    pass
+raised = 0
+for _ in range(3):
+    try:
+        with lineage_run(job, strict=True, delivery_timeout=float(sys.argv[1])):
+            print("body ran", flush=True)
+    except LineageDeliveryError as error:
+        raised += 1
+print(f"raised {raised}", flush=True)
+"""
+
+
+class TestStrict:
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            503,
+            pytest.param(500, marks=pytest.mark.slow),
+            pytest.param(429, marks=pytest.mark.slow),
+            401,
+            pytest.param("refused", marks=pytest.mark.slow),
+            pytest.param("hanging", marks=pytest.mark.slow),
+        ],
+    )
+    def test_strict_raises_after_an_earlier_failure_every_time(
+        self, tmp_path: Path, loopback_tenant: Tenant, answer: Any
+    ) -> None:
+        """After an earlier failed send in the same process, every strict START that is not
+        delivered raises (the block never runs), whatever the failure was."""
+
+        def run(url: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-c", STRICT_AFTER_FAILURE, "10"],
+                env=child_env(
+                    tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
+                ),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+
+        if answer == "refused":
+            done = run(f"http://127.0.0.1:{free_port()}")
+        elif answer == "hanging":
+            with hanging_tenant() as url:
+                done = subprocess.run(
+                    [sys.executable, "-c", STRICT_AFTER_FAILURE, "3"],
+                    env=child_env(
+                        tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
+                    ),
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+        else:
+            loopback_tenant.script.extend([int(answer)] * 1000)
+            done = run(loopback_tenant.base_url)
+        assert done.returncode == 0, done.stderr
+        assert "body ran" not in done.stdout
+        assert "raised 3" in done.stdout
+
+
+class TestStepsWithoutAnOutbox:
+    def test_steps_on_a_read_only_outbox_deliver(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """With no usable outbox, start sends its START itself (and prints the run id only
+        once Atlan took it); complete, given the job, sends COMPLETE: both arrive."""
+        home = tmp_path / "steps"
+        home.mkdir()
+        (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
+        job = ["--connection", "ol-spark", "--job", "steps"]
+        tenant = {"ATLAN_BASE_URL": loopback_tenant.base_url, "ATLAN_API_KEY": KEY}
+        started = lineage_cli("start", *job, home=home, **tenant)
+        assert started.returncode == 0, started.stderr
+        run_id = started.stdout.strip()
+        completed = lineage_cli("complete", "--run-id", run_id, *job, home=home, **tenant)
+        assert completed.returncode == 0, completed.stderr
+        types = [e["eventType"] for e in arrived(loopback_tenant) if e["run"]["runId"] == run_id]
+        assert types == ["START", "COMPLETE"]
+
+    def test_start_fails_when_atlan_does_not_take_it(self, tmp_path: Path) -> None:
+        """No usable outbox and no tenant answering: start exits 1 and prints no run id."""
+        home = tmp_path / "steps"
+        home.mkdir()
+        (home / "outbox.db").mkdir()
+        started = lineage_cli(
+            "start",
+            "--connection",
+            "ol-spark",
+            "--job",
+            "steps",
+            "--timeout",
+            "5s",
+            home=home,
+            ATLAN_BASE_URL=f"http://127.0.0.1:{free_port()}",
+            ATLAN_API_KEY=KEY,
+        )
+        assert started.returncode == 1
+        assert started.stdout.strip() == ""
+        assert "Traceback" not in started.stderr
+
+
+LEFTOVERS = """
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "leftover"), background=True):
+    pass
+"""
+
+
+class TestLeftoversArriveOnTheirOwn:
+    def test_a_scripts_leftovers_arrive_once_the_tenant_is_back(self, tmp_path: Path) -> None:
+        """A script exits while the tenant is down; nothing more is run by hand, and its
+        events arrive, START first, once a tenant answers on that address."""
+        port = free_port()
+        done = python(
+            LEFTOVERS, tmp_path, ATLAN_BASE_URL=f"http://127.0.0.1:{port}", ATLAN_API_KEY=KEY
+        )
+        assert done.returncode == 0
+        assert "courier process delivers them" in done.stderr
+        assert "replay" not in done.stderr
+        from conftest import serve
+
+        tenant = serve(port)
+        try:
+            assert eventually(lambda: len(arrived(tenant)) >= 2)
+            assert [e["eventType"] for e in arrived(tenant)][:2] == ["START", "COMPLETE"]
+            assert eventually(lambda: Outbox(tmp_path / "outbox.db").counts()[0] == 0)
+        finally:
+            tenant.shutdown()
+            tenant.server_close()
+
+    def test_wraps_leftovers_arrive_once_the_tenant_is_back(self, tmp_path: Path) -> None:
+        """The same for ``wrap``: it exits with the command's status, and a courier delivers
+        the run's events once the tenant answers."""
+        port = free_port()
+        done = lineage_cli(
+            "wrap",
+            "--connection",
+            "ol-spark",
+            "--job",
+            "wrapped",
+            "--timeout",
+            "1",
+            "--",
+            sys.executable,
+            "-c",
+            "raise SystemExit(3)",
+            home=tmp_path,
+            ATLAN_BASE_URL=f"http://127.0.0.1:{port}",
+            ATLAN_API_KEY=KEY,
+        )
+        assert done.returncode == 3
+        assert "courier process delivers them" in done.stderr
+        from conftest import serve
+
+        tenant = serve(port)
+        try:
+            assert eventually(lambda: len(arrived(tenant)) >= 2)
+            assert [e["eventType"] for e in arrived(tenant)][:2] == ["START", "FAIL"]
+        finally:
+            tenant.shutdown()
+            tenant.server_close()
+
+
+SLOW_IMPORT = """
+import sys, time, importlib.abc
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyatlan.client.atlan":
+            time.sleep(float(sys.argv[1]))
+        return None
+sys.meta_path.insert(0, Slow())
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "slow_import"), delivery_timeout=1):
+    pass
+print("job done", flush=True)
+"""
+
+
+class TestSlowImport:
+    def test_a_slow_pyatlan_import_is_not_blamed_on_the_tenant(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """pyatlan's import takes longer than the job's wait: the job goes on after its
+        bounded wait, the message names the import (not "no answer from" the tenant), and the
+        events still arrive."""
+        done = subprocess.run(
+            [sys.executable, "-c", SLOW_IMPORT, "4"],
+            env=child_env(tmp_path, ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "job done" in done.stdout
+        assert "pyatlan was still being imported" in done.stderr
+        assert "no answer from" not in done.stderr
+        assert eventually(lambda: len(arrived(loopback_tenant)) >= 2)
+        assert [e["eventType"] for e in arrived(loopback_tenant)][:2] == ["START", "COMPLETE"]
+
+
+class TestNotConfigured:
+    def test_wrap_does_not_wait_out_its_timeout_for_an_answer_that_will_not_change(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A 401 "not configured" (no OpenLineage connection) is final: wrap --timeout 90
+        returns in seconds, says what to fix, and keeps the events."""
+        loopback_tenant.script.extend([401] * 100)
+        started = time.monotonic()
+        done = lineage_cli(
+            "wrap",
+            "--connection",
+            "ol-spark",
+            "--job",
+            "unconfigured",
+            "--timeout",
+            "90",
+            "--",
+            "true",
+            home=tmp_path,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+        )
+        assert done.returncode == 0
+        assert time.monotonic() - started < 60
+        assert "HTTP 401" in done.stderr or "refused the API token" in done.stderr
+        assert [e.event_type for e in kept(tmp_path)] == ["START", "COMPLETE"]
+
+
+class TestCourierStopsAtOnce:
+    def test_not_configured_stops_the_courier_with_one_line(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A step against a tenant without an OpenLineage connection (401): the courier makes
+        one attempt, stops at once, and says why in courier.log; the event stays pending."""
+        loopback_tenant.script.extend([401] * 100)
+        done = lineage_cli(
+            "start", "--connection", "ol-spark", "--job", "steps", home=tmp_path,
+            ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        log = tmp_path / "courier.log"
+        assert eventually(lambda: log.exists() and "stopped:" in log.read_text())
+        time.sleep(2)  # a courier that tried again would show more requests by now
+        assert len(loopback_tenant.received) <= 2  # pyatlan's own quick retry at most
+        assert Outbox(tmp_path / "outbox.db").counts() == (1, 0)
+
+
+class TestDurations:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["replay", "--time-limit", "60"],
+            ["replay", "--time-limit", "1m"],
+            ["flush", "--timeout", "60"],
+            ["flush", "--timeout", "60s"],
+            ["prune", "--older-than", "90"],
+            ["prune", "--older-than", "2d"],
+        ],
+    )
+    def test_seconds_and_units_everywhere(self, tmp_path: Path, args: List[str]) -> None:
+        """Every duration option takes 90 (seconds) and 90s/30m/6h/2d alike."""
+        done = lineage_cli(*args, home=tmp_path)
+        assert "not a" not in done.stderr, done.stderr
+        assert done.returncode in (0, 2)
+        assert "duration" not in done.stderr
+
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["replay", "--time-limit", "-5m"],
+            ["prune", "--older-than", "-1d"],
+            ["flush", "--timeout", "0"],
+            ["wrap", "--connection", "c", "--job", "j", "--timeout", "soon", "--", "true"],
+        ],
+    )
+    def test_a_bad_duration_is_named(self, tmp_path: Path, args: List[str]) -> None:
+        """A negative, zero or wordy duration is a usage error naming the value."""
+        done = lineage_cli(*args, home=tmp_path)
+        assert done.returncode == 2
+        assert "duration" in done.stderr
+        assert "expected one argument" not in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+class TestReplayKeepsTrying:
+    def test_replay_outlasts_a_503(self, tmp_path: Path, loopback_tenant: Tenant) -> None:
+        """replay under a few 503s keeps trying (with a pause) until everything is
+        delivered, and exits 0."""
+        python(
+            "from atlan_ext import Job, lineage_run\n"
+            'with lineage_run(Job("ol-spark", "later"), client="local"): pass',
+            tmp_path,
+        )
+        loopback_tenant.script.extend([503] * 8)  # more than pyatlan's own retries
+        done = lineage_cli(
+            "replay",
+            "--time-limit",
+            "5m",
+            home=tmp_path,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "pending 0" in done.stdout
+        assert [e["eventType"] for e in arrived(loopback_tenant)] == ["START", "COMPLETE"]
+        assert json.dumps(done.stderr).count("not answering") == 1  # one line per change
