@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time each loads 
         start_run,
         start_run_async,
     )
+    from atlan_ext.show import show_lineage
     from atlan_ext.states import RunState, check_transition, terminal_state
 
 #: Where each public name lives: ``import atlan_ext`` loads none of them (the command line, the
@@ -90,6 +91,7 @@ _LAZY = {
     "resume_run": "atlan_ext.run",
     "resume_run_async": "atlan_ext.run",
     "start_run": "atlan_ext.run",
+    "show_lineage": "atlan_ext.show",
     "start_run_async": "atlan_ext.run",
     "terminal_state": "atlan_ext.states",
     "facets": "atlan_ext.facets",
@@ -175,6 +177,7 @@ __all__ = [
     "load_ipython_extension",
     "resume_run",
     "resume_run_async",
+    "show_lineage",
     "start_run",
     "start_run_async",
     "terminal_state",

@@ -1,17 +1,30 @@
-"""How runs show themselves in a notebook (``_repr_html_``) and as text. Plain HTML: every
-user string is escaped and there is no script. Needs no IPython."""
+"""How runs show themselves in a notebook and as text: HTML with a picture of the run
+(inputs -> job -> outputs, as inline SVG), Markdown (``nbconvert --to markdown``, GitHub) and
+plain text (terminals). Every user string is escaped and there is no script. Needs no
+IPython."""
 
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
+from atlan_ext import _picture
 from atlan_ext._values import format_time
 from atlan_ext.events import Dataset
+from atlan_ext.parent import Parent
 from atlan_ext.states import RunState
 
-__all__ = ["RunsView", "run_html", "run_line"]
+__all__ = [
+    "RunsView",
+    "run_html",
+    "run_line",
+    "run_markdown",
+    "run_picture",
+    "run_text",
+    "summary_bundle",
+]
 
 
 class _Shown(Protocol):
@@ -31,6 +44,8 @@ class _Shown(Protocol):
     def outputs(self) -> List[Dataset]: ...
     @property
     def error_message(self) -> Optional[str]: ...
+    @property
+    def parent(self) -> Optional[Parent]: ...
     def delivery(self) -> Dict[str, str]: ...
 
 
@@ -101,12 +116,156 @@ def run_html(run: _Shown) -> str:
     return (
         '<div class="atlan-ext-run">'
         f"<b>{e(run.job.namespace)} / {e(run.job.name)}</b> {_badge(state)}{duration}{when}"
-        f"<br><small>run <code>{e(run.run_id)}</code></small>{error}"
+        f"<br><small>run <code>{e(run.run_id)}</code></small>"
+        f"<div>{run_picture(run)}</div>{error}"
         "<table><tr><th>event</th><th>after start</th><th>delivery</th></tr>"
         f"{rows}</table>"
+        "<details><summary>datasets as URIs</summary>"
         f"<p><b>inputs</b><br>{datasets(run.inputs)}</p>"
-        f"<p><b>outputs</b><br>{datasets(run.outputs)}</p></div>"
+        f"<p><b>outputs</b><br>{datasets(run.outputs)}</p></details></div>"
     )
+
+
+def _state(run: _Shown) -> str:
+    return run.state.value if run.state else "not started"
+
+
+def _dataset_box(dataset: Dataset, side: str, number: int) -> _picture.Box:
+    return _picture.Box(f"{side}-{number}", dataset.name, dataset.namespace, tooltip=dataset.uri)
+
+
+def run_picture(run: _Shown) -> str:
+    """The run as a picture (inline SVG): its inputs, the job (coloured by state, with the
+    message of a FAIL or ABORT under it, and its parent and root runs above it), its
+    outputs. Past 8 datasets a side, the rest are one "+ N more" box."""
+    state = _state(run)
+    ancestors: List[_picture.Box] = []
+    parent = run.parent
+    if parent is not None:
+        root = parent.root
+        if root is not None and root[0] != parent.run_id:
+            ancestors.append(
+                _picture.Box("root", root[2], f"root run \u00b7 {root[1]}", dashed=True)
+            )
+        ancestors.append(
+            _picture.Box(
+                "parent", parent.name, f"parent run \u00b7 {parent.namespace}", dashed=True
+            )
+        )
+    job = _picture.Box(
+        "job",
+        run.job.name,
+        f"{run.job.namespace} \u00b7 {state}",
+        fill=_COLOURS.get(state, "#57606a"),
+        ink="#ffffff",
+        stroke=_COLOURS.get(state, "#57606a"),
+        tooltip=f"{run.job.namespace} / {run.job.name}\nrun {run.run_id}\n{state}",
+        note=f"{state}: {run.error_message}" if run.error_message else "",
+    )
+    inputs = [_dataset_box(d, "in", n) for n, d in enumerate(run.inputs)]
+    outputs = [_dataset_box(d, "out", n) for n, d in enumerate(run.outputs)]
+    edges = [(box.key, "job") for box in inputs] + [("job", box.key) for box in outputs]
+    edges += [(a.key, b.key) for a, b in zip(ancestors, [*ancestors[1:], job])]
+    columns = [inputs, [*ancestors, job], outputs]
+    label = (
+        f"lineage of {run.job.namespace}/{run.job.name}: {len(run.inputs)} input(s), "
+        f"{len(run.outputs)} output(s), {state}"
+    )
+    return _picture.draw([c for c in columns if c], edges, label=label)
+
+
+def _md(text: str) -> str:
+    """``text`` as literal Markdown: its HTML and Markdown characters escaped."""
+    escaped = html.escape(" ".join(text.split()), quote=False)
+    return re.sub(r"([\\`*_{}\[\]()#+!|~-])", r"\\\1", escaped)
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, whatever backticks it holds."""
+    text = " ".join(text.split())
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _sides(run: _Shown, limit: int = 8) -> Tuple[str, str]:
+    def side(items: Sequence[Dataset]) -> str:
+        if not items:
+            return "none"
+        shown = ", ".join(str(d) for d in items[:limit])
+        return shown + (f", + {len(items) - limit} more" if len(items) > limit else "")
+
+    return side(run.inputs), side(run.outputs)
+
+
+def run_text(run: _Shown) -> str:
+    """The run as plain text, for terminals: job, state, duration, run id, datasets, and
+    the message of a FAIL or ABORT."""
+    inputs, outputs = _sides(run)
+    took = f" in {_duration(run)}" if _duration(run) else ""
+    lines = [
+        f"{run.job.namespace}/{run.job.name}: {_state(run)}{took} (run {run.run_id})",
+        f"  {inputs} -> [job] -> {outputs}",
+    ]
+    if run.parent is not None:
+        lines.append(f"  parent run: {run.parent.namespace}/{run.parent.name}")
+    if run.error_message:
+        lines.append("  " + run.error_message.strip().splitlines()[0][:500])
+    return "\n".join(lines)
+
+
+def run_markdown(run: _Shown) -> str:
+    """The run as Markdown (``nbconvert --to markdown``): the same facts as the text."""
+    took = f" in {_md(_duration(run))}" if _duration(run) else ""
+    lines = [
+        f"**{_md(run.job.namespace)} / {_md(run.job.name)}**: **{_md(_state(run))}**{took} "
+        f"(run {_code(run.run_id)})",
+        "",
+    ]
+
+    def side(items: Sequence[Dataset]) -> str:
+        if not items:
+            return "none"
+        shown = ", ".join(_code(str(d)) for d in items[:8])
+        return shown + (f", \\+ {len(items) - 8} more" if len(items) > 8 else "")
+
+    lines.append(f"- inputs: {side(run.inputs)}")
+    lines.append(f"- outputs: {side(run.outputs)}")
+    if run.parent is not None:
+        lines.append(f"- parent run: {_md(run.parent.namespace)} / {_md(run.parent.name)}")
+    if run.error_message:
+        lines.append(f"- {_md(_state(run))}: {_code(run.error_message.splitlines()[0][:500])}")
+    return "\n".join(lines) + "\n"
+
+
+def summary_bundle(run: _Shown, delivery: str) -> Dict[str, str]:
+    """What a ``%%lineage`` cell shows under its output: one line (job, state, datasets, how
+    delivery stands) and the run's picture, as HTML, Markdown and plain text."""
+    e = html.escape
+    state = _state(run)
+    counts = f"{len(run.inputs)} in \u2192 {len(run.outputs)} out"
+    took = f" in {_duration(run)}" if _duration(run) else ""
+    line = f"lineage: {run.job.namespace}/{run.job.name} {state}{took}, {counts}: {delivery}"
+    error = ""
+    if run.error_message and run.error_message.strip():
+        message = run.error_message.strip().splitlines()[0]
+        error = f"<div><code>{e(message[:500])}</code></div>"
+    page = (
+        '<div class="atlan-ext-summary">'
+        f"<small>lineage</small> <b>{e(run.job.namespace)} / {e(run.job.name)}</b> "
+        f"{_badge(state)}{e(took)} \u00b7 {e(counts)} \u00b7 "
+        f'<span class="atlan-ext-delivery">{e(delivery)}</span>{error}'
+        f"<div>{run_picture(run)}</div></div>"
+    )
+    markdown = (
+        f"lineage: **{_md(run.job.namespace)} / {_md(run.job.name)}** **{_md(state)}**"
+        f"{' ' + _md(took) if took else ''}, {_md(counts)}: {_md(delivery)}\n"
+    )
+    first = (run.error_message or "").strip().splitlines()[:1]
+    text = line + (f"\n  {first[0][:500]}" if first else "")
+    if first:
+        markdown += f"\n{_code(first[0][:500])}\n"
+    return {"text/plain": text, "text/html": page, "text/markdown": markdown}
 
 
 def run_line(run: _Shown) -> str:

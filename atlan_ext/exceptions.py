@@ -28,6 +28,7 @@ __all__ = [
     "LineageAuthenticationError",
     "LineageDeliveryError",
     "LineageNotConfiguredError",
+    "LineageReadError",
     "MissingDependencyError",
     "OutboxError",
     "RunInUseError",
@@ -119,6 +120,11 @@ class TenantSettingsError(LineageDeliveryError):
 
 class LineageAuthenticationError(LineageDeliveryError):
     """The tenant refused the API token (HTTP 401 or 403)."""
+
+
+class LineageReadError(AtlanExtError, LookupError):
+    """An asset's lineage could not be read back from Atlan: no tenant to ask, no such asset,
+    or Atlan's answer was an error; the message names the asset and what to do."""
 
 
 class OutboxError(AtlanExtError):

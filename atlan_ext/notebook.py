@@ -6,6 +6,10 @@ run shows itself in a notebook.
 then COMPLETE, FAIL (the cell raised; a syntax error too) or ABORT (interrupted). The cell
 still fails as any cell does: the traceback shows and the exception reaches IPython.
 
+After each ``%%lineage`` cell, a summary (one line and the run's picture) shows under the
+cell's output and is updated in place when delivery ends (``%lineage config --no-summary``
+turns it off). A failing cell's traceback starts at the user's own code: one cell, theirs.
+
 Everything here is synchronous: nothing calls ``asyncio.run`` or patches the notebook's event
 loop, and a user's ``AsyncAtlanClient`` is never driven from another loop.
 """
@@ -15,14 +19,20 @@ from __future__ import annotations
 import argparse
 import ast
 import shlex
+import sys
+import time
+from types import FrameType, TracebackType
 from typing import Any, List, Optional, Sequence
 
+from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from atlan_ext.display import RunsView
-from atlan_ext.events import Job
-from atlan_ext.run import Run, lineage_run
+from atlan_ext._summary import Summary, why_kept
+from atlan_ext.display import RunsView, run_markdown, run_text
+from atlan_ext.events import Dataset, Job
+from atlan_ext.exceptions import AtlanExtError
+from atlan_ext.run import AsyncRun, Run, lineage_run
 from atlan_ext.send import connector_value, is_async_client
 
 __all__ = ["LineageMagics", "load_ipython_extension"]
@@ -72,13 +82,32 @@ def _config_parser() -> _Parser:
         action=argparse.BooleanOptionalAction,
         help="wait for Atlan's answer after each cell (default: send in the background)",
     )
+    parser.add_argument(
+        "--summary",
+        action=argparse.BooleanOptionalAction,
+        help="show a summary with a picture under each %%%%lineage cell (default: on)",
+    )
+    return parser
+
+
+def _show_parser() -> _Parser:
+    parser = _Parser(
+        prog="%lineage show", add_help=False, description="Draw an asset's lineage from Atlan."
+    )
+    parser.add_argument("asset", help="a qualifiedName, a GUID, or a dataset URI")
+    parser.add_argument("--depth", type=int, default=2, help="hops each way (default 2)")
+    parser.add_argument("--direction", choices=["both", "upstream", "downstream"], default="both")
+    parser.add_argument("--client", metavar="VARIABLE", help="a notebook variable's AtlanClient")
     return parser
 
 
 _USAGE = """\
 %lineage config [--connection C] [--connector spark] [--client VAR] [--[no-]local] [--[no-]wait]
+                [--[no-]summary]
 %lineage status         this notebook's runs
 %lineage last           the last run
+%lineage wait [SECONDS] wait for this notebook's lineage to be delivered (default 60 s)
+%lineage show ASSET [--depth 2] [--direction both|upstream|downstream] [--client VAR]
 %%lineage --job J [--connection C] [--input URI]... [--output URI]... [--connector spark]"""
 
 
@@ -93,7 +122,11 @@ class LineageMagics(Magics):  # type: ignore[misc]
         self.client: Any = None
         self.local = False
         self.background = True
+        self.summary = True
         self.runs: List[Run] = []
+        self._ended: List[Run] = []  # runs of this cell, summarised after its output
+        self._summaries: List[Summary] = []
+        shell.events.register("post_run_cell", self._summarise)
 
     @line_cell_magic  # type: ignore[untyped-decorator]
     def lineage(self, line: str, cell: Optional[str] = None) -> Any:
@@ -114,6 +147,10 @@ class LineageMagics(Magics):  # type: ignore[misc]
             if not self.runs:
                 raise UsageError("no lineage run in this notebook yet")
             return self.runs[-1]
+        if command == "wait":
+            return self._wait(rest)
+        if command == "show":
+            return self._show(rest)
         raise UsageError(f"unknown %lineage command {command!r}\n{_USAGE}")
 
     def _config(self, words: Sequence[str]) -> None:
@@ -137,6 +174,8 @@ class LineageMagics(Magics):  # type: ignore[misc]
             self.local = args.local
         if args.wait is not None:
             self.background = not args.wait
+        if args.summary is not None:
+            self.summary = args.summary
         where = (
             "local outbox"
             if self.local
@@ -171,7 +210,69 @@ class LineageMagics(Magics):  # type: ignore[misc]
         )
         with helper as run:
             self.runs.append(run)
+            self._ended.append(run)
             return self._execute(cell)
+
+    def _summarise(self, result: Any = None) -> None:
+        """After a cell (its output and traceback shown): the summary of each run it ended."""
+        runs, self._ended = self._ended, []
+        if not self.summary:
+            return
+        # A terminal's publisher (IPython's plain one) prints: it cannot update in place.
+        updatable = type(self.shell.display_pub) is not DisplayPublisher
+        for run in runs:
+            try:
+                kept = why_kept(self.local, self.client)
+                self._summaries.append(Summary(run, kept, watch=updatable))
+            except Exception as error:  # the summary is a nicety: never fail a cell for it
+                print(f"lineage: no summary ({type(error).__name__}: {error})")
+
+    def _wait(self, words: Sequence[str]) -> None:
+        """``%lineage wait [SECONDS]``: deliver what this notebook's runs left to send (for a
+        notebook run unattended, e.g. by papermill, as its last cell), settle each summary,
+        and say how delivery ended."""
+        from atlan_ext.delivery import flush
+
+        try:
+            seconds = float(words[0]) if words else 60.0
+        except ValueError:
+            raise UsageError(f"%lineage wait {words[0]!r}: give a number of seconds") from None
+        if not seconds > 0:
+            raise UsageError(f"%lineage wait {words[0]!r}: give a positive number of seconds")
+        deadline = time.monotonic() + seconds
+        flush(seconds)
+        summaries, self._summaries = self._summaries, []  # each is settled once
+        for summary in summaries:
+            summary.conclude(max(deadline - time.monotonic(), 0.1))
+        pending = sum(
+            1 for run in self.runs for status in run.delivery().values() if status != "delivered"
+        )
+        if not pending:
+            print(f"lineage: every event of this notebook's {len(self.runs)} run(s) delivered")
+            return
+        print(
+            f"lineage: {pending} event(s) kept in the outbox "
+            f"({why_kept(self.local, self.client) or 'no answer from Atlan yet'}); "
+            "send them with: atlan-lineage replay"
+        )
+
+    def _show(self, words: Sequence[str]) -> Any:
+        """``%lineage show ASSET``: the asset's lineage read back from Atlan, drawn."""
+        from atlan_ext.show import show_lineage
+
+        args = _show_parser().parse_args(words)
+        client = self.client
+        if args.client:
+            if args.client not in self.shell.user_ns:
+                raise UsageError(f"--client {args.client}: no such variable in the notebook")
+            client = self.shell.user_ns[args.client]
+        asset: object = args.asset
+        if args.asset.isidentifier() and isinstance(self.shell.user_ns.get(args.asset), Dataset):
+            asset = self.shell.user_ns[args.asset]  # a Dataset in a variable
+        try:
+            return show_lineage(asset, client=client, depth=args.depth, direction=args.direction)
+        except AtlanExtError as error:  # what to do, without a traceback through our code
+            raise UsageError(f"%lineage show: {error}") from None
 
     def _execute(self, cell: str) -> Any:
         """Run the cell in the notebook's namespace; return its last expression's value.
@@ -181,18 +282,66 @@ class LineageMagics(Magics):  # type: ignore[misc]
         __tracebackhide__ = True
         shell = self.shell
         transformed = shell.transform_cell(cell)
-        filename = shell.compile.cache(transformed, shell.execution_count, raw_code=cell)
+        filename = shell.compile.cache(transformed, _cell_number(shell), raw_code=cell)
         tree = shell.transform_ast(shell.compile.ast_parse(transformed, filename=filename))
         last: Optional[ast.Expression] = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        if tree.body:
-            exec(shell.compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102
-        if last is not None:
-            return eval(shell.compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
+        try:
+            if tree.body:
+                exec(shell.compile(tree, filename, "exec"), shell.user_ns)  # noqa: S102
+            if last is not None:
+                return eval(shell.compile(last, filename, "eval"), shell.user_ns)  # noqa: S307
+        except Exception as error:
+            _from_the_users_code(shell, error, filename)
+            raise
         return None
 
 
+def _cell_number(shell: Any) -> int:
+    """The number of the cell running now (``In[N]``). IPython counts a cell stored in the
+    history before running it, so the count is one ahead, except for a cell not stored."""
+    frame: Optional[FrameType] = sys._getframe(1)
+    while frame is not None:  # the cell that called the magic knows its own number
+        named = shell.compile.format_code_name(frame.f_code.co_filename)
+        if named and named[1].startswith("In[") and named[1][3:-1].isdigit():
+            return int(named[1][3:-1])
+        frame = frame.f_back
+    return int(shell.execution_count)
+
+
+def _from_the_users_code(shell: Any, error: BaseException, filename: str) -> None:
+    """Have IPython show ``error``'s traceback from the user's cell on (IPython asks an
+    exception for ``_render_traceback_`` first): without it, the magic's own line shows as
+    a second cell above the user's. The cell's first frame is found by its file name; should
+    it not be in the traceback, IPython's usual rendering is used."""
+
+    def render() -> List[str]:
+        tb: Optional[TracebackType] = error.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+            tb = tb.tb_next
+        start = tb if tb is not None else error.__traceback__
+        offset = 0 if tb is not None else 1
+        lines: List[str] = shell.InteractiveTB.structured_traceback(
+            type(error), error, start, tb_offset=offset
+        )
+        return lines
+
+    try:
+        error._render_traceback_ = render  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # an exception type without a __dict__
+        return
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics: ``%load_ext atlan_ext``."""
+    """Register the magics (``%load_ext atlan_ext``), and how a run shows as Markdown
+    (``nbconvert --to markdown``) and as plain text (a terminal), next to its HTML."""
     ipython.register_magics(LineageMagics)
+    formatters = ipython.display_formatter.formatters
+    for kind in (Run, AsyncRun):
+        formatters["text/markdown"].for_type(kind, run_markdown)
+        formatters["text/plain"].for_type(kind, _pretty_run)
+
+
+def _pretty_run(run: Any, printer: Any, cycle: bool) -> None:
+    printer.text(run_text(run))

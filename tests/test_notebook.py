@@ -3,7 +3,6 @@ real Jupyter kernel."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -71,14 +70,20 @@ class TestCellMagic:
         assert "bad row 7" in capsys.readouterr().out
 
     def test_traceback_shows_the_users_own_lines(self, shell: Any, capsys: Any) -> None:
-        """The failing line of the cell is shown with its source; our frames are hidden."""
-        cell(shell, "%%lineage --job load\nrows = 7\nraise ValueError(f'bad row {rows}')")
+        """The traceback names one cell, the user's, with its source; neither the magic's
+        line nor our frames show."""
+        code = (
+            "%%lineage --job load\nrows = 7\ndef f():\n    raise ValueError(f'bad row {rows}')\nf()"
+        )
+        shell.run_cell(code, store_history=True)
+        number = shell.execution_count - 1
         out = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
-        assert "----> 2 raise ValueError(f'bad row {rows}')" in out
+        assert "----> 3     raise ValueError(f'bad row {rows}')" in out
+        assert set(re.findall(r"Cell In\[\d+\]", out)) == {f"Cell In[{number}]"}
+        assert "run_cell_magic" not in out
         assert "Could not get source" not in out
         assert "<lineage cell>" not in out
-        assert "notebook.py" not in out  # our frames are skipped
-        assert "skipping hidden" in out
+        assert "notebook.py" not in out
 
     def test_syntax_error_is_fail(self, shell: Any) -> None:
         """A syntax error in the cell is a FAIL with the error in the facet."""
@@ -143,6 +148,41 @@ class TestCellMagic:
         assert states(tenant.accepted) == ["START", "COMPLETE"]
 
 
+class TestSummary:
+    def test_shown_sending_then_updated_in_place(self, shell: Any) -> None:
+        """Under a %%lineage cell, the summary first says it is sending (the tenant is down),
+        then %lineage wait, once the tenant is back, updates that same display to
+        "delivered"."""
+        from IPython.core.displaypub import CapturingDisplayPublisher
+
+        shell.display_pub = CapturingDisplayPublisher()
+        with MockAtlan() as tenant:
+            shell.user_ns["client"] = tenant.down().client()
+            assert cell(shell, "%lineage config --client client").success
+            assert cell(shell, "%%lineage --job load --output s3://b/out\n1").success
+            (first,) = shell.display_pub.outputs
+            assert first["update"] is False
+            display_id = first["transient"]["display_id"]
+            assert "sending\u2026 (should the kernel stop first" in first["data"]["text/plain"]
+            assert "<svg" in first["data"]["text/html"]
+            tenant.up()
+            assert cell(shell, "%lineage wait 60").success
+        last = shell.display_pub.outputs[-1]
+        assert last["update"] is True
+        assert last["transient"]["display_id"] == display_id
+        assert last["data"]["text/plain"].endswith(": delivered")
+        assert states(tenant.accepted) == ["START", "COMPLETE"]
+
+    def test_a_terminal_gets_the_line_once(self, shell: Any, capsys: Any) -> None:
+        """In a terminal (IPython's plain publisher), the summary is printed once, as text."""
+        cell(shell, "%lineage config --local")
+        cell(shell, "%%lineage --job load --input s3://b/in\npass")
+        out = capsys.readouterr().out
+        assert out.count("lineage: ol-nb/load COMPLETE") == 1
+        assert "s3://b/in" not in out  # one line: counts, not the datasets
+        assert "kept in the outbox (%lineage config --local)" in out
+
+
 class TestLineMagic:
     def test_status_and_last(self, shell: Any) -> None:
         """%lineage status lists the notebook's runs; %lineage last is the last run."""
@@ -193,38 +233,158 @@ class TestRunHtml:
         assert re.search(r"started \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", page)
 
 
-class TestRealKernel:
-    def test_example_notebook_runs_top_to_bottom(self, tmp_path: Path, monkeypatch: Any) -> None:
-        """The example notebook runs in a real kernel with nothing configured, and its runs
-        are in the outbox it used."""
-        nbformat = pytest.importorskip("nbformat")
-        nbclient = pytest.importorskip("nbclient")
-        pytest.importorskip("ipykernel")
-        home = tmp_path / "kernel-home"
-        monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: Any) -> Any:
+    """The example notebook, run once in a real kernel with nothing configured; and the
+    outbox folder it used."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    home = tmp_path_factory.mktemp("example") / "kernel-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAN_EXT_HOME", str(home))
+        for name in ("ATLAN_BASE_URL", "ATLAN_API_KEY"):
+            patch.delenv(name, raising=False)
         notebook = nbformat.read(str(EXAMPLE), as_version=4)
-        client = nbclient.NotebookClient(
+        nbclient.NotebookClient(
             notebook,
             timeout=120,
             kernel_name="python3",
             resources={"metadata": {"path": str(EXAMPLE.parent)}},
-        )
-        client.execute()
+        ).execute()
+    return notebook, home
+
+
+class TestRealKernel:
+    def test_example_notebook_runs_top_to_bottom(self, example: Any) -> None:
+        """The example notebook runs in a real kernel with nothing configured; its runs are
+        in the outbox it used; the %%lineage cell's summary draws the run and says why its
+        events are kept; %lineage wait says so too."""
+        notebook, home = example
         from atlan_ext.outbox import Outbox
 
         stored = Outbox(home / "outbox.db").events()
         events = [item.event for item in stored]
         assert_paired(events)
         assert {e["job"]["name"] for e in events} >= {"daily_totals_notebook"}
-        html_outputs = [
-            output
-            for c in notebook.cells
-            if c.cell_type == "code"
-            for output in c.get("outputs", [])
-            if "text/html" in output.get("data", {})
-        ]
-        assert html_outputs, "the notebook shows a run as HTML"
-        assert json.dumps(html_outputs).count("COMPLETE") >= 1
+        (magic,) = [c for c in notebook.cells if c.source.startswith("%%lineage")]
+        (summary,) = [o for o in magic.outputs if o.output_type == "display_data"]
+        page = summary.data["text/html"]
+        assert "<svg" in page
+        for name in ("orders.csv", "daily_totals_notebook.csv", "COMPLETE"):
+            assert name in page
+        assert "kept in the outbox (no Atlan tenant configured" in summary.data["text/plain"]
+        (last,) = notebook.cells[-1].outputs
+        assert last.text.startswith("lineage: 2 event(s) kept in the outbox (no Atlan tenant")
+
+    def test_example_notebook_as_rendered(self, example: Any, tmp_path: Path) -> None:
+        """Rendered by headless Chromium, the example notebook's outputs show the pictures:
+        the COMPLETE job boxes (green) of the summary and of %lineage last, and the dataset
+        boxes' outlines."""
+        import pictures
+
+        if pictures.chromium() is None:
+            pytest.skip("headless Chromium (Debian package chromium) is not installed")
+        notebook, _ = example
+        shot = pictures.screenshot(
+            pictures.notebook_page(notebook, "examples/lineage_notebook.ipynb"),
+            tmp_path / "notebook-run.png",
+        )
+        width, height, rows = pictures.read_png(shot)
+        assert (width, height) == (1200, 900)
+        job_box = 240 * 42
+        assert pictures.count(rows, "#1a7f37") > 1.5 * job_box  # two job boxes, and badges
+        assert pictures.count(rows, "#8c959f", tolerance=20) > 1000  # outlines and arrows
+
+
+def run_notebook(sources: List[str], home: Path, monkeypatch: Any) -> Any:
+    """Run ``sources`` as a notebook's cells in a real kernel (nbclient); errors are kept as
+    outputs."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+    for name in ("ATLAN_BASE_URL", "ATLAN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", allow_errors=True
+    ).execute()
+    return notebook
+
+
+def outputs(notebook: Any, index: int, kind: str) -> List[Any]:
+    return [o for o in notebook.cells[index].outputs if o.output_type == kind]
+
+
+class TestSummaryInAKernel:
+    def test_summary_under_each_cell_updated_after_delivery(
+        self, tmp_path: Path, monkeypatch: Any
+    ) -> None:
+        """Each %%lineage cell shows a summary with the picture (every dataset named, the
+        state, a FAIL's message), updated in place to "delivered" (the tenant is down until
+        after the cells ran, so nothing was delivered when they were first shown); the
+        failing cell's traceback names one cell, its own; %lineage wait says all arrived."""
+        notebook = run_notebook(
+            [
+                "%load_ext atlan_ext",
+                "from atlan_ext.testing import MockAtlan\n"
+                "tenant = MockAtlan().__enter__().down()\n"
+                "client = tenant.client()\n"
+                "%lineage config --connection ol-nb --client client",
+                "%%lineage --job load --input s3://b/orders.csv --output s3://b/<daily>&x\n"
+                "sum([1, 2, 3])",
+                "%%lineage --job broken --input s3://b/orders.csv\nraise ValueError('bad <row> 7')",
+                "tenant.up();",
+                "%lineage wait 60",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+        )
+        (result,) = outputs(notebook, 2, "execute_result")
+        assert result.data["text/plain"] == "6"
+        (ok,) = outputs(notebook, 2, "display_data")
+        page = ok.data["text/html"]
+        assert "<svg" in page
+        assert "<script" not in page
+        for name in ("orders.csv", "&lt;daily&gt;&amp;x", "load", "COMPLETE"):
+            assert name in page
+        assert ok.data["text/plain"].endswith(": delivered")
+        assert "delivered" in ok.data["text/markdown"]
+
+        (error,) = outputs(notebook, 3, "error")
+        cells = {re.sub(r"\x1b\[[0-9;]*m", "", line).split(",")[0] for line in error.traceback}
+        assert [c for c in cells if c.startswith("Cell In[")] == ["Cell In[4]"]
+        (failed,) = outputs(notebook, 3, "display_data")
+        assert "FAIL" in failed.data["text/html"]
+        assert "bad &lt;row&gt; 7" in failed.data["text/html"]
+        assert "ValueError: bad <row> 7" in failed.data["text/plain"]
+        assert failed.data["text/plain"].splitlines()[0].endswith(": delivered")
+
+        (said,) = outputs(notebook, 5, "stream")
+        assert said.text == "lineage: every event of this notebook's 2 run(s) delivered\n"
+
+    def test_summary_says_why_events_are_kept(self, tmp_path: Path, monkeypatch: Any) -> None:
+        """With no tenant, the summary says the events are kept in the outbox and why; with
+        --no-summary there is none."""
+        notebook = run_notebook(
+            [
+                "%load_ext atlan_ext\n%lineage config --connection ol-nb",
+                "%%lineage --job kept --output file:///tmp/out.csv\npass",
+                "%lineage config --no-summary",
+                "%%lineage --job quiet\npass",
+                "%lineage wait 5",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+        )
+        (kept,) = outputs(notebook, 1, "display_data")
+        assert "kept in the outbox (no Atlan tenant configured" in kept.data["text/plain"]
+        assert "atlan-lineage replay" in kept.data["text/plain"]
+        assert outputs(notebook, 3, "display_data") == []
+        (said,) = outputs(notebook, 4, "stream")
+        assert said.text.startswith("lineage: 4 event(s) kept in the outbox (no Atlan tenant")
 
 
 class TestConfig:

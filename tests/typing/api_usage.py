@@ -3,7 +3,7 @@ types are themselves tested."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from atlan_ext import (
     Dataset,
@@ -17,12 +17,15 @@ from atlan_ext import (
     lineage_run,
     resume_run,
     resume_run_async,
+    show_lineage,
     start_run,
     start_run_async,
     terminal_state,
     verify,
 )
+from atlan_ext.display import run_markdown, run_picture, run_text
 from atlan_ext.events import build_event
+from atlan_ext.exceptions import LineageReadError
 from atlan_ext.testing import MockAtlan, assert_paired, capture_lineage, datasets_of
 from atlan_ext.validate import Problem, check_events
 
@@ -80,6 +83,20 @@ async def resume_async() -> Optional[RunState]:
     first = await start_run_async(job, parent=run)
     await first.end()
     return await run.end(-15)
+
+
+def lineage_pictures(client: Any) -> str:
+    """A run and an asset's lineage as pictures and text (not run: it needs a tenant)."""
+    with lineage_run(Job("ol-nb", "load"), client="local", inputs=["s3://b/in"]) as run:
+        pass
+    shown: List[str] = [run_picture(run), run_text(run), run_markdown(run)]
+    try:
+        view = show_lineage("default/snowflake/1/DB/S/T", client=client, depth=2)
+    except LineageReadError as error:
+        return str(error)
+    edges: List[Tuple[str, str]] = view.edges
+    depths: Dict[str, int] = {node.guid: node.depth for node in view.nodes}
+    return view.picture() + "".join(shown) + str(len(edges) + len(depths))
 
 
 def landed(run_id: str, client: object, table: object, account: object) -> int:
