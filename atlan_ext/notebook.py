@@ -29,7 +29,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from atlan_ext._summary import Summary, why_kept
-from atlan_ext.display import RunsView, run_markdown, run_text
+from atlan_ext.display import RunsView, run_text
 from atlan_ext.events import Dataset, Job
 from atlan_ext.exceptions import AtlanExtError
 from atlan_ext.run import AsyncRun, Run, lineage_run
@@ -334,12 +334,11 @@ def _from_the_users_code(shell: Any, error: BaseException, filename: str) -> Non
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics (``%load_ext atlan_ext``), and how a run shows as Markdown
-    (``nbconvert --to markdown``) and as plain text (a terminal), next to its HTML."""
+    """Register the magics (``%load_ext atlan_ext``), and how a run shows as plain text (a
+    terminal); its HTML and Markdown are the run's own (``_repr_html_``, ``_repr_markdown_``)."""
     ipython.register_magics(LineageMagics)
     formatters = ipython.display_formatter.formatters
     for kind in (Run, AsyncRun):
-        formatters["text/markdown"].for_type(kind, run_markdown)
         formatters["text/plain"].for_type(kind, _pretty_run)
 
 

@@ -271,6 +271,10 @@ class _RunBase:
         """The run in a notebook: job, id, state, duration, events with delivery, datasets."""
         return display.run_html(self)
 
+    def _repr_markdown_(self) -> str:
+        """The run as Markdown (``nbconvert --to markdown``, GitHub), its picture included."""
+        return display.run_markdown(self)
+
     @property
     def state(self) -> Optional[RunState]:
         """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL."""
