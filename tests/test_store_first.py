@@ -180,9 +180,9 @@ class TestStrict:
         """After an earlier failed send in the same process, every strict START that is not
         delivered raises (the block never runs), whatever the failure was."""
 
-        def run(url: str) -> subprocess.CompletedProcess[str]:
+        def run(url: str, timeout: str = "10") -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [sys.executable, "-c", STRICT_AFTER_FAILURE, "10"],
+                [sys.executable, "-c", STRICT_AFTER_FAILURE, timeout],
                 env=child_env(
                     tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
                 ),
@@ -195,15 +195,7 @@ class TestStrict:
             done = run(f"http://127.0.0.1:{free_port()}")
         elif answer == "hanging":
             with hanging_tenant() as url:
-                done = subprocess.run(
-                    [sys.executable, "-c", STRICT_AFTER_FAILURE, "3"],
-                    env=child_env(
-                        tmp_path, ATLAN_BASE_URL=url, ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off"
-                    ),
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
+                done = run(url, "3")
         else:
             loopback_tenant.script.extend([int(answer)] * 1000)
             done = run(loopback_tenant.base_url)
