@@ -161,6 +161,7 @@ class Sender:
         self.in_hand: List[Item] = []  # the batch being sent (the thread's, or a job's here)
         self.taken: List[Item] = []  # taken from the queue, waiting for a job's send here
         self.mine: List[Item] = []  # to be sent on the job's thread (see keep_mine)
+        self.moving: List[Any] = []  # parked ids and kept items on their way into hand
         self.started: Set[str] = set()  # runs whose START this sender delivered
         self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
         self.parked: List[int] = []  # stored events not delivered yet, to send again
@@ -444,6 +445,7 @@ class Sender:
         with self.lock:
             ids, self.parked = self.parked, []
             memory, self.unstored = self.unstored, []
+            self.moving = [*ids, *memory]  # seen by spill until they are in hand
         self._store(memory, claim=self.target is not None)
         try:
             items = [_item(stored) for stored in self.outbox.claim_ids(ids)] if ids else []
@@ -451,14 +453,18 @@ class Sender:
             outbox_failed(self.outbox, error)
             with self.lock:
                 self.parked[:0] = ids
+                self.moving = list(memory)
             items = []
         items.extend(memory)  # after the parked ones, as they came; stored or not
         if self.target is None:
             self._park([item for item in items if item.event_id is None])
+            with self.lock:
+                self.moving = []
             return
         for item in items:
             self.blocked.discard(item.run_id)
-        self.in_hand = items
+        with self.lock:
+            self.in_hand, self.moving = items, []
         for start in range(0, len(items), BATCH_LIMIT):
             chunk = items[start : start + BATCH_LIMIT]
             if self.down is not None and start > 0:
@@ -478,7 +484,10 @@ class Sender:
             waiting.extend(self._take())
             waiting.extend(self.unstored)
             waiting = list({id(item): item for item in waiting}.values())  # queued and mine
-            parked = len(self.parked)
+            # Each undelivered event once, wherever it is now (parked, moving, in hand).
+            left = {("id", i) for i in self.parked}
+            for thing in self.moving:
+                left.add(("id", thing) if isinstance(thing, int) else ("item", id(thing)))
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
             once.update((id(item), item) for item in self.unsaved)
             sent = list(once.values())
@@ -491,7 +500,10 @@ class Sender:
             reason += f" (last error: {self.last_error or self.down})"
         with contextlib.suppress(OutboxError):
             self.outbox.mark_failed(_ids(waiting), reason, attempted=False)
-        return parked + len(waiting)
+        for item in waiting:
+            left.discard(("item", id(item)))
+            left.add(("id", item.event_id) if item.event_id is not None else ("item", id(item)))
+        return len(left)
 
     def _finished(self, item: Item) -> None:
         if item.terminal:

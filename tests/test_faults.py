@@ -250,8 +250,9 @@ class TestOneTimeoutPerJob:
         assert in_job < 3.0, done.stderr
         # The interpreter's own start is not exit's. Exit waits for a tenant known to be down
         # not at all; while pyatlan is still being imported (slow on a busy machine) it gives
-        # the sender its bounded moment, exit_flush_seconds (5 s), and no more.
-        bound = 1.0 if "pyatlan was still being imported" not in done.stderr else 5.0 + 1.0
+        # the sender its bounded moment, exit_flush_seconds (5 s), then stores what is left
+        # (a few seconds at most on a busy machine; pyatlan alone would wait ~38 s).
+        bound = 1.0 if "pyatlan was still being imported" not in done.stderr else 5.0 + 3.0
         assert total - in_job < bound + startup_seconds(), (total, in_job)
         assert "Traceback" not in done.stderr
         # The job's wait ended on pyatlan's import or on the tenant: each is named as such.
