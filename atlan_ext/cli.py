@@ -309,9 +309,9 @@ def _lineage_tenant(args: argparse.Namespace) -> Any:
 
 def _outbox() -> Any:
     """The outbox, for the commands that manage it: one that cannot be opened is an error."""
-    from atlan_ext.outbox import Outbox, default_path
+    from atlan_ext.stores import open_outbox
 
-    return Outbox(default_path())
+    return open_outbox()
 
 
 def _lineage_outbox() -> Any:

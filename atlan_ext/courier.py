@@ -28,6 +28,7 @@ from atlan_ext._spawn import lock
 from atlan_ext.outbox import Outbox
 from atlan_ext.replay import replay
 from atlan_ext.send import BATCH_LIMIT, Tenant, redact
+from atlan_ext.stores import open_outbox, redacted
 
 __all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main"]
 
@@ -137,7 +138,10 @@ def main() -> int:
 
 
 def _work(tenant: Tenant, path: str) -> int:
-    outbox = Outbox(path)
+    # A PostgreSQL URL comes without its password; ATLAN_EXT_OUTBOX (in the environment the
+    # courier inherits, like the API key) may hold it.
+    setting = os.environ.get("ATLAN_EXT_OUTBOX", "")
+    outbox = open_outbox(setting if setting and redacted(setting) == path else path)
     deadline = time.monotonic() + LIFE_SECONDS
     client = None
     while True:

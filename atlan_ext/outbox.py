@@ -33,6 +33,7 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    Type,
     cast,
 )
 
@@ -185,7 +186,19 @@ class RunRecord:
 
 
 class Outbox:
-    """A handle on one outbox database file (or ``":memory:"``). Thread-safe."""
+    """A handle on one outbox database file (or ``":memory:"``). Thread-safe.
+
+    :func:`atlan_ext.stores.open_outbox` opens a path or a PostgreSQL URL; the SQL that
+    differs between the two lives in the few methods and attributes a backend overrides
+    (``_connect``, ``_read``, ``_write``, ``_new_id``, ``claim_pending``, ``health``)."""
+
+    #: The database errors that become :class:`OutboxError`.
+    _ERRORS: Tuple[Type[BaseException], ...] = (sqlite3.Error,)
+    #: How :meth:`runs` orders runs updated at the same time (newest first).
+    _NEWEST = "updated DESC, rowid DESC"
+    #: Appended to the reads a claim or a checked add acts on: locks the rows where a
+    #: transaction does not already hold the whole database.
+    _LOCK_ROWS = ""
 
     def __init__(self, path: os.PathLike[str] | str, *, wait: float = _WAIT_SECONDS) -> None:
         self.path = str(path)
@@ -195,7 +208,7 @@ class Outbox:
         self._dead_checked = -_DEAD_CHECK_SECONDS
         self._pid = os.getpid()
         self._inherited: Optional[sqlite3.Connection] = None  # a forked parent's connection
-        self._db = self._connect()
+        self._db: Any = self._connect()  # sqlite3's, or another backend's connection
         if self.path != ":memory:":
             self.recover()
             with contextlib.suppress(OutboxError):
@@ -240,7 +253,9 @@ class Outbox:
                 (limit,),
             )
             self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (repr(time.time()),)
+                "INSERT INTO meta VALUES ('pruned', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (repr(time.time()),),
             )
         return int(gone)
 
@@ -382,8 +397,8 @@ class Outbox:
         with SHIELD, self._lock:
             try:
                 yield
-            except sqlite3.Error as error:
-                raise OutboxError(_trouble(self.path, error)) from None
+            except self._ERRORS as error:
+                raise OutboxError(self._trouble(error)) from None
 
     @contextlib.contextmanager
     def _write(self, wait: Optional[float] = None) -> Iterator[None]:
@@ -425,7 +440,7 @@ class Outbox:
     def runs(self, limit: int = 50) -> List[RunRecord]:
         """The most recently updated runs, newest first."""
         self._settle()
-        return self._runs("ORDER BY updated DESC, rowid DESC LIMIT ?", (limit,))
+        return self._runs(f"ORDER BY {self._NEWEST} LIMIT ?", (limit,))
 
     def orphans(self, older_than: float) -> List[RunRecord]:
         """Runs that started (START or RUNNING last) and were not updated for ``older_than`` s."""
@@ -460,7 +475,8 @@ class Outbox:
         with self._write(wait):
             if check is not None:
                 row = self._db.execute(
-                    "SELECT state FROM runs WHERE run_id=?", (run_key(event["run"]["runId"]),)
+                    f"SELECT state FROM runs WHERE run_id=?{self._LOCK_ROWS}",  # noqa: S608
+                    (run_key(event["run"]["runId"]),),
                 ).fetchone()
                 check(row[0] if row else None)
             return self._insert(event, connector, lifecycle_state, claim, time.time())
@@ -498,7 +514,7 @@ class Outbox:
     ) -> int:
         if lifecycle_state is not None:
             self._remember(event, connector, lifecycle_state, now)
-        cursor = self._db.execute(
+        return self._new_id(
             "INSERT INTO events (run_id, event_type, event_time, connector, event, created,"
             " claimed_by, claimed_until, delivered, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
             " ?, ?)",
@@ -515,9 +531,17 @@ class Outbox:
                 int(delivered),
             ),
         )
-        event_id = cursor.lastrowid
+
+    def _new_id(self, insert: str, params: Sequence[Any]) -> int:
+        """Run an ``INSERT INTO events`` and return the new row's id."""
+        event_id = self._db.execute(insert, params).lastrowid
         assert event_id is not None
-        return event_id
+        return int(event_id)
+
+    def _trouble(self, error: BaseException) -> str:
+        """A database error as a sentence naming the fix."""
+        assert isinstance(error, sqlite3.Error)
+        return _trouble(self.path, error)
 
     def mark_delivered(self, ids: Sequence[int]) -> None:
         """Mark events delivered (Atlan answered 202), in one transaction; those marked
@@ -620,7 +644,7 @@ class Outbox:
                     row[0]
                     for row in self._db.execute(
                         f"SELECT id, claimed_by, claimed_until FROM events WHERE id IN ({marks})"  # noqa: S608
-                        " AND delivered IS NULL",
+                        f" AND delivered IS NULL ORDER BY id{self._LOCK_ROWS}",
                         chunk,
                     )
                     if not self._held_elsewhere(row[1], row[2], now)
@@ -648,8 +672,9 @@ class Outbox:
         with self._write():
             for run_id, first in firsts.items():
                 rows = self._db.execute(
-                    "SELECT id, claimed_by, claimed_until FROM events"
-                    " WHERE run_id=? AND delivered IS NULL AND id < ? ORDER BY event_time, id",
+                    "SELECT id, claimed_by, claimed_until FROM events"  # noqa: S608
+                    " WHERE run_id=? AND delivered IS NULL AND id < ?"
+                    f" ORDER BY event_time, id{self._LOCK_ROWS}",
                     (run_key(run_id), first),
                 ).fetchall()
                 busy = [row for row in rows if self._held_elsewhere(row[1], row[2], now)]
@@ -705,13 +730,18 @@ class Outbox:
                     (time.time(),),
                 )
             ]
-        dead = [owner for owner in owners if owner and _dead_here(owner)]
+        dead = self._dead_owners([owner for owner in owners if owner])
         if dead:
             with self._write():
                 self._db.executemany(
                     "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE claimed_by=?",
                     [(owner,) for owner in dead],
                 )
+
+    def _dead_owners(self, owners: List[str]) -> List[str]:
+        """Which of these lease holders are gone: here, processes of this host that no
+        longer exist (a shared backend also knows of other hosts' processes)."""
+        return [owner for owner in owners if _dead_here(owner)]
 
     def _events_by_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
         found: List[OutboxEvent] = []

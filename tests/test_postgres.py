@@ -1,0 +1,253 @@
+"""The outbox on PostgreSQL: chosen by a URL, the same guarantees as the SQLite file, shared by
+writers on several "hosts" (separate ATLAN_EXT_HOMEs) and couriers sending at once.
+
+The tests that need a server use ``ATLAN_EXT_TEST_POSTGRES`` (a URL of a database where the
+user may create databases; ``.ci/run`` starts a server and sets it) and skip without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from conftest import Tenant
+from test_courier import arrived
+
+from atlan_ext.courier import drain
+from atlan_ext.exceptions import MissingDependencyError, OutboxError
+from atlan_ext.send import Tenant as AtlanTenant
+from atlan_ext.stores import open_outbox, redacted
+from atlan_ext.transport import AtlanConfig
+
+SERVER = os.environ.get("ATLAN_EXT_TEST_POSTGRES", "")
+needs_server = pytest.mark.skipif(
+    not SERVER,
+    reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
+)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    import psycopg
+
+    name = f"atlan_ext_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield _with_database(SERVER, name)
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def event(kind: str, run_id: str, second: int) -> Dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": f"2026-12-03T10:00:{second:02d}Z",
+        "run": {"runId": run_id},
+        "job": {"namespace": "ol-demo", "name": "fleet"},
+        "inputs": [],
+        "outputs": [],
+        "producer": "https://example.com/test",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+
+
+class TestChoosingTheBackend:
+    """A URL picks PostgreSQL; its password never shows."""
+
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("postgresql://u:s3cret@db:5432/lineage", "postgresql://u@db:5432/lineage"),
+            ("postgresql://u@db/lineage", "postgresql://u@db/lineage"),
+            ("postgres://u:s3cret@/x?host=/run/pg", "postgres://u@/x?host=/run/pg"),
+        ],
+    )
+    def test_the_password_is_cut_from_what_is_shown(self, url: str, shown: str) -> None:
+        """redacted() and the transport's repr drop the password."""
+        assert redacted(url) == shown
+        assert "s3cret" not in repr(AtlanConfig(outbox=url))
+
+    def test_no_psycopg_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without psycopg, a URL gets a typed error naming the extra, and no password."""
+        monkeypatch.setitem(sys.modules, "psycopg", None)
+        with pytest.raises(MissingDependencyError, match=r"atlan-ext\[postgres\]") as raised:
+            open_outbox("postgresql://u:s3cret@127.0.0.1:1/db")
+        assert "s3cret" not in str(raised.value)
+
+    def test_an_unreachable_server_is_an_outbox_error_without_the_password(self) -> None:
+        """Nothing listens on port 1: OutboxError, naming where the password comes from."""
+        with pytest.raises(OutboxError, match="PGPASSWORD") as raised:
+            open_outbox("postgresql://u:s3cret@127.0.0.1:1/db")
+        assert "s3cret" not in str(raised.value)
+
+
+@needs_server
+class TestPostgresOutbox:
+    """The outbox's methods keep their meaning on PostgreSQL."""
+
+    def test_events_of_a_run_go_in_order_across_handles(self, pg_url: str) -> None:
+        """A second handle (another host) gets no COMPLETE while START is leased elsewhere."""
+        first, second = open_outbox(pg_url), open_outbox(pg_url)
+        run_id = str(uuid.uuid4())
+        first.add(event("START", run_id, 1), "c", lifecycle_state="START")
+        second.add(event("COMPLETE", run_id, 2), "c", lifecycle_state="COMPLETE")
+        taken = first.claim_pending(1)
+        assert [e.event_type for e in taken] == ["START"]
+        assert second.claim_pending(10) == []
+        first.mark_delivered([taken[0].id])
+        assert [e.event_type for e in second.claim_pending(10)] == ["COMPLETE"]
+        assert first.run(run_id) is not None
+        assert first.counts() == (1, 1)
+
+    def test_a_gone_session_frees_its_leases(self, pg_url: str) -> None:
+        """A holder whose database session ended (a host killed) holds nothing."""
+        gone, other = open_outbox(pg_url), open_outbox(pg_url)
+        gone.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        assert len(gone.claim_pending(5)) == 1
+        gone.close()
+        assert len(other.claim_pending(5)) == 1
+
+    def test_a_foreign_schema_version_is_refused(self, pg_url: str) -> None:
+        """An outbox written by another schema version is left untouched, with a typed error."""
+        open_outbox(pg_url).close()
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("UPDATE atlan_ext.meta SET value='9' WHERE key='version'")
+        with pytest.raises(OutboxError, match="schema version 9"):
+            open_outbox(pg_url)
+
+    def test_the_cli_stores_in_the_shared_outbox(self, pg_url: str, tmp_path: Path) -> None:
+        """ATLAN_EXT_OUTBOX=<url>: steps on two homes share one outbox; status sees both."""
+        env = {**os.environ, "ATLAN_EXT_OUTBOX": pg_url, "ATLAN_EXT_COURIER": "off"}
+
+        def step(home: str, *args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "atlan_ext.cli", *args],
+                env={**env, "ATLAN_EXT_HOME": str(tmp_path / home)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        run_id = step("a", "start", "--connection", "ol-demo", "--job", "j")
+        step("b", "complete", "--run-id", run_id)
+        types = [e.event_type for e in open_outbox(pg_url).events(run_id)]
+        assert types == ["START", "COMPLETE"]
+        assert "2 pending" in step("b", "status")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from atlan_ext import Job, start_run
+    for _ in range(int(sys.argv[1])):
+        run = start_run(Job("ol-demo", "fleet"), client="local")
+        run.end()
+        print(run.run_id, flush=True)
+    """
+)
+
+
+@needs_server
+class TestFleet:
+    """Writers on four "hosts" (killed at random) and two couriers share one outbox."""
+
+    def test_nothing_lost_nothing_twice_in_order(
+        self,
+        pg_url: str,
+        tmp_path: Path,
+        loopback_tenant: Tenant,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Every stored event arrives once, each run's START before its end."""
+        writers: List[Tuple[Path, subprocess.Popen[str]]] = []
+        for number in range(4):
+            home = tmp_path / f"host{number}"
+            env = {
+                **os.environ,
+                "ATLAN_EXT_HOME": str(home),
+                "ATLAN_EXT_OUTBOX": pg_url,
+                "ATLAN_EXT_COURIER": "off",
+            }
+            process = subprocess.Popen(
+                [sys.executable, "-c", WRITER, "300"],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            writers.append((home, process))
+        killed = 0
+        chooser = random.Random(20)
+        for _home, process in writers[::2]:  # half the hosts lose their writer
+            assert process.stdout is not None
+            process.stdout.readline()  # it has started writing
+            time.sleep(chooser.uniform(0.0, 0.5))
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        finished: List[str] = []
+        for home, process in writers:
+            out, _ = process.communicate(timeout=300)
+            killed_here = process.returncode == -signal.SIGKILL
+            # A killed writer's last printed run may not have its COMPLETE stored yet.
+            finished.extend(out.split()[: -1 if killed_here else None])
+            # The host opening the outbox again takes in what its killed process journaled.
+            monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+            open_outbox(pg_url).close()
+        written = open_outbox(pg_url).events()
+        assert {e.run_id for e in written} >= set(finished)
+
+        client = AtlanTenant(loopback_tenant.base_url, "key", 10.0).client()
+        loopback_tenant.delay = 0.005
+        results: List[Any] = []
+
+        def courier() -> None:
+            results.append(drain(client, open_outbox(pg_url), seconds=240, linger=1.0))
+
+        couriers = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in couriers:
+            thread.start()
+        for thread in couriers:
+            thread.join(300)
+        got = arrived(loopback_tenant)
+        keys = [(e["run"]["runId"], e["eventType"], e["eventTime"]) for e in got]
+        duplicates = len(keys) - len(set(keys))
+        order: Dict[str, List[str]] = {}
+        for run_id, kind, _ in keys:
+            order.setdefault(run_id, []).append(kind)
+        out_of_order = sum(1 for kinds in order.values() if kinds[0] != "START")
+        report = {
+            "writers": len(writers),
+            "killed": killed,
+            "written": len(written),
+            "finished_runs": len(finished),
+            "delivered": len(got),
+            "duplicates": duplicates,
+            "out_of_order": out_of_order,
+        }
+        print(json.dumps(report))
+        assert open_outbox(pg_url).counts() == (0, len(written))
+        assert len(got) == len(written)
+        assert duplicates == 0
+        assert out_of_order == 0
+        assert all(len(order[run_id]) == 2 for run_id in finished)
