@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator
 
 from atlan_ext._state import STATE
 from atlan_ext.send import Tenant
-from atlan_ext.stores import is_url, local_base
+from atlan_ext.stores import is_url, local_base, service_running
 
 __all__ = ["allowed", "lock", "running", "spawn"]
 
@@ -86,7 +86,7 @@ def spawn(tenant: Tenant, outbox_path: str) -> bool:
     line), and writes what it does to ``courier.log`` beside the outbox."""
     if not allowed() or outbox_path == ":memory:":
         return False
-    if running(outbox_path, tenant.base_url):
+    if running(outbox_path, tenant.base_url) or service_running(outbox_path):
         return True
     env: Dict[str, str] = dict(os.environ)
     env.update(

@@ -16,7 +16,21 @@ from typing import Union
 from atlan_ext._postgres import PostgresOutbox, is_url, redacted
 from atlan_ext.outbox import Outbox, default_path
 
-__all__ = ["is_url", "local_base", "open_outbox", "outbox_setting", "redacted"]
+__all__ = [
+    "SERVICE",
+    "is_url",
+    "local_base",
+    "open_outbox",
+    "open_shown",
+    "outbox_setting",
+    "redacted",
+    "service_running",
+]
+
+#: The name a courier service beats under (:meth:`Outbox.beat`), and how recent a beat
+#: must be for workers to leave delivery to it.
+SERVICE = "courier-service"
+SERVICE_FRESH_SECONDS = 30.0
 
 
 def outbox_setting() -> str:
@@ -37,6 +51,32 @@ def open_outbox(target: Union[str, os.PathLike[str], None] = None) -> Outbox:
     if is_url(where):
         return PostgresOutbox(str(where))
     return Outbox(where)
+
+
+def open_shown(path: str) -> Outbox:
+    """Open an outbox named as shown (a PostgreSQL URL without its password): the password
+    of ``ATLAN_EXT_OUTBOX``, when it names the same database, is used."""
+    setting = os.environ.get("ATLAN_EXT_OUTBOX", "").strip()
+    return open_outbox(setting if setting and redacted(setting) == path else path)
+
+
+def service_running(outbox_path: str) -> bool:
+    """True when a courier service (``atlan-lineage courier``) works on this shared outbox:
+    workers then start no courier of their own. Never raises."""
+    import time
+
+    if not is_url(outbox_path):
+        return False
+    try:
+        outbox = open_shown(outbox_path)
+    except Exception:  # cannot tell: a courier of our own is the safe side
+        return False
+    try:
+        return time.time() - outbox.last_beat(SERVICE) < SERVICE_FRESH_SECONDS
+    except Exception:
+        return False
+    finally:
+        outbox.close()
 
 
 def local_base(outbox_path: str) -> str:

@@ -22,13 +22,14 @@ from typing import Any, Dict, Iterator, List, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import Tenant
-from test_courier import arrived
+from conftest import Handler, Tenant
+from test_courier import arrived, wait_until
 
+import atlan_ext.courier as courier_module
 from atlan_ext.courier import drain
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
 from atlan_ext.send import Tenant as AtlanTenant
-from atlan_ext.stores import open_outbox, redacted
+from atlan_ext.stores import open_outbox, redacted, service_running
 from atlan_ext.transport import AtlanConfig
 
 SERVER = os.environ.get("ATLAN_EXT_TEST_POSTGRES", "")
@@ -251,3 +252,126 @@ class TestFleet:
         assert duplicates == 0
         assert out_of_order == 0
         assert all(len(order[run_id]) == 2 for run_id in finished)
+
+
+class _TimedHandler(Handler):
+    def do_POST(self) -> None:
+        self.server.times.append(time.monotonic())  # type: ignore[attr-defined]
+        super().do_POST()
+
+
+@pytest.fixture
+def timed_tenant() -> Iterator[Tenant]:
+    """The loopback tenant, also noting when each request arrived."""
+    server = Tenant()
+    server.RequestHandlerClass = _TimedHandler
+    server.times = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def store_runs(url: str, count: int) -> None:
+    outbox = open_outbox(url)
+    for _ in range(count):
+        run_id = str(uuid.uuid4())
+        outbox.add(event("START", run_id, 1), "spark", lifecycle_state="START")
+        outbox.add(event("COMPLETE", run_id, 2), "spark", lifecycle_state="COMPLETE")
+    outbox.close()
+
+
+def peak_per_second(times: List[float]) -> int:
+    return max((sum(1 for t in times if start <= t < start + 1.0) for start in times), default=0)
+
+
+@needs_server
+class TestSharedBudget:
+    """Couriers on one outbox share the tenant's request budget and its 429 pauses."""
+
+    def test_two_couriers_keep_one_rate(self, pg_url: str, timed_tenant: Tenant) -> None:
+        """Two couriers at 600 requests a minute together: never more than 10 (+1) a second."""
+        store_runs(pg_url, 30)
+        client = AtlanTenant(timed_tenant.base_url, "key", 10.0).client()
+
+        def courier() -> None:
+            drain(client, open_outbox(pg_url), seconds=120, batch_size=1, rate_limit=600)
+
+        threads = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        times: List[float] = timed_tenant.times  # type: ignore[attr-defined]
+        assert len(times) == 60
+        assert peak_per_second(times) <= 11
+        assert open_outbox(pg_url).counts() == (0, 60)
+
+    def test_a_429_pauses_every_courier(
+        self, pg_url: str, timed_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After a 429 (pyatlan's own retry answered 429 too) nothing is sent for the pause,
+        by either courier; then everything goes."""
+        monkeypatch.setattr(courier_module, "TOO_MANY_PAUSE", 2.0)
+        store_runs(pg_url, 5)
+        timed_tenant.script = [429] * 4
+        client = AtlanTenant(timed_tenant.base_url, "key", 10.0).client()
+        lines: List[str] = []
+
+        def courier() -> None:
+            drain(
+                client,
+                open_outbox(pg_url),
+                seconds=120,
+                batch_size=1,
+                rate_limit=6000,
+                say=lines.append,
+            )
+
+        threads = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        received = timed_tenant.received
+        times: List[float] = timed_tenant.times  # type: ignore[attr-defined]
+        last_429 = max(t for t, r in zip(times, received) if r[3] == 429)
+        first_429 = min(t for t, r in zip(times, received) if r[3] == 429)
+        accepted = [t for t, r in zip(times, received) if r[3] == 202]
+        assert any("429" in line for line in lines)
+        assert all(t >= first_429 + 1.5 or t < first_429 for t in accepted)
+        assert len(accepted) == 10
+        assert last_429 < min(accepted)
+
+
+@needs_server
+class TestCourierService:
+    """`atlan-lineage courier` serves until SIGTERM; workers leave delivery to it."""
+
+    def test_serves_then_exits_0_on_sigterm(
+        self, pg_url: str, loopback_tenant: Tenant, tmp_path: Path
+    ) -> None:
+        """It delivers what is stored, workers see it running, SIGTERM ends it with 0."""
+        store_runs(pg_url, 10)
+        env = {
+            **os.environ,
+            "ATLAN_BASE_URL": loopback_tenant.base_url,
+            "ATLAN_API_KEY": "key",
+            "ATLAN_EXT_HOME": str(tmp_path / "service"),
+        }
+        service = subprocess.Popen(
+            [sys.executable, "-m", "atlan_ext.cli", "courier", "--outbox", pg_url],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert wait_until(lambda: open_outbox(pg_url).counts() == (0, 20), 120)
+            assert wait_until(lambda: service_running(redacted(pg_url)), 60)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            _, errors = service.communicate(timeout=120)
+        assert service.returncode == 0, errors
+        assert "serving" in errors
+        assert errors.strip().endswith("stopped")
+        assert len(arrived(loopback_tenant)) == 20
