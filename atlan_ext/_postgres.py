@@ -279,9 +279,14 @@ class PostgresOutbox(Outbox):
             rows: List[Tuple[int, str, str]] = self._db.execute(
                 f"""SELECT id, run_id, event_time FROM events e
                    WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM events p WHERE p.run_id = e.run_id
+                       AND p.delivered IS NULL AND p.claimed_until >= ?
+                       AND (p.event_time < e.event_time
+                            OR (p.event_time = e.event_time AND p.id < e.id)))
                    {skip} ORDER BY event_time, id LIMIT ?
                    FOR UPDATE SKIP LOCKED""",  # noqa: S608 - placeholders only
-                [now, *excluded, limit],
+                [now, now, *excluded, limit],
             ).fetchall()
             taken: List[int] = []
             for event_id, run_id, event_time in rows:

@@ -208,6 +208,7 @@ def serve(
     outbox: Outbox,
     *,
     rate_limit: float = 400.0,
+    batch_size: int = BATCH_LIMIT,
     stop: Optional[threading.Event] = None,
     say: Callable[[str], None] = _say,
 ) -> int:
@@ -232,7 +233,6 @@ def serve(
     threading.Thread(target=beat, name="atlan-ext-beat", daemon=True).start()
     say(f"serving {outbox.path} for {tenant.base_url}, at most {rate_limit:g} requests a minute")
     client = tenant.client()
-    broken = False
     while not stop.is_set():
         try:
             done = drain(
@@ -241,19 +241,23 @@ def serve(
                 seconds=LIFE_SECONDS,
                 linger=LIFE_SECONDS,
                 say=say,
+                batch_size=batch_size,
                 rate_limit=rate_limit,
                 stop=stop,
                 poll=_SERVICE_POLL_SECONDS,
             )
         except OutboxError as error:
-            if not broken:
-                say(f"the outbox cannot be used ({error}); trying again")
-            broken = True
-            stop.wait(FIRST_PAUSE)
+            say(f"the outbox cannot be used ({error}); trying again")
+            while not stop.wait(FIRST_PAUSE):
+                try:
+                    # The batch in flight when it failed may still be leased to us: it is
+                    # sent again (Atlan may have taken it: at least once).
+                    outbox.release_mine()
+                except OutboxError:
+                    continue
+                say("the outbox works again")
+                break
             continue
-        if broken:
-            say("the outbox works again")
-        broken = False
         if done.fatal is not None:
             return 1
     say("stopped")

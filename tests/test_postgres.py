@@ -26,7 +26,7 @@ from conftest import Handler, Tenant
 from test_courier import arrived, wait_until
 
 import atlan_ext.courier as courier_module
-from atlan_ext.courier import drain
+from atlan_ext.courier import drain, serve
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
 from atlan_ext.send import Tenant as AtlanTenant
 from atlan_ext.stores import open_outbox, redacted, service_running
@@ -366,7 +366,8 @@ class TestCourierService:
             text=True,
         )
         try:
-            assert wait_until(lambda: open_outbox(pg_url).counts() == (0, 20), 120)
+            watcher = open_outbox(pg_url)
+            assert wait_until(lambda: watcher.counts() == (0, 20), 120)
             assert wait_until(lambda: service_running(redacted(pg_url)), 60)
         finally:
             service.send_signal(signal.SIGTERM)
@@ -375,3 +376,51 @@ class TestCourierService:
         assert "serving" in errors
         assert errors.strip().endswith("stopped")
         assert len(arrived(loopback_tenant)) == 20
+
+
+RESTART = os.environ.get("ATLAN_EXT_TEST_POSTGRES_RESTART", "")
+
+
+@needs_server
+@pytest.mark.skipif(
+    not RESTART, reason="set ATLAN_EXT_TEST_POSTGRES_RESTART to a command restarting the server"
+)
+class TestServerRestart:
+    """The database restarting mid-delivery loses nothing, and delivery resumes by itself."""
+
+    def test_delivery_resumes_after_a_restart(self, pg_url: str, loopback_tenant: Tenant) -> None:
+        """A courier service keeps going through a restart; every event arrives, in order."""
+        store_runs(pg_url, 40)
+        loopback_tenant.delay = 0.02
+        stop = threading.Event()
+        lines: List[str] = []
+        tenant = AtlanTenant(loopback_tenant.base_url, "key", 10.0)
+        service = threading.Thread(
+            target=serve,
+            args=(tenant, open_outbox(pg_url)),
+            kwargs={"rate_limit": 6000, "batch_size": 1, "stop": stop, "say": lines.append},
+        )
+        service.start()
+        try:
+            assert wait_until(lambda: len(loopback_tenant.received) >= 5, 120)
+            subprocess.run(
+                RESTART,
+                shell=True,
+                check=True,
+                stdout=subprocess.DEVNULL,  # the server started again must not hold our pipes
+                stderr=subprocess.DEVNULL,
+                timeout=120,
+            )
+            watcher = open_outbox(pg_url)
+            assert wait_until(lambda: watcher.counts() == (0, 80), 60), (lines, watcher.counts())
+        finally:
+            stop.set()
+            service.join(120)
+        keys = [(e["run"]["runId"], e["eventType"]) for e in arrived(loopback_tenant)]
+        assert len(set(keys)) == 80  # nothing lost (a resend after the restart is allowed)
+        firsts: Dict[str, str] = {}
+        for run_id, kind in keys:
+            firsts.setdefault(run_id, kind)
+        assert set(firsts.values()) == {"START"}
+        assert any("cannot be used" in line for line in lines)
+        print(json.dumps({"restart_delivered": len(keys), "duplicates": len(keys) - 80}))
