@@ -215,11 +215,8 @@ class PostgresOutbox(Outbox):
         if self._pid != os.getpid():
             self._after_fork()
         with SHIELD, self._lock:
-            if self._db.broken:  # the server restarted, or the network dropped
-                try:
-                    self._db = self._connect()
-                except OutboxError:
-                    raise
+            if self._db.broken:  # the server restarted, or the network dropped: reconnect
+                self._db = self._connect()
             try:
                 yield
             except self._ERRORS as error:
