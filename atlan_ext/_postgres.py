@@ -153,7 +153,8 @@ class PostgresOutbox(Outbox):
                 autocommit=True,
                 connect_timeout=max(1, int(self.wait)),
                 application_name=self._app_name(),
-                options=f"-c search_path={_SCHEMA}",
+                # Waits for another session's locks end after `wait`, as SQLite's busy timeout.
+                options=f"-c search_path={_SCHEMA} -c lock_timeout={max(1, int(self.wait * 1000))}",
             )
         except psycopg.Error as error:
             raise OutboxError(
@@ -227,8 +228,8 @@ class PostgresOutbox(Outbox):
         """One transaction, waiting at most ``wait`` seconds (default :attr:`wait`) for locks
         another session holds; committed, or rolled back on any error."""
         with self._read(), self._db.connection.transaction():
-            limit = self.wait if wait is None else min(wait, self.wait)
-            self._db.execute(f"SET LOCAL lock_timeout = {max(1, int(limit * 1000))}")
+            if wait is not None and wait < self.wait:  # else the session's (one round trip less)
+                self._db.execute(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
             yield
 
     def _new_id(self, insert: str, params: Sequence[Any]) -> int:
