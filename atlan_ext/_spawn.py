@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterator
 
 from atlan_ext._state import STATE
 from atlan_ext.send import Tenant
+from atlan_ext.stores import is_url, local_base, service_running
 
 __all__ = ["allowed", "lock", "running", "spawn"]
 
@@ -40,7 +41,7 @@ def allowed() -> bool:
 
 def _lock_path(outbox_path: str, base_url: str) -> str:
     tenant = hashlib.sha256(base_url.encode()).hexdigest()[:12]
-    return f"{outbox_path}.courier-{tenant}"
+    return f"{local_base(outbox_path)}.courier-{tenant}"
 
 
 @contextlib.contextmanager
@@ -85,7 +86,7 @@ def spawn(tenant: Tenant, outbox_path: str) -> bool:
     line), and writes what it does to ``courier.log`` beside the outbox."""
     if not allowed() or outbox_path == ":memory:":
         return False
-    if running(outbox_path, tenant.base_url):
+    if running(outbox_path, tenant.base_url) or service_running(outbox_path):
         return True
     env: Dict[str, str] = dict(os.environ)
     env.update(
@@ -94,7 +95,12 @@ def spawn(tenant: Tenant, outbox_path: str) -> bool:
         ATLAN_EXT_COURIER_OUTBOX=outbox_path,
         ATLAN_EXT_COURIER_TIMEOUT=repr(tenant.timeout),
     )
-    log_path = Path(outbox_path).with_name("courier.log")
+    if is_url(outbox_path):  # a shared database: the log stays on this host
+        log_path = Path(f"{local_base(outbox_path)}.courier.log")
+        with contextlib.suppress(OSError):
+            log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    else:
+        log_path = Path(outbox_path).with_name("courier.log")
     try:
         log_file = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError:

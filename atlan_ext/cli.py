@@ -323,6 +323,29 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("states", help="print the run-state mapping table")
 
+    courier = commands.add_parser(
+        "courier",
+        help="deliver the outbox's events as a service (e.g. a Deployment beside the workers)",
+        description="Run in the foreground until SIGTERM (exit 0 after the request in flight): "
+        "deliver the outbox's events, oldest first, a run's in order, at most --rate-limit "
+        "requests a minute for all couriers sharing the outbox; a 429 pauses them all. Workers "
+        "on a shared (PostgreSQL) outbox start no courier of their own while one runs.",
+    )
+    courier.add_argument(
+        "--outbox",
+        metavar="PATH_OR_URL",
+        help="the outbox: a path or postgresql://user@host:port/db (default: ATLAN_EXT_OUTBOX, "
+        "else the local outbox)",
+    )
+    courier.add_argument(
+        "--rate-limit",
+        type=_rate,
+        default=400.0,
+        metavar="N",
+        help="requests a minute to the tenant, for all couriers together (default 400, "
+        "Atlan's limit per tenant)",
+    )
+
     orphans = commands.add_parser(
         "close-orphans", help="end runs whose process died without a terminal event (ABORT)"
     )
@@ -396,9 +419,9 @@ def _lineage_tenant(args: argparse.Namespace) -> Any:
 
 def _outbox() -> Any:
     """The outbox, for the commands that manage it: one that cannot be opened is an error."""
-    from atlan_ext.outbox import Outbox, default_path
+    from atlan_ext.stores import open_outbox
 
-    return Outbox(default_path())
+    return open_outbox()
 
 
 def _lineage_outbox() -> Any:
@@ -1027,6 +1050,36 @@ def _close_orphans(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of requests a minute between 1 and 400 (Atlan's limit)"
+        )
+    return value
+
+
+def _courier(args: argparse.Namespace) -> int:
+    """The courier service: :func:`atlan_ext.courier.serve` until SIGTERM or SIGINT."""
+    import threading
+
+    from atlan_ext.courier import serve
+    from atlan_ext.send import Tenant
+    from atlan_ext.stores import open_outbox
+
+    tenant = _tenant(args)
+    if not isinstance(tenant, Tenant):
+        raise _Failure("no Atlan tenant: set ATLAN_BASE_URL and ATLAN_API_KEY")
+    outbox = open_outbox(args.outbox)
+    stop = threading.Event()
+    for name in ("SIGTERM", "SIGINT"):
+        signal.signal(getattr(signal, name), lambda *_: stop.set())
+    return serve(tenant, outbox, rate_limit=args.rate_limit, stop=stop)
+
+
 _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "wrap": _wrap,
     "start": _start,
@@ -1046,6 +1099,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "states": _states,
     "close-orphans": _close_orphans,
     "run-id": _run_id,
+    "courier": _courier,
 }
 
 

@@ -18,8 +18,10 @@ beside the outbox.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Set
@@ -28,14 +30,16 @@ from atlan_ext._spawn import lock
 from atlan_ext.outbox import Outbox
 from atlan_ext.replay import replay
 from atlan_ext.send import BATCH_LIMIT, Tenant, redact, shown_url
+from atlan_ext.stores import SERVICE, open_shown
 
-__all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main"]
+__all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main", "serve"]
 
 LINGER_SECONDS = 3.0  # an idle courier waits this long for the next step's event
 LIFE_SECONDS = 3600.0  # and, while Atlan does not answer, keeps trying this long at most
 FIRST_PAUSE = 1.0  # after Atlan did not answer; doubles up to:
 LAST_PAUSE = 60.0
 _POLL_SECONDS = 0.1
+TOO_MANY_PAUSE = 60.0  # after HTTP 429 (Atlan blocks programmatic calls for a minute)
 
 
 @dataclass
@@ -60,12 +64,21 @@ def drain(
     batch_size: int = BATCH_LIMIT,
     limit: Optional[int] = None,
     say: Callable[[str], None] = lambda line: None,
+    rate_limit: Optional[float] = None,
+    stop: Optional[threading.Event] = None,
+    poll: float = _POLL_SECONDS,
 ) -> Drained:
     """Deliver ``outbox``'s pending events through ``client`` (pyatlan's ``AtlanClient``)
     until nothing sendable has been left for ``linger`` seconds, or ``seconds`` passed, or
     Atlan gave an answer only a fixed setting changes. ``say`` gets one line per change of
-    state (Atlan stops or starts answering, the stop). ``limit``: at most this many events."""
+    state (Atlan stops or starts answering, the stop). ``limit``: at most this many events.
+
+    A pause set on the outbox (:meth:`Outbox.pause_sending`, after a 429) is honoured.
+    ``rate_limit``: requests a minute for all couriers sharing the outbox (one batch per
+    request slot; a 429 then pauses them all). ``stop``: when set, it returns after the
+    batch in flight. ``poll``: how long it sleeps when nothing is sendable."""
     done = Drained()
+    wait = stop.wait if stop is not None else time.sleep
     deadline = time.monotonic() + seconds
     idle_since = time.monotonic()
     pause = FIRST_PAUSE
@@ -74,8 +87,19 @@ def drain(
     while True:
         left = deadline - time.monotonic()
         wanted = None if limit is None else limit - done.delivered
-        if left <= 0 or (wanted is not None and wanted <= 0):
+        if left <= 0 or (wanted is not None and wanted <= 0) or (stop and stop.is_set()):
             return done
+        paused = outbox.paused_until() - time.time()
+        if paused > 0:
+            wait(min(paused, left))
+            continue
+        if rate_limit is not None:  # one batch per slot of the shared budget
+            wanted = batch_size if wanted is None else min(wanted, batch_size)
+            ahead = outbox.take_slot(60.0 / rate_limit) - time.time()
+            if ahead > 0:
+                wait(min(ahead, left))
+            if stop and stop.is_set():
+                return done
         report = replay(
             client,
             outbox,
@@ -89,12 +113,18 @@ def drain(
             done.fatal = report.fatal
             say(f"stopped: {report.fatal}")
             return done
+        if report.down and rate_limit is not None and "HTTP 429" in report.errors[-1]:
+            # Atlan's per-tenant limit: every courier on the outbox waits it out.
+            outbox.pause_sending(time.time() + TOO_MANY_PAUSE)
+            say(f"Atlan answered 429: all sending paused for {TOO_MANY_PAUSE:g} s")
+            done.last_error = report.errors[-1]
+            continue
         if report.down:
             done.last_error = report.errors[-1]
             if not down:
                 say(f"Atlan is not answering ({done.last_error}); trying again")
             down = True
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            wait(min(pause, max(0.0, deadline - time.monotonic())))
             pause = min(pause * 2, LAST_PAUSE)
             idle_since = time.monotonic()
             continue
@@ -108,7 +138,7 @@ def drain(
         # Nothing was sendable: all delivered, or leased by another sender for now.
         if time.monotonic() - idle_since >= linger:
             return done
-        time.sleep(_POLL_SECONDS)
+        wait(poll)
 
 
 def _say(line: str) -> None:
@@ -137,7 +167,9 @@ def main() -> int:
 
 
 def _work(tenant: Tenant, path: str) -> int:
-    outbox = Outbox(path)
+    # A PostgreSQL URL comes without its password; ATLAN_EXT_OUTBOX (in the environment the
+    # courier inherits, like the API key) may hold it.
+    outbox = open_shown(path)
     where = shown_url(tenant.base_url)
     deadline = time.monotonic() + LIFE_SECONDS
     client = None
@@ -175,6 +207,71 @@ def _work(tenant: Tenant, path: str) -> int:
         # while this courier held the lock, and left it to this courier.
         looked_again = not done.delivered
         # The lock is free: a step that stored an event just now may have found it taken.
+
+
+def serve(
+    tenant: Tenant,
+    outbox: Outbox,
+    *,
+    rate_limit: float = 400.0,
+    batch_size: int = BATCH_LIMIT,
+    stop: Optional[threading.Event] = None,
+    say: Callable[[str], None] = _say,
+) -> int:
+    """``atlan-lineage courier``: deliver ``outbox``'s events until ``stop`` is set (SIGTERM),
+    at most ``rate_limit`` requests a minute for all couriers sharing the outbox; returns the
+    exit status (0 when stopped, 1 on an answer only a fixed setting changes).
+
+    It says it is alive on the outbox every few seconds, so workers on a shared outbox start
+    no courier of their own while it runs; the outbox failing (a database restart) is waited
+    out, never fatal."""
+    from atlan_ext.exceptions import OutboxError
+
+    stop = stop if stop is not None else threading.Event()
+    halt = stop
+
+    def beat() -> None:
+        while not halt.is_set():
+            with contextlib.suppress(OutboxError):  # said by the delivery loop
+                outbox.beat(SERVICE)
+            halt.wait(_BEAT_SECONDS)
+
+    threading.Thread(target=beat, name="atlan-ext-beat", daemon=True).start()
+    say(f"serving {outbox.path} for {tenant.base_url}, at most {rate_limit:g} requests a minute")
+    client = tenant.client()
+    while not stop.is_set():
+        try:
+            done = drain(
+                client,
+                outbox,
+                seconds=LIFE_SECONDS,
+                linger=LIFE_SECONDS,
+                say=say,
+                batch_size=batch_size,
+                rate_limit=rate_limit,
+                stop=stop,
+                poll=_SERVICE_POLL_SECONDS,
+            )
+        except OutboxError as error:
+            say(f"the outbox cannot be used ({error}); trying again")
+            while not stop.wait(FIRST_PAUSE):
+                try:
+                    # The batch in flight when it failed may still be leased to us: it is
+                    # sent again (Atlan may have taken it: at least once).
+                    outbox.release_mine()
+                except OutboxError:
+                    continue
+                say("the outbox works again")
+                break
+            continue
+        if done.fatal is not None:
+            return 1
+    say("stopped")
+    return 0
+
+
+_BEAT_SECONDS = 5.0
+_SERVICE_POLL_SECONDS = 0.5
 
 
 if __name__ == "__main__":  # pragma: no cover

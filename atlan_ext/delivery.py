@@ -32,7 +32,7 @@ from atlan_ext._sender import (
 )
 from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext.exceptions import InvalidOptionError, LineageDeliveryError, OutboxError
-from atlan_ext.outbox import Outbox, default_path, on_read
+from atlan_ext.outbox import Outbox, on_read
 from atlan_ext.send import Tenant, connector_value, is_async_client, secrets_of
 
 __all__ = [
@@ -89,21 +89,27 @@ def default_outbox() -> Outbox:
     # Keyed by the settings that decide the path: building the path costs more than a run's
     # hand-off, and the settings rarely change within a process.
     home = os.environ.get("ATLAN_EXT_HOME")
-    settings: Tuple[Optional[str], ...] = (home,)
+    settings: Tuple[Optional[str], ...] = (home, os.environ.get("ATLAN_EXT_OUTBOX"))
     if not home:  # the platform's data folder decides
         settings = (home, *(os.environ.get(name) for name in _PATH_SETTINGS))
     with STATE.lock:
         known: Optional[Outbox] = STATE.outboxes.get(settings)
     if known is not None:
         return known
-    path = str(default_path())
+    from atlan_ext.stores import open_outbox, outbox_setting, redacted
+
+    path = outbox_setting()  # a PostgreSQL URL may hold a password: only the key of a dict
     with STATE.lock:
         outbox: Optional[Outbox] = STATE.outboxes.get(path)
         if outbox is None:
             try:
-                outbox = Outbox(path)
+                outbox = open_outbox(path)
             except OutboxError as error:
-                say_once(f"outbox:{path}", "atlan_ext: %s; lineage is kept in memory only", error)
+                say_once(
+                    f"outbox:{redacted(path)}",
+                    "atlan_ext: %s; lineage is kept in memory only",
+                    error,
+                )
                 outbox = Outbox(":memory:")
             STATE.outboxes[path] = outbox
         STATE.outboxes[settings] = outbox

@@ -33,6 +33,7 @@ from typing import (
     Optional,
     Sequence,
     Tuple,
+    Type,
     cast,
 )
 
@@ -191,7 +192,19 @@ class RunRecord:
 
 
 class Outbox:
-    """A handle on one outbox database file (or ``":memory:"``). Thread-safe."""
+    """A handle on one outbox database file (or ``":memory:"``). Thread-safe.
+
+    :func:`atlan_ext.stores.open_outbox` opens a path or a PostgreSQL URL; the SQL that
+    differs between the two lives in the few methods and attributes a backend overrides
+    (``_connect``, ``_read``, ``_write``, ``_new_id``, ``claim_pending``, ``health``)."""
+
+    #: The database errors that become :class:`OutboxError`.
+    _ERRORS: Tuple[Type[BaseException], ...] = (sqlite3.Error,)
+    #: How :meth:`runs` orders runs updated at the same time (newest first).
+    _NEWEST = "updated DESC, rowid DESC"
+    #: Appended to the reads a claim or a checked add acts on: locks the rows where a
+    #: transaction does not already hold the whole database.
+    _LOCK_ROWS = ""
 
     def __init__(self, path: os.PathLike[str] | str, *, wait: float = _WAIT_SECONDS) -> None:
         self.path = str(path)
@@ -201,7 +214,7 @@ class Outbox:
         self._dead_checked = -_DEAD_CHECK_SECONDS
         self._pid = os.getpid()
         self._inherited: Optional[sqlite3.Connection] = None  # a forked parent's connection
-        self._db = self._connect()
+        self._db: Any = self._connect()  # sqlite3's, or another backend's connection
         if self.path != ":memory:":
             self.recover()
             with contextlib.suppress(OutboxError):
@@ -246,7 +259,9 @@ class Outbox:
                 (limit,),
             )
             self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (repr(time.time()),)
+                "INSERT INTO meta VALUES ('pruned', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                (repr(time.time()),),
             )
         return int(gone)
 
@@ -385,8 +400,8 @@ class Outbox:
         with SHIELD, self._lock:
             try:
                 yield
-            except sqlite3.Error as error:
-                raise OutboxError(_trouble(self.path, error)) from None
+            except self._ERRORS as error:
+                raise OutboxError(self._trouble(error)) from None
 
     @contextlib.contextmanager
     def _write(self, wait: Optional[float] = None) -> Iterator[None]:
@@ -428,7 +443,7 @@ class Outbox:
     def runs(self, limit: int = 50) -> List[RunRecord]:
         """The most recently updated runs, newest first."""
         self._settle()
-        return self._runs("ORDER BY updated DESC, rowid DESC LIMIT ?", (limit,))
+        return self._runs(f"ORDER BY {self._NEWEST} LIMIT ?", (limit,))
 
     def orphans(self, older_than: float) -> List[RunRecord]:
         """Runs that started (START or RUNNING last) and were not updated for ``older_than`` s."""
@@ -463,7 +478,8 @@ class Outbox:
         with self._write(wait):
             if check is not None:
                 row = self._db.execute(
-                    "SELECT state FROM runs WHERE run_id=?", (run_key(event["run"]["runId"]),)
+                    f"SELECT state FROM runs WHERE run_id=?{self._LOCK_ROWS}",  # noqa: S608
+                    (run_key(event["run"]["runId"]),),
                 ).fetchone()
                 check(row[0] if row else None)
             return self._insert(event, connector, lifecycle_state, claim, time.time())
@@ -501,7 +517,7 @@ class Outbox:
     ) -> int:
         if lifecycle_state is not None:
             self._remember(event, connector, lifecycle_state, now)
-        cursor = self._db.execute(
+        return self._new_id(
             "INSERT INTO events (run_id, event_type, event_time, connector, event, created,"
             " claimed_by, claimed_until, delivered, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?,"
             " ?, ?)",
@@ -518,9 +534,17 @@ class Outbox:
                 int(delivered),
             ),
         )
-        event_id = cursor.lastrowid
+
+    def _new_id(self, insert: str, params: Sequence[Any]) -> int:
+        """Run an ``INSERT INTO events`` and return the new row's id."""
+        event_id = self._db.execute(insert, params).lastrowid
         assert event_id is not None
-        return event_id
+        return int(event_id)
+
+    def _trouble(self, error: BaseException) -> str:
+        """A database error as a sentence naming the fix."""
+        assert isinstance(error, sqlite3.Error)
+        return _trouble(self.path, error)
 
     def mark_delivered(self, ids: Sequence[int]) -> None:
         """Mark events delivered (Atlan answered 202), in one transaction; those marked
@@ -623,7 +647,7 @@ class Outbox:
                     row[0]
                     for row in self._db.execute(
                         f"SELECT id, claimed_by, claimed_until FROM events WHERE id IN ({marks})"  # noqa: S608
-                        " AND delivered IS NULL",
+                        f" AND delivered IS NULL ORDER BY id{self._LOCK_ROWS}",
                         chunk,
                     )
                     if not self._held_elsewhere(row[1], row[2], now)
@@ -651,8 +675,9 @@ class Outbox:
         with self._write():
             for run_id, first in firsts.items():
                 rows = self._db.execute(
-                    "SELECT id, claimed_by, claimed_until FROM events"
-                    " WHERE run_id=? AND delivered IS NULL AND id < ? ORDER BY event_time, id",
+                    "SELECT id, claimed_by, claimed_until FROM events"  # noqa: S608
+                    " WHERE run_id=? AND delivered IS NULL AND id < ?"
+                    f" ORDER BY event_time, id{self._LOCK_ROWS}",
                     (run_key(run_id), first),
                 ).fetchall()
                 busy = [row for row in rows if self._held_elsewhere(row[1], row[2], now)]
@@ -708,13 +733,18 @@ class Outbox:
                     (time.time(),),
                 )
             ]
-        dead = [owner for owner in owners if owner and _dead_here(owner)]
+        dead = self._dead_owners([owner for owner in owners if owner])
         if dead:
             with self._write():
                 self._db.executemany(
                     "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE claimed_by=?",
                     [(owner,) for owner in dead],
                 )
+
+    def _dead_owners(self, owners: List[str]) -> List[str]:
+        """Which of these lease holders are gone: here, processes of this host that no
+        longer exist (a shared backend also knows of other hosts' processes)."""
+        return [owner for owner in owners if _dead_here(owner)]
 
     def _events_by_ids(self, ids: Sequence[int]) -> List[OutboxEvent]:
         found: List[OutboxEvent] = []
@@ -787,6 +817,66 @@ class Outbox:
                 "SELECT COUNT(*) - COUNT(delivered), COUNT(delivered) FROM events"
             ).fetchone()
         return int(row[0]), int(row[1])
+
+    # -- what every courier sharing this outbox agrees on --------------------------------------
+
+    def _shared(self, key: str) -> float:
+        """A time stored in the meta table (0 when none), read inside the caller's
+        transaction with the row locked where the backend locks rows."""
+        self._db.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (key,))
+        row = self._db.execute(
+            f"SELECT value FROM meta WHERE key=?{self._LOCK_ROWS}",  # noqa: S608
+            (key,),
+        ).fetchone()
+        try:
+            return float(row[0]) if row else 0.0
+        except ValueError:
+            return 0.0
+
+    def _set_shared(self, key: str, value: float) -> None:
+        self._db.execute("UPDATE meta SET value=? WHERE key=?", (repr(value), key))
+
+    def take_slot(self, spacing: float) -> float:
+        """The time (``time.time()``) at which this handle may make its next request, when
+        every sender on the outbox keeps ``spacing`` seconds between requests: a budget of
+        ``60 / spacing`` requests a minute shared by all couriers of a fleet."""
+        with self._write():
+            slot = max(time.time(), self._shared("next-request"))
+            self._set_shared("next-request", slot + spacing)
+        return slot
+
+    def pause_sending(self, until: float) -> None:
+        """Ask every courier on this outbox to send nothing before ``until`` (epoch seconds),
+        e.g. after Atlan answered 429; a later pause already set stays."""
+        with self._write():
+            if self._shared("paused-until") < until:
+                self._set_shared("paused-until", until)
+
+    def paused_until(self) -> float:
+        """Until when sending is paused (epoch seconds; in the past when it is not)."""
+        with self._read():
+            row = self._db.execute("SELECT value FROM meta WHERE key='paused-until'").fetchone()
+        try:
+            return float(row[0]) if row else 0.0
+        except ValueError:
+            return 0.0
+
+    def beat(self, name: str) -> None:
+        """Record that the service ``name`` (e.g. a courier service) is alive now."""
+        with self._write():
+            self._shared(f"beat:{name}")
+            self._set_shared(f"beat:{name}", time.time())
+
+    def last_beat(self, name: str) -> float:
+        """When the service ``name`` last said it was alive (epoch seconds; 0 if never)."""
+        with self._read():
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE key=?", (f"beat:{name}",)
+            ).fetchone()
+        try:
+            return float(row[0]) if row else 0.0
+        except ValueError:
+            return 0.0
 
 
 def _trouble(path: str, error: sqlite3.Error) -> str:

@@ -128,7 +128,8 @@ class AtlanConfig(Config):
     def __repr__(self) -> str:  # the key never shows
         return (
             f"AtlanConfig(connector={self.connector!r}, base_url={self.base_url!r}, "
-            f"outbox={self.outbox!r}, timeout={self.timeout!r}, background={self.background!r})"
+            f"outbox={_shown(self.outbox)!r}, timeout={self.timeout!r}, "
+            f"background={self.background!r})"
         )
 
     @classmethod
@@ -201,7 +202,10 @@ class AtlanTransport(Transport):
         outbox: Optional[Outbox] = None
         if config.outbox:
             try:
-                outbox = Outbox(Path(config.outbox).expanduser())
+                from atlan_ext.stores import is_url, open_outbox
+
+                where = config.outbox
+                outbox = open_outbox(where if is_url(where) else Path(where).expanduser())
             except AtlanExtError as error:
                 say_once(f"transport-outbox:{config.outbox}", "atlan_ext: %s", error)
         self.delivery = Delivery(
@@ -262,3 +266,12 @@ class AtlanTransport(Transport):
 
     def __repr__(self) -> str:
         return f"<AtlanTransport {self.config!r}>"
+
+
+def _shown(outbox: Optional[str]) -> Optional[str]:
+    """The outbox setting as shown: a PostgreSQL URL without its password."""
+    if outbox is None:
+        return None
+    from atlan_ext.stores import redacted
+
+    return redacted(outbox)

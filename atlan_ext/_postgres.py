@@ -1,0 +1,304 @@
+"""The outbox on PostgreSQL: one outbox shared by every host of a fleet.
+
+The same tables and the same guarantees as the SQLite file (:class:`atlan_ext.outbox.Outbox`,
+whose methods this class reuses), in a schema ``atlan_ext`` of the database the URL names.
+Only what PostgreSQL does differently lives here: the connection (psycopg 3, imported only
+when a ``postgresql://`` URL is used), transactions, ids, claims taken with ``FOR UPDATE
+SKIP LOCKED``, and knowing that a lease holder on another host is gone (its session ended).
+
+The password comes from the URL, ``PGPASSWORD`` or ``~/.pgpass`` (libpq reads the last two);
+it is never in :attr:`PostgresOutbox.path`, a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Collection, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+from atlan_ext._state import SHIELD
+from atlan_ext.exceptions import MissingDependencyError, OutboxError
+from atlan_ext.outbox import Outbox, OutboxEvent, default_path
+
+__all__ = ["PostgresOutbox", "is_url", "redacted"]
+
+_SCHEMA = "atlan_ext"
+_SCHEMA_ID = "atlan-ext-outbox"
+_SCHEMA_VERSION = "1"
+_LEASE_SECONDS = 300.0
+_SCHEMA_LOCK = 0x61746C616E  # pg_advisory_xact_lock key while the schema is created
+_APP_PREFIX = "atlan-ext "  # + the handle's id: how other hosts know it is still connected
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    job_namespace TEXT NOT NULL,
+    job_name TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    state TEXT,
+    job TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    updated DOUBLE PRECISION NOT NULL,
+    pid INTEGER,
+    host TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    event TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL,
+    delivered DOUBLE PRECISION,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    claimed_by TEXT,
+    claimed_until DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (event_time, id) WHERE delivered IS NULL;
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
+CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_delivered ON events (delivered) WHERE delivered IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_updated ON runs (updated, created)
+"""
+
+
+def is_url(target: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def redacted(url: str) -> str:
+    """The URL without its password: what is shown, logged and passed to couriers."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, ""))
+
+
+class _Db:
+    """A psycopg connection that takes the outbox's SQLite-style ``?`` placeholders."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def _sql(statement: str) -> str:
+        return statement.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self.connection.execute(self._sql(statement), list(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(self._sql(statement), rows)
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.connection.closed or self.connection.broken)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresOutbox(Outbox):
+    """An outbox in a PostgreSQL database, shared by several hosts. Thread-safe."""
+
+    _NEWEST = "updated DESC, created DESC, run_id"
+    _LOCK_ROWS = " FOR UPDATE"
+
+    def __init__(self, url: str, *, wait: float = 5.0) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise MissingDependencyError(
+                f"the outbox {redacted(url)} is a PostgreSQL URL, and psycopg is not "
+                "installed: pip install 'atlan-ext[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self._ERRORS = (psycopg.Error,)
+        self.__url = url  # may hold the password: never shown
+        super().__init__(redacted(url), wait=wait)
+
+    @property
+    def journal_folder(self) -> Path:
+        """This host's journals for this outbox (beside the local outbox folder)."""
+        key = hashlib.sha256(self.path.encode()).hexdigest()[:12]
+        return default_path().parent / f"journal-pg-{key}"
+
+    def _app_name(self) -> str:
+        return _APP_PREFIX + self.owner.rsplit(":", 1)[-1]
+
+    def _connect(self) -> Any:
+        psycopg = self._psycopg
+        try:
+            connection = psycopg.connect(
+                self.__url,
+                autocommit=True,
+                connect_timeout=max(1, int(self.wait)),
+                application_name=self._app_name(),
+                # Waits for another session's locks end after `wait`, as SQLite's busy timeout.
+                options=f"-c search_path={_SCHEMA} -c lock_timeout={max(1, int(self.wait * 1000))}",
+            )
+        except psycopg.Error as error:
+            raise OutboxError(
+                f"cannot open the outbox {self.path} ({self._trouble(error)}): check the URL, "
+                "that the server runs, and the password (in the URL, PGPASSWORD or ~/.pgpass)"
+            ) from None
+        db = _Db(connection)
+        try:
+            self._check_and_create_pg(db)
+        except psycopg.Error as error:
+            db.close()
+            raise OutboxError(f"the outbox {self.path} cannot be used ({error})") from None
+        return db
+
+    def _check_and_create_pg(self, db: _Db) -> None:
+        with db.connection.transaction():
+            db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            db.execute(f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}")
+            found = db.execute("SELECT to_regclass('meta')").fetchone()
+            if found is None or found[0] is None:
+                for statement in _DDL.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta VALUES ('schema', ?), ('version', ?) ON CONFLICT DO NOTHING",
+                    (_SCHEMA_ID, _SCHEMA_VERSION),
+                )
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if rows.get("schema") != _SCHEMA_ID:
+            raise OutboxError(
+                f"the schema {_SCHEMA} of {self.path} is not an atlan-ext outbox; it was left "
+                "untouched: point ATLAN_EXT_OUTBOX at another database"
+            )
+        if rows.get("version") != _SCHEMA_VERSION:
+            raise OutboxError(
+                f"the outbox {self.path} has schema version {rows.get('version')}, this "
+                f"atlan-ext reads {_SCHEMA_VERSION}: upgrade atlan-ext"
+            )
+
+    def _trouble(self, error: BaseException) -> str:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"the outbox {self.path} cannot be used ({text}): it is tried again later"
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock, contextlib.suppress(Exception):
+            self._db.close()
+
+    def _after_fork(self) -> None:
+        # A connection must not be shared with a forked child; the child opens its own.
+        self._inherited = None
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self.owner = f"{self.owner.split(':', 1)[0]}:{self._pid}:{os.urandom(16).hex()}"
+        self._db = self._connect()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        with SHIELD, self._lock:
+            if self._db.broken:  # the server restarted, or the network dropped: reconnect
+                self._db = self._connect()
+            try:
+                yield
+            except self._ERRORS as error:
+                raise OutboxError(self._trouble(error)) from None
+
+    @contextlib.contextmanager
+    def _write(self, wait: Optional[float] = None) -> Iterator[None]:
+        """One transaction, waiting at most ``wait`` seconds (default :attr:`wait`) for locks
+        another session holds; committed, or rolled back on any error."""
+        with self._read(), self._db.connection.transaction():
+            if wait is not None and wait < self.wait:  # else the session's (one round trip less)
+                self._db.execute(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+            yield
+
+    def _new_id(self, insert: str, params: Sequence[Any]) -> int:
+        row = self._db.execute(f"{insert} RETURNING id", params).fetchone()
+        return int(row[0])
+
+    def health(self) -> List[str]:
+        """What is wrong: the server cannot be reached or written; empty when it is sound."""
+        try:
+            with self._write():
+                self._db.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+        except OutboxError as error:
+            return [str(error)]
+        return []
+
+    def _dead_owners(self, owners: List[str]) -> List[str]:
+        """Lease holders gone: this host's dead processes, and holders on any host whose
+        database session ended (a killed process's connection closes with it)."""
+        gone = set(super()._dead_owners(owners))
+        with self._read():
+            alive = {
+                row[0]
+                for row in self._db.execute(
+                    "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE ?",
+                    (_APP_PREFIX + "%",),
+                )
+            }
+        for owner in owners:
+            if _APP_PREFIX + owner.rsplit(":", 1)[-1] not in alive:
+                gone.add(owner)
+        return sorted(gone)
+
+    def claim_pending(
+        self, limit: int, lease: float = _LEASE_SECONDS, exclude_runs: Collection[str] = ()
+    ) -> List[OutboxEvent]:
+        """Lease up to ``limit`` pending events, oldest first; an event is taken only with
+        every earlier pending event of its run (so a run's events never overtake each other,
+        whichever host stored them), and rows another session is claiming are skipped."""
+        self._settle()
+        self._release_dead_claims()
+        now = time.time()
+        excluded = list(exclude_runs)
+        skip = f"AND run_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        with self._write():
+            rows: List[Tuple[int, str, str]] = self._db.execute(
+                f"""SELECT id, run_id, event_time FROM events e
+                   WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
+                   AND NOT EXISTS (
+                       SELECT 1 FROM events p WHERE p.run_id = e.run_id
+                       AND p.delivered IS NULL AND p.claimed_until >= ?
+                       AND (p.event_time < e.event_time
+                            OR (p.event_time = e.event_time AND p.id < e.id)))
+                   {skip} ORDER BY event_time, id LIMIT ?
+                   FOR UPDATE SKIP LOCKED""",  # noqa: S608 - placeholders only
+                [now, now, *excluded, limit],
+            ).fetchall()
+            taken: List[int] = []
+            for event_id, run_id, event_time in rows:
+                earlier = self._db.execute(
+                    "SELECT id FROM events WHERE run_id=? AND delivered IS NULL"
+                    " AND (event_time < ? OR (event_time = ? AND id < ?))",
+                    (run_id, event_time, event_time, event_id),
+                ).fetchall()
+                # Taken only behind its run's earlier events: one in another session's hands
+                # (claimed, or being claimed right now and so skipped above) holds the run.
+                if all(row[0] in taken for row in earlier):
+                    taken.append(event_id)
+            self._db.executemany(
+                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
+                [(self.owner, now + lease, event_id) for event_id in taken],
+            )
+            return self._events_by_ids(taken)

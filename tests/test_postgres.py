@@ -1,0 +1,426 @@
+"""The outbox on PostgreSQL: chosen by a URL, the same guarantees as the SQLite file, shared by
+writers on several "hosts" (separate ATLAN_EXT_HOMEs) and couriers sending at once.
+
+The tests that need a server use ``ATLAN_EXT_TEST_POSTGRES`` (a URL of a database where the
+user may create databases; ``.ci/run`` starts a server and sets it) and skip without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from conftest import Handler, Tenant
+from test_courier import arrived, wait_until
+
+import atlan_ext.courier as courier_module
+from atlan_ext.courier import drain, serve
+from atlan_ext.exceptions import MissingDependencyError, OutboxError
+from atlan_ext.send import Tenant as AtlanTenant
+from atlan_ext.stores import open_outbox, redacted, service_running
+from atlan_ext.transport import AtlanConfig
+
+SERVER = os.environ.get("ATLAN_EXT_TEST_POSTGRES", "")
+needs_server = pytest.mark.skipif(
+    not SERVER,
+    reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
+)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    import psycopg
+
+    name = f"atlan_ext_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield _with_database(SERVER, name)
+    with psycopg.connect(SERVER, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def event(kind: str, run_id: str, second: int) -> Dict[str, Any]:
+    return {
+        "eventType": kind,
+        "eventTime": f"2026-12-03T10:00:{second:02d}Z",
+        "run": {"runId": run_id},
+        "job": {"namespace": "ol-demo", "name": "fleet"},
+        "inputs": [],
+        "outputs": [],
+        "producer": "https://example.com/test",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+
+
+class TestChoosingTheBackend:
+    """A URL picks PostgreSQL; its password never shows."""
+
+    @pytest.mark.parametrize(
+        ("url", "shown"),
+        [
+            ("postgresql://u:s3cret@db:5432/lineage", "postgresql://u@db:5432/lineage"),
+            ("postgresql://u@db/lineage", "postgresql://u@db/lineage"),
+            ("postgres://u:s3cret@/x?host=/run/pg", "postgres://u@/x?host=/run/pg"),
+        ],
+    )
+    def test_the_password_is_cut_from_what_is_shown(self, url: str, shown: str) -> None:
+        """redacted() and the transport's repr drop the password."""
+        assert redacted(url) == shown
+        assert "s3cret" not in repr(AtlanConfig(outbox=url))
+
+    def test_no_psycopg_names_the_extra(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without psycopg, a URL gets a typed error naming the extra, and no password."""
+        monkeypatch.setitem(sys.modules, "psycopg", None)
+        with pytest.raises(MissingDependencyError, match=r"atlan-ext\[postgres\]") as raised:
+            open_outbox("postgresql://u:s3cret@127.0.0.1:1/db")
+        assert "s3cret" not in str(raised.value)
+
+    def test_an_unreachable_server_is_an_outbox_error_without_the_password(self) -> None:
+        """Nothing listens on port 1: OutboxError, naming where the password comes from."""
+        with pytest.raises(OutboxError, match="PGPASSWORD") as raised:
+            open_outbox("postgresql://u:s3cret@127.0.0.1:1/db")
+        assert "s3cret" not in str(raised.value)
+
+
+@needs_server
+class TestPostgresOutbox:
+    """The outbox's methods keep their meaning on PostgreSQL."""
+
+    def test_events_of_a_run_go_in_order_across_handles(self, pg_url: str) -> None:
+        """A second handle (another host) gets no COMPLETE while START is leased elsewhere."""
+        first, second = open_outbox(pg_url), open_outbox(pg_url)
+        run_id = str(uuid.uuid4())
+        first.add(event("START", run_id, 1), "c", lifecycle_state="START")
+        second.add(event("COMPLETE", run_id, 2), "c", lifecycle_state="COMPLETE")
+        taken = first.claim_pending(1)
+        assert [e.event_type for e in taken] == ["START"]
+        assert second.claim_pending(10) == []
+        first.mark_delivered([taken[0].id])
+        assert [e.event_type for e in second.claim_pending(10)] == ["COMPLETE"]
+        assert first.run(run_id) is not None
+        assert first.counts() == (1, 1)
+
+    def test_a_gone_session_frees_its_leases(self, pg_url: str) -> None:
+        """A holder whose database session ended (a host killed) holds nothing."""
+        gone, other = open_outbox(pg_url), open_outbox(pg_url)
+        gone.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        assert len(gone.claim_pending(5)) == 1
+        gone.close()
+        assert len(other.claim_pending(5)) == 1
+
+    def test_a_foreign_schema_version_is_refused(self, pg_url: str) -> None:
+        """An outbox written by another schema version is left untouched, with a typed error."""
+        open_outbox(pg_url).close()
+        import psycopg
+
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("UPDATE atlan_ext.meta SET value='9' WHERE key='version'")
+        with pytest.raises(OutboxError, match="schema version 9"):
+            open_outbox(pg_url)
+
+    def test_the_cli_stores_in_the_shared_outbox(self, pg_url: str, tmp_path: Path) -> None:
+        """ATLAN_EXT_OUTBOX=<url>: steps on two homes share one outbox; status sees both."""
+        env = {**os.environ, "ATLAN_EXT_OUTBOX": pg_url, "ATLAN_EXT_COURIER": "off"}
+
+        def step(home: str, *args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "atlan_ext.cli", *args],
+                env={**env, "ATLAN_EXT_HOME": str(tmp_path / home)},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        run_id = step("a", "start", "--connection", "ol-demo", "--job", "j")
+        step("b", "complete", "--run-id", run_id)
+        types = [e.event_type for e in open_outbox(pg_url).events(run_id)]
+        assert types == ["START", "COMPLETE"]
+        assert "2 pending" in step("b", "status")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from atlan_ext import Job, start_run
+    for _ in range(int(sys.argv[1])):
+        run = start_run(Job("ol-demo", "fleet"), client="local")
+        run.end()
+        print(run.run_id, flush=True)
+    """
+)
+
+
+@needs_server
+class TestFleet:
+    """Writers on four "hosts" (killed at random) and two couriers share one outbox."""
+
+    def test_nothing_lost_nothing_twice_in_order(
+        self,
+        pg_url: str,
+        tmp_path: Path,
+        loopback_tenant: Tenant,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Every stored event arrives once, each run's START before its end."""
+        writers: List[Tuple[Path, subprocess.Popen[str]]] = []
+        for number in range(4):
+            home = tmp_path / f"host{number}"
+            env = {
+                **os.environ,
+                "ATLAN_EXT_HOME": str(home),
+                "ATLAN_EXT_OUTBOX": pg_url,
+                "ATLAN_EXT_COURIER": "off",
+            }
+            process = subprocess.Popen(
+                [sys.executable, "-c", WRITER, "300"],
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            writers.append((home, process))
+        killed = 0
+        chooser = random.Random(20)
+        for _home, process in writers[::2]:  # half the hosts lose their writer
+            assert process.stdout is not None
+            process.stdout.readline()  # it has started writing
+            time.sleep(chooser.uniform(0.0, 0.5))
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        finished: List[str] = []
+        for home, process in writers:
+            out, _ = process.communicate(timeout=300)
+            killed_here = process.returncode == -signal.SIGKILL
+            # A killed writer's last printed run may not have its COMPLETE stored yet.
+            finished.extend(out.split()[: -1 if killed_here else None])
+            # The host opening the outbox again takes in what its killed process journaled.
+            monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+            open_outbox(pg_url).close()
+        written = open_outbox(pg_url).events()
+        assert {e.run_id for e in written} >= set(finished)
+
+        client = AtlanTenant(loopback_tenant.base_url, "key", 10.0).client()
+        loopback_tenant.delay = 0.005
+        results: List[Any] = []
+
+        def courier() -> None:
+            results.append(drain(client, open_outbox(pg_url), seconds=240, linger=1.0))
+
+        couriers = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in couriers:
+            thread.start()
+        for thread in couriers:
+            thread.join(300)
+        got = arrived(loopback_tenant)
+        keys = [(e["run"]["runId"], e["eventType"], e["eventTime"]) for e in got]
+        duplicates = len(keys) - len(set(keys))
+        order: Dict[str, List[str]] = {}
+        for run_id, kind, _ in keys:
+            order.setdefault(run_id, []).append(kind)
+        out_of_order = sum(1 for kinds in order.values() if kinds[0] != "START")
+        report = {
+            "writers": len(writers),
+            "killed": killed,
+            "written": len(written),
+            "finished_runs": len(finished),
+            "delivered": len(got),
+            "duplicates": duplicates,
+            "out_of_order": out_of_order,
+        }
+        print(json.dumps(report))
+        assert open_outbox(pg_url).counts() == (0, len(written))
+        assert len(got) == len(written)
+        assert duplicates == 0
+        assert out_of_order == 0
+        assert all(len(order[run_id]) == 2 for run_id in finished)
+
+
+class _TimedHandler(Handler):
+    def do_POST(self) -> None:
+        self.server.times.append(time.monotonic())  # type: ignore[attr-defined]
+        super().do_POST()
+
+
+@pytest.fixture
+def timed_tenant() -> Iterator[Tenant]:
+    """The loopback tenant, also noting when each request arrived."""
+    server = Tenant()
+    server.RequestHandlerClass = _TimedHandler
+    server.times = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def store_runs(url: str, count: int) -> None:
+    outbox = open_outbox(url)
+    for _ in range(count):
+        run_id = str(uuid.uuid4())
+        outbox.add(event("START", run_id, 1), "spark", lifecycle_state="START")
+        outbox.add(event("COMPLETE", run_id, 2), "spark", lifecycle_state="COMPLETE")
+    outbox.close()
+
+
+def peak_per_second(times: List[float]) -> int:
+    return max((sum(1 for t in times if start <= t < start + 1.0) for start in times), default=0)
+
+
+@needs_server
+class TestSharedBudget:
+    """Couriers on one outbox share the tenant's request budget and its 429 pauses."""
+
+    def test_two_couriers_keep_one_rate(self, pg_url: str, timed_tenant: Tenant) -> None:
+        """Two couriers at 600 requests a minute together: never more than 10 (+1) a second."""
+        store_runs(pg_url, 30)
+        client = AtlanTenant(timed_tenant.base_url, "key", 10.0).client()
+
+        def courier() -> None:
+            drain(client, open_outbox(pg_url), seconds=120, batch_size=1, rate_limit=600)
+
+        threads = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        times: List[float] = timed_tenant.times  # type: ignore[attr-defined]
+        assert len(times) == 60
+        assert peak_per_second(times) <= 11
+        assert open_outbox(pg_url).counts() == (0, 60)
+
+    def test_a_429_pauses_every_courier(
+        self, pg_url: str, timed_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After a 429 (pyatlan's own retry answered 429 too) nothing is sent for the pause,
+        by either courier; then everything goes."""
+        monkeypatch.setattr(courier_module, "TOO_MANY_PAUSE", 2.0)
+        store_runs(pg_url, 5)
+        timed_tenant.script = [429] * 4
+        client = AtlanTenant(timed_tenant.base_url, "key", 10.0).client()
+        lines: List[str] = []
+
+        def courier() -> None:
+            drain(
+                client,
+                open_outbox(pg_url),
+                seconds=120,
+                batch_size=1,
+                rate_limit=6000,
+                say=lines.append,
+            )
+
+        threads = [threading.Thread(target=courier) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        received = timed_tenant.received
+        times: List[float] = timed_tenant.times  # type: ignore[attr-defined]
+        last_429 = max(t for t, r in zip(times, received) if r[3] == 429)
+        first_429 = min(t for t, r in zip(times, received) if r[3] == 429)
+        accepted = [t for t, r in zip(times, received) if r[3] == 202]
+        assert any("429" in line for line in lines)
+        assert all(t >= first_429 + 1.5 or t < first_429 for t in accepted)
+        assert len(accepted) == 10
+        assert last_429 < min(accepted)
+
+
+@needs_server
+class TestCourierService:
+    """`atlan-lineage courier` serves until SIGTERM; workers leave delivery to it."""
+
+    def test_serves_then_exits_0_on_sigterm(
+        self, pg_url: str, loopback_tenant: Tenant, tmp_path: Path
+    ) -> None:
+        """It delivers what is stored, workers see it running, SIGTERM ends it with 0."""
+        store_runs(pg_url, 10)
+        env = {
+            **os.environ,
+            "ATLAN_BASE_URL": loopback_tenant.base_url,
+            "ATLAN_API_KEY": "key",
+            "ATLAN_EXT_HOME": str(tmp_path / "service"),
+        }
+        service = subprocess.Popen(
+            [sys.executable, "-m", "atlan_ext.cli", "courier", "--outbox", pg_url],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            watcher = open_outbox(pg_url)
+            assert wait_until(lambda: watcher.counts() == (0, 20), 120)
+            assert wait_until(lambda: service_running(redacted(pg_url)), 60)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            _, errors = service.communicate(timeout=120)
+        assert service.returncode == 0, errors
+        assert "serving" in errors
+        assert errors.strip().endswith("stopped")
+        assert len(arrived(loopback_tenant)) == 20
+
+
+RESTART = os.environ.get("ATLAN_EXT_TEST_POSTGRES_RESTART", "")
+
+
+@needs_server
+@pytest.mark.skipif(
+    not RESTART, reason="set ATLAN_EXT_TEST_POSTGRES_RESTART to a command restarting the server"
+)
+class TestServerRestart:
+    """The database restarting mid-delivery loses nothing, and delivery resumes by itself."""
+
+    def test_delivery_resumes_after_a_restart(self, pg_url: str, loopback_tenant: Tenant) -> None:
+        """A courier service keeps going through a restart; every event arrives, in order."""
+        store_runs(pg_url, 40)
+        loopback_tenant.delay = 0.02
+        stop = threading.Event()
+        lines: List[str] = []
+        tenant = AtlanTenant(loopback_tenant.base_url, "key", 10.0)
+        service = threading.Thread(
+            target=serve,
+            args=(tenant, open_outbox(pg_url)),
+            kwargs={"rate_limit": 6000, "batch_size": 1, "stop": stop, "say": lines.append},
+        )
+        service.start()
+        try:
+            assert wait_until(lambda: len(loopback_tenant.received) >= 5, 120)
+            subprocess.run(
+                RESTART,
+                shell=True,
+                check=True,
+                stdout=subprocess.DEVNULL,  # the server started again must not hold our pipes
+                stderr=subprocess.DEVNULL,
+                timeout=120,
+            )
+            watcher = open_outbox(pg_url)
+            assert wait_until(lambda: watcher.counts() == (0, 80), 60), (lines, watcher.counts())
+        finally:
+            stop.set()
+            service.join(120)
+        keys = [(e["run"]["runId"], e["eventType"]) for e in arrived(loopback_tenant)]
+        assert len(set(keys)) == 80  # nothing lost (a resend after the restart is allowed)
+        firsts: Dict[str, str] = {}
+        for run_id, kind in keys:
+            firsts.setdefault(run_id, kind)
+        assert set(firsts.values()) == {"START"}
+        assert any("cannot be used" in line for line in lines)
+        print(json.dumps({"restart_delivered": len(keys), "duplicates": len(keys) - 80}))
