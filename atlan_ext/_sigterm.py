@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from atlan_ext._state import STATE, defer_signal
-from atlan_ext.delivery import shutdown, stop_sending
+from atlan_ext.delivery import holding, shutdown, stop_sending
 
 __all__ = ["unwatch", "watch"]
 
@@ -40,12 +40,15 @@ def watch(run: Any) -> None:
 
 def unwatch(run: Any) -> None:
     """Forget an ended run; the last one gives SIGTERM its default action back (when the
-    main thread ends it: elsewhere our handler stays, and does what the default would)."""
+    main thread ends it: elsewhere our handler stays, and does what the default would).
+    While the process still holds undelivered events (a background run's COMPLETE on its
+    way), the handler stays too: with no run to end, it hands them to a courier and dies of
+    SIGTERM, which the default action would do without handing anything over."""
     with STATE.lock:
         STATE.open_runs.pop(id(run), None)
         if STATE.open_runs:
             return
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or holding():
         return
     try:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:

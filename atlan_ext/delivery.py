@@ -40,6 +40,7 @@ __all__ = [
     "Handed",
     "default_outbox",
     "flush",
+    "holding",
     "pop_capture",
     "push_capture",
     "shutdown",
@@ -114,6 +115,12 @@ def default_outbox() -> Outbox:
             STATE.outboxes[path] = outbox
         STATE.outboxes[settings] = outbox
         return outbox
+
+
+def holding() -> bool:
+    """True while a sender of this process holds events not yet delivered (queued, in hand,
+    kept to send again, or delivered but not yet recorded)."""
+    return any(not sender.idle() or sender.parked or sender.unstored for sender in senders())
 
 
 def flush(timeout: Optional[float] = None, *, retries: bool = True) -> bool:
