@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from atlan_ext import _picture
 from atlan_ext.events import Dataset, as_dataset
@@ -56,6 +56,13 @@ class LineageView:
     nodes: List[Node]
     edges: List[Tuple[str, str]] = field(default_factory=list)
 
+    def _hops(self) -> Iterator[Tuple[str, int, List[Node]]]:
+        """Each column but the asset's own: its side, how many hops away, its nodes."""
+        for column in self._columns():
+            depth = column[0].depth
+            if depth:
+                yield ("upstream" if depth < 0 else "downstream"), abs(depth), column
+
     def _columns(self) -> List[List[Node]]:
         depths = sorted({node.depth for node in self.nodes})
         return [
@@ -93,28 +100,20 @@ class LineageView:
             f"lineage of {self.asset.name} ({self.asset.type_name}, "
             f"{self.asset.qualified_name}) from Atlan: {self._counts()}"
         ]
-        for column in self._columns():
-            depth = column[0].depth
-            if depth == 0:
-                continue
-            side = "upstream" if depth < 0 else "downstream"
+        for side, hops, column in self._hops():
             names = ", ".join(
                 f"{n.name} ({n.type_name}{', partial' if n.partial else ''})" for n in column
             )
-            lines.append(f"  {side} {abs(depth)}: {names}")
+            lines.append(f"  {side} {hops}: {names}")
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
         lines = [f"lineage of {_code(self.asset.name)} from Atlan: {self._counts()}", ""]
-        for column in self._columns():
-            depth = column[0].depth
-            if depth == 0:
-                continue
-            side = "upstream" if depth < 0 else "downstream"
+        for side, hops, column in self._hops():
             names = ", ".join(
                 f"[{_code(n.name)}]({n.link})" if n.link else _code(n.name) for n in column
             )
-            lines.append(f"- {side} {abs(depth)}: {names}")
+            lines.append(f"- {side} {hops}: {names}")
         return "\n".join(lines) + "\n"
 
 
