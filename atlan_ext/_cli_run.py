@@ -30,15 +30,15 @@ from atlan_ext._cli_common import (
 __all__ = ["close_orphans", "hand_over", "print_run_id", "start", "step", "wrap"]
 
 
+# -- wrap and the one-step commands ------------------------------------------------------------
+
+
 def _job(args: argparse.Namespace) -> Any:
     from atlan_ext.events import Job
 
     # The jobType facet by default: a command `wrap` runs, else a job of a script's steps.
     default = "COMMAND" if args.command == "wrap" else "JOB"
     return Job(args.connection, args.job, job_type=args.job_type or default)
-
-
-# -- wrap and the one-step commands ------------------------------------------------------------
 
 
 def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[str, Any]:
@@ -239,6 +239,9 @@ def print_run_id(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- runs whose process died -------------------------------------------------------------------
+
+
 def close_orphans(args: argparse.Namespace) -> int:
     """``close-orphans``: end with ABORT the runs whose process died before their end."""
     outbox = managed_outbox()
@@ -267,6 +270,9 @@ def close_orphans(args: argparse.Namespace) -> int:
     if not args.dry_run:
         print(f"{closed} orphan run(s) closed")
     return 0
+
+
+# -- after a step: the hand-over to a courier --------------------------------------------------
 
 
 def hand_over(args: argparse.Namespace) -> None:
