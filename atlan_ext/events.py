@@ -5,6 +5,10 @@ no half-built event is ever returned. Events are plain dicts, sent through pyatl
 path, because pyatlan's models lose facet fields, send ``"producer": ""`` and accept naive
 times. :func:`as_event` also takes what users already have (pyatlan and openlineage-python
 events) and turns it into the same checked dict.
+
+This module builds events; what users already have is read in :mod:`atlan_ext._foreign`, and
+the rules an event must follow live in :mod:`atlan_ext._event_checks`. Their public names are
+imported from here.
 """
 
 from __future__ import annotations
@@ -12,19 +16,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
 from atlan_ext import facets as _facets
-from atlan_ext._values import RunId, check_text, check_uri, format_time, is_uri, parse_time
+from atlan_ext._event_checks import Event, check_event, event_problems
+from atlan_ext._foreign import FOREIGN_DATASETS, FOREIGN_JOBS, as_event, as_events, foreign_dict
+from atlan_ext._values import RunId, check_text, check_uri, format_time
 from atlan_ext._version import PRODUCER
 from atlan_ext.exceptions import (
-    AtlanExtError,
     InvalidDatasetError,
     InvalidEventError,
     InvalidFacetError,
@@ -52,8 +56,6 @@ __all__ = [
 ]
 
 RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-
-Event = Dict[str, Any]
 
 #: The largest facet we send, as JSON (characters): lineage is metadata, not a payload.
 FACET_LIMIT = 1_000_000
@@ -203,41 +205,6 @@ def dataset_uri(namespace: str, name: str) -> str:
 #: A dataset as users have it: ours, a URI, or a pyatlan / openlineage-python dataset object.
 DatasetLike = Union[Dataset, str, Any]
 
-_FOREIGN_DATASETS = (
-    ("pyatlan.model.open_lineage.dataset", "OpenLineageDataset"),
-    ("pyatlan_v9.model.open_lineage.dataset", "OpenLineageDataset"),
-    ("openlineage.client.event_v2", "Dataset"),
-    ("openlineage.client.run", "Dataset"),
-)
-_FOREIGN_JOBS = (
-    ("pyatlan.model.open_lineage.job", "OpenLineageJob"),
-    ("pyatlan_v9.model.open_lineage.job", "OpenLineageJob"),
-    ("openlineage.client.event_v2", "Job"),
-    ("openlineage.client.run", "Job"),
-)
-
-
-def _foreign_dict(value: object, kinds: Any) -> Optional[Dict[str, Any]]:
-    """A pyatlan or openlineage-python object of one of ``kinds`` as its JSON dict."""
-    for module_name, attribute in kinds:
-        cls = _loaded(module_name, attribute)
-        if cls is not None and isinstance(value, cls):
-            if module_name.startswith("pyatlan_v9"):
-                import msgspec
-
-                built: Dict[str, Any] = msgspec.to_builtins(value)
-                return built
-            if module_name.startswith("pyatlan"):
-                data: Dict[str, Any] = json.loads(
-                    value.json(by_alias=True, exclude_unset=True)  # type: ignore[attr-defined]
-                )
-                return data
-            from openlineage.client.serde import Serde
-
-            converted: Dict[str, Any] = Serde.to_dict(value)
-            return converted
-    return None
-
 
 def as_dataset(value: DatasetLike) -> Dataset:
     """A :class:`Dataset` from ours, a URI string, or a pyatlan or openlineage-python dataset
@@ -246,7 +213,7 @@ def as_dataset(value: DatasetLike) -> Dataset:
         return value
     if isinstance(value, str):
         return Dataset.parse(value)
-    data = _foreign_dict(value, _FOREIGN_DATASETS)
+    data = foreign_dict(value, FOREIGN_DATASETS)
     if data is None:
         raise InvalidDatasetError(
             f"{value!r} is not a dataset; pass a Dataset, a URI such as "
@@ -266,7 +233,7 @@ def as_job(value: object) -> Job:
     (its namespace is the Atlan connection), facets included."""
     if isinstance(value, Job):
         return value
-    data = _foreign_dict(value, _FOREIGN_JOBS)
+    data = foreign_dict(value, FOREIGN_JOBS)
     if data is None:
         raise InvalidJobError(
             f"{value!r} is not a job; pass atlan_ext.Job(connection='ol-spark', "
@@ -376,166 +343,3 @@ def build_event(
         "inputs": [as_dataset(item).to_dict() for item in inputs],
         "outputs": [as_dataset(item).to_dict() for item in outputs],
     }
-
-
-def event_problems(event: object) -> List[str]:
-    """What is wrong with ``event`` by atlan-ext's own rules (empty when nothing is).
-
-    The rules: a JSON object with ``eventTime`` (ISO-8601 with a time zone), ``producer``
-    (an absolute URI), ``schemaURL``, ``eventType`` (a run state), ``run.runId`` (a UUID),
-    ``job.namespace`` and ``job.name`` (non-empty), datasets with namespace and name, and
-    facets that are JSON objects.
-    """
-    if not isinstance(event, Mapping):
-        return [f"an event must be a JSON object, got {type(event).__name__}"]
-    if "run" not in event and ("dataset" in event or "job" in event):
-        kind = "DatasetEvent" if "dataset" in event else "JobEvent"
-        return [
-            f"a {kind} (no run): atlan-ext sends and pairs run events only (run, job, "
-            "eventType); send its facets on a run event of the job"
-        ]
-    problems: List[str] = []
-
-    def need_text(container: Mapping[str, Any], key: str, where: str) -> Optional[str]:
-        value = container.get(key)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}{key} must be a non-empty string, got {value!r}")
-            return None
-        return value
-
-    when = need_text(event, "eventTime", "")
-    if when is not None and parse_time(when) is None:
-        problems.append(f"eventTime {when!r} is not an ISO-8601 time with a time zone")
-    producer = need_text(event, "producer", "")
-    if producer is not None and not is_uri(producer):
-        problems.append(f"producer {producer!r} is not an absolute URI")
-    need_text(event, "schemaURL", "")
-    if "eventType" not in event:
-        problems.append("eventType is missing; Atlan needs START and a terminal event")
-    else:
-        try:
-            RunState.coerce(event["eventType"])
-        except AtlanExtError as error:
-            problems.append(f"eventType: {error}")
-    run = event.get("run")
-    if not isinstance(run, Mapping):
-        problems.append("run must be an object with a runId")
-    else:
-        run_id = run.get("runId")
-        try:
-            RunId.check(run_id)
-        except AtlanExtError:
-            problems.append(f"run.runId {run_id!r} is not a UUID")
-        if not isinstance(run.get("facets", {}), Mapping):
-            problems.append("run.facets must be an object")
-    job = event.get("job")
-    if not isinstance(job, Mapping):
-        problems.append("job must be an object with namespace and name")
-    else:
-        need_text(job, "namespace", "job.")
-        need_text(job, "name", "job.")
-        if not isinstance(job.get("facets", {}), Mapping):
-            problems.append("job.facets must be an object")
-    for side in ("inputs", "outputs"):
-        datasets = event.get(side, [])
-        if not isinstance(datasets, list):
-            problems.append(f"{side} must be a list")
-            continue
-        for index, dataset in enumerate(datasets):
-            where = f"{side}[{index}]."
-            if not isinstance(dataset, Mapping):
-                problems.append(f"{side}[{index}] must be an object")
-                continue
-            need_text(dataset, "namespace", where)
-            need_text(dataset, "name", where)
-            if not isinstance(dataset.get("facets", {}), Mapping):
-                problems.append(f"{where}facets must be an object")
-    try:
-        json.dumps(event, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        problems.append(f"the event is not JSON-serialisable: {error}")
-    return problems
-
-
-def check_event(event: object) -> Event:
-    """Return ``event`` as a detached dict if it follows atlan-ext's rules, else raise
-    :class:`InvalidEventError` listing every problem. ``eventType`` comes back trimmed and
-    upper-case, the run id as a canonical lower-case UUID."""
-    problems = event_problems(event)
-    if problems:
-        raise InvalidEventError("invalid OpenLineage event: " + "; ".join(problems))
-    detached: Event = json.loads(json.dumps(event))
-    # What the schema would refuse but means one thing: said the one way it accepts.
-    detached["eventType"] = RunState.coerce(detached["eventType"]).value
-    detached["run"]["runId"] = RunId.check(detached["run"]["runId"])
-    return detached
-
-
-def _loaded(module_name: str, attribute: str) -> Optional[type]:
-    module = sys.modules.get(module_name)
-    cls = getattr(module, attribute, None) if module is not None else None
-    return cls if isinstance(cls, type) else None
-
-
-def as_event(value: object) -> Event:
-    """Any one event a user may already have, as a checked plain dict.
-
-    Takes a dict or JSON text, pyatlan's ``OpenLineageEvent`` or ``OpenLineageRawEvent`` (of
-    ``pyatlan`` and of ``pyatlan_v9``; a raw event may hold a dict or JSON text), or
-    openlineage-python's ``RunEvent`` (``event_v2`` or the older ``run``). Nothing is
-    dropped: every field the object holds reaches the dict. Several events (a list, a JSON
-    array, a raw event holding a list): :func:`as_events`.
-    """
-    data = _plain(value)
-    if isinstance(data, list):
-        raise InvalidEventError(
-            f"{type(value).__name__} holds {len(data)} events, not one: use as_events()"
-        )
-    return check_event(data)
-
-
-def as_events(value: object) -> List[Event]:
-    """Every event in ``value``: a list of anything :func:`as_event` takes, a JSON array, a
-    raw event holding a list (pyatlan's ``raw_events_list``), or a single event."""
-    data = _plain(value)
-    items = data if isinstance(data, list) else [data]
-    return [as_event(item) for item in items]
-
-
-def _plain(value: object) -> object:
-    """``value`` as JSON-shaped data: text parsed, foreign objects serialised."""
-    if isinstance(value, (str, bytes)):
-        try:
-            return json.loads(value)
-        except ValueError as error:
-            raise InvalidEventError(f"not a JSON event: {error}") from None
-    if isinstance(value, (Mapping, list, tuple)):
-        return list(value) if isinstance(value, tuple) else value
-    return _foreign_event(value)
-
-
-def _foreign_event(value: object) -> object:
-    for module_name in ("pyatlan.model.open_lineage.event", "pyatlan_v9.model.open_lineage.event"):
-        raw = _loaded(module_name, "OpenLineageRawEvent")
-        if raw is not None and isinstance(value, raw):
-            held = getattr(value, "__root__", getattr(value, "data", None))
-            return _plain(held)
-    pyatlan_event = _loaded("pyatlan.model.open_lineage.event", "OpenLineageEvent")
-    if pyatlan_event is not None and isinstance(value, pyatlan_event):
-        # The same serialisation pyatlan uses when it sends the event.
-        return json.loads(value.json(by_alias=True, exclude_unset=True))  # type: ignore[attr-defined]
-    v9_event = _loaded("pyatlan_v9.model.open_lineage.event", "OpenLineageEvent")
-    if v9_event is not None and isinstance(value, v9_event):
-        return json.loads(json.dumps(value.to_dict(), default=str))  # type: ignore[attr-defined]
-    run_v1 = _loaded("openlineage.client.run", "RunEvent")
-    run_v2 = _loaded("openlineage.client.event_v2", "RunEvent")
-    if (run_v1 is not None and isinstance(value, run_v1)) or (
-        run_v2 is not None and isinstance(value, run_v2)
-    ):
-        from openlineage.client.serde import Serde
-
-        return Serde.to_dict(value)
-    raise InvalidEventError(
-        f"cannot read an event from {type(value).__name__}; pass a dict, JSON text, a "
-        "pyatlan OpenLineageEvent or OpenLineageRawEvent, or an openlineage-python RunEvent"
-    )

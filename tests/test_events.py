@@ -532,3 +532,38 @@ class TestTopLevel:
         assert len(atlan_ext.__all__) <= 40
         for name in atlan_ext.__all__:
             assert getattr(atlan_ext, name) is not None
+
+    @pytest.mark.parametrize("module", ["atlan_ext.run", "atlan_ext.events"])
+    def test_split_modules_keep_their_public_names(self, module: str) -> None:
+        """Every name a public module lists is importable from it, and a lazy top-level name
+        is the very object that module holds."""
+        import importlib
+        import warnings
+
+        import atlan_ext
+
+        public = importlib.import_module(module)
+        for name in public.__all__:
+            assert getattr(public, name) is not None, name
+        homes = {**atlan_ext._LAZY, **atlan_ext._MOVED}
+        named = [name for name, home in homes.items() if home == module]
+        assert named
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for name in named:
+                assert getattr(atlan_ext, name) is getattr(public, name), name
+
+    def test_importing_runs_and_events_loads_no_pyatlan(self) -> None:
+        """``import atlan_ext.run`` (and events) stays cheap: pyatlan loads only to send."""
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import atlan_ext.run, atlan_ext.events, sys; print(sorted(sys.modules))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        loaded = ast.literal_eval(done.stdout)
+        assert [m for m in loaded if m.split(".")[0] in ("pyatlan", "pyatlan_v9")] == []

@@ -1,0 +1,280 @@
+"""The run core the sync and async runs share: what a run holds and how it ends.
+
+:class:`RunBase` keeps the run's state, datasets and facets and builds its events under a lock;
+:meth:`RunBase._prepare_end` is the only place a run's terminal state is decided and its
+errorMessage facet built (every way a run ends goes through it, by ``Run.end`` or
+``AsyncRun.end``). It does no I/O of its own: the runs in :mod:`atlan_ext._runs` send.
+:func:`current_run` is the innermost run entered in this thread or task.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from atlan_ext import _sigterm, display
+from atlan_ext._outcome import Aborted, outcome_facets
+from atlan_ext._run_plan import Settings
+from atlan_ext.delivery import Delivery
+from atlan_ext.events import Dataset, DatasetLike, Job, as_dataset, build_event
+from atlan_ext.exceptions import LineageDeliveryError, RunInUseError
+from atlan_ext.parent import Parent
+from atlan_ext.send import NO_TENANT, tenant_from_settings
+from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
+
+__all__ = ["Facets", "Prepared", "RunBase", "current_run"]
+
+log = logging.getLogger("atlan_ext")
+
+#: Extra run facets for one event.
+Facets = Optional[Mapping[str, Any]]
+#: An event ready to hand over, with the lifecycle state it records (``None`` for OTHER).
+Prepared = Tuple[Dict[str, Any], Optional[str]]
+
+_current: contextvars.ContextVar[Optional[RunBase]] = contextvars.ContextVar(
+    "atlan_ext_current_run", default=None
+)
+
+
+def current_run() -> Optional[RunBase]:
+    """The innermost run entered (``with``) in this thread or task, or ``None``."""
+    return _current.get()
+
+
+def _target(settings: Settings) -> Tuple[Any, Optional[str]]:
+    """Where the run's events go: the client given, the tenant the environment names (its
+    client is built off the job's thread), or ``None`` (kept locally) with the reason when a
+    setting is wrong."""
+    if isinstance(settings.client, str):  # "local": asked for, so nothing to say
+        return None, None
+    if settings.client is not None:
+        return settings.client, None
+    tenant, problem = tenant_from_settings(timeout=settings.timeout)
+    if tenant is None and problem is None:
+        problem = NO_TENANT
+    return tenant, problem
+
+
+class RunBase:
+    """What the sync and async runs share: state, datasets, events; never any I/O."""
+
+    #: Whether SIGTERM ends it with ABORT: a sync run's ``end`` can be called from the
+    #: handler; an async run's cannot.
+    ends_on_signal = False
+
+    def __init__(
+        self,
+        job: Job,
+        run_id: str,
+        settings: Settings,
+        inputs: Iterable[Dataset],
+        outputs: Iterable[Dataset],
+        parent: Optional[Parent],
+        resumed: bool,
+    ) -> None:
+        self.job = job
+        self.run_id = run_id
+        self._settings = settings
+        target, unconfigured = _target(settings)
+        self._delivery = Delivery(
+            target,
+            settings.connector,
+            unconfigured=unconfigured,
+            outbox=settings.outbox,
+            timeout=settings.timeout,
+            background=settings.background,
+            strict=settings.strict,
+        )
+        self._inputs: Dict[Tuple[str, str], Dataset] = {}
+        self._outputs: Dict[Tuple[str, str], Dataset] = {}
+        for dataset in inputs:
+            self._inputs[(dataset.namespace, dataset.name)] = dataset
+        for dataset in outputs:
+            self._outputs[(dataset.namespace, dataset.name)] = dataset
+        self._run_facets = dict(settings.run_facets)
+        self.parent = parent
+        if parent is not None:
+            self._run_facets["parent"] = parent.facet()
+        self._lock = threading.RLock()  # RLock: SIGTERM may end the run inside its own call
+        # A resumed run began elsewhere; it is checked against what the outbox remembers.
+        self._lifecycle: Optional[RunState] = RunState.START if resumed else None
+        self._checked = resumed
+        self._token: Optional[contextvars.Token[Optional[RunBase]]] = None
+        self.history: List[Tuple[RunState, datetime]] = []
+        #: The errorMessage of a run that ended with FAIL or ABORT (as sent), else ``None``.
+        self.error_message: Optional[str] = None
+
+    def __repr__(self) -> str:
+        state = self._lifecycle.value if self._lifecycle else "not started"
+        return f"<{type(self).__name__} {self.job.namespace}/{self.job.name} {self.run_id} {state}>"
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: job, id, state, duration, events with delivery, datasets."""
+        return display.run_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """The run as Markdown (``nbconvert --to markdown``, GitHub), its picture included."""
+        return display.run_markdown(self)
+
+    @property
+    def state(self) -> Optional[RunState]:
+        """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL."""
+        return self._lifecycle
+
+    @property
+    def ended(self) -> bool:
+        """True once the run has its terminal event."""
+        return self._lifecycle is not None and self._lifecycle.is_terminal
+
+    @property
+    def inputs(self) -> List[Dataset]:
+        """The run's input datasets so far."""
+        return list(self._inputs.values())
+
+    @property
+    def outputs(self) -> List[Dataset]:
+        """The run's output datasets so far."""
+        return list(self._outputs.values())
+
+    def add_input(self, dataset: DatasetLike) -> Dataset:
+        """Add an input dataset found during the run (a ``Dataset`` or a URI); it is sent
+        with the run's next event."""
+        checked = as_dataset(dataset)
+        self._inputs[(checked.namespace, checked.name)] = checked
+        return checked
+
+    def add_output(self, dataset: DatasetLike) -> Dataset:
+        """Add an output dataset found during the run (a ``Dataset`` or a URI); it is sent
+        with the run's next event."""
+        checked = as_dataset(dataset)
+        self._outputs[(checked.namespace, checked.name)] = checked
+        return checked
+
+    def as_parent(self) -> Parent:
+        """This run as the parent of another (``parent=run``), with its root."""
+        root = self.parent.root_or_self if self.parent is not None else None
+        return Parent(self.run_id, self.job.namespace, self.job.name, root=root)
+
+    def child_env(self) -> Dict[str, str]:
+        """Environment variables that nest a child process's runs under this one
+        (``OPENLINEAGE_PARENT_ID``, ``OPENLINEAGE_ROOT_PARENT_ID``, ``OPENLINEAGE_CONTEXT``)::
+
+            subprocess.run(["dbt-ol", "run"], env={**os.environ, **run.child_env()})
+        """
+        return self.as_parent().env()
+
+    def delivery(self) -> Dict[str, str]:
+        """Delivery state (``pending``/``delivered``) of the run's stored events, by event
+        time; empty when the outbox cannot tell."""
+        try:
+            stored = self._delivery.outbox.events(self.run_id)
+        except Exception:  # the outbox is a nicety here; the run shows without it
+            return {}
+        return {item.event["eventTime"]: item.status for item in stored}
+
+    # -- events, built under the lock; the state moves only if the event is legal -------------
+
+    def _prepare(self, state: RunState, facets: Facets) -> Prepared:
+        with self._lock:
+            state = check_transition(self._lifecycle, state)
+            run_facets = dict(self._run_facets)
+            run_facets.update(facets or {})
+            when = datetime.now(timezone.utc)
+            event = build_event(
+                state,
+                self.job,
+                self.run_id,
+                inputs=self.inputs,
+                outputs=self.outputs,
+                run_facets=run_facets,
+                event_time=when,
+            )
+            if state is not RunState.OTHER:
+                self._lifecycle = state
+            self.history.append((state, when))
+        return event, None if state is RunState.OTHER else state.value
+
+    def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Prepared]:
+        """The terminal event for ``outcome``; ``None`` when the run already ended (an
+        explicit second ending raises :class:`InvalidTransitionError` instead)."""
+        state = terminal_state(outcome)
+        with self._lock:
+            if self.ended:
+                if explicit:
+                    check_transition(self._lifecycle, state)
+                return None
+            merged = outcome_facets(
+                outcome, self._settings.include_stack_trace, self._delivery.secrets
+            )
+            merged.update(facets or {})
+            error = merged.get("errorMessage")
+            self.error_message = error.get("message") if isinstance(error, dict) else None
+            return self._prepare(state, merged)
+
+    def _check(self, event: Dict[str, Any]) -> Optional[Callable[[Optional[str]], None]]:
+        """For a run that began elsewhere: ``event``'s transition checked against the state
+        the outbox remembers, inside its transaction (no record: it cannot be checked here)."""
+        if not self._checked:
+            return None
+        new = event["eventType"]
+
+        def still_legal(stored: Optional[str]) -> None:
+            if stored is not None:
+                check_transition(stored, new)
+
+        return still_legal
+
+    def _withdraw(self, error: LineageDeliveryError) -> None:
+        """A strict run whose START was not delivered does not begin, and leaves no lone
+        START behind: its ABORT is stored after it, for the same replay."""
+        prepared = self._prepare_end(
+            Aborted(f"the run did not begin: its START was not delivered ({error})"),
+            None,
+            explicit=False,
+        )
+        if prepared is not None:
+            self._delivery.keep(*prepared)
+        self._closed()
+
+    def _refused(self, previous: Optional[RunState]) -> None:
+        """The outbox refused the event just prepared: the run did not move."""
+        with self._lock:
+            self._lifecycle = previous
+            self.history.pop()
+
+    def _trouble(self, error: Exception, user_error: Optional[BaseException]) -> None:
+        """A lineage failure: raised only with ``strict=True`` and never over the user's own
+        exception; otherwise logged (delivery failures were reported where they happened)."""
+        if self._settings.strict and user_error is None:
+            raise error
+        if not isinstance(error, LineageDeliveryError):
+            log.warning("atlan_ext: lineage not recorded: %s", error)
+
+    # -- entering and leaving a block ----------------------------------------------------------
+
+    def _enter(self) -> None:
+        if self._token is not None:
+            raise RunInUseError(
+                f"run {self.run_id} is already entered; a run is one block: start another "
+                "with start_run() (or use lineage_run as a decorator, which makes a fresh run "
+                "per call)"
+            )
+        self._token = _current.set(self)
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return
+        try:
+            _current.reset(token)
+        except ValueError:  # left in another context (a generator finished elsewhere)
+            _current.set(None)
+
+    def _opened(self) -> None:
+        _sigterm.watch(self)
+
+    def _closed(self) -> None:
+        _sigterm.unwatch(self)

@@ -1,0 +1,166 @@
+"""A run's arguments, checked once, before anything is sent: :class:`Plan`.
+
+:func:`make_plan` checks the job, run id, parent, datasets and options of
+:func:`atlan_ext.start_run`, :func:`atlan_ext.resume_run` and :class:`atlan_ext.lineage_run`;
+a bad one raises a typed error that names it and the fix. Every run (each use of a
+``lineage_run``) is built from one plan.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
+from atlan_ext.exceptions import InvalidClientError, InvalidDatasetError, InvalidOptionError
+from atlan_ext.outbox import Outbox
+from atlan_ext.parent import Parent
+from atlan_ext.send import Tenant, connector_value
+from atlan_ext.states import RunState
+
+__all__ = ["Plan", "Settings", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a run sends: its client, connector, timeouts and switches, checked."""
+
+    client: Any  # a pyatlan client, None (from the environment) or "local"
+    connector: str
+    timeout: float
+    background: bool
+    strict: bool
+    include_stack_trace: bool
+    run_facets: Dict[str, Any]
+    outbox: Optional[Outbox]
+
+
+def _settings(
+    job: Job,
+    *,
+    client: Any = None,
+    connector_type: object = "spark",
+    strict: bool = False,
+    delivery_timeout: float = 10.0,
+    background: bool = False,
+    include_stack_trace: bool = True,
+    run_facets: Optional[Mapping[str, Any]] = None,
+    outbox: Optional[Outbox] = None,
+) -> Settings:
+    # Identity and type checks only: `client == None` would make pyatlan's pydantic model
+    # serialise itself to compare (a third of a run's cost).
+    local = client is None or (isinstance(client, str) and client == "local")
+    if (
+        not local
+        and not isinstance(client, Tenant)
+        and (isinstance(client, str) or not hasattr(client, "open_lineage"))
+    ):
+        shown = repr(client) if isinstance(client, str) else type(client).__name__
+        raise InvalidClientError(
+            "client must be a pyatlan AtlanClient, AsyncAtlanClient, atlan_ext Tenant, None or "
+            f"'local', got {shown}"
+        )
+    if (
+        isinstance(delivery_timeout, bool)
+        or not isinstance(delivery_timeout, (int, float))
+        or not math.isfinite(delivery_timeout)
+        or delivery_timeout <= 0
+    ):
+        raise InvalidOptionError(
+            f"delivery_timeout must be a finite positive number of seconds, got "
+            f"{delivery_timeout!r}"
+        )
+    for name, flag in (
+        ("strict", strict),
+        ("background", background),
+        ("include_stack_trace", include_stack_trace),
+    ):
+        if not isinstance(flag, bool):
+            # `background="no"` would be truthy: a switch is True or False, nothing else.
+            raise InvalidOptionError(f"{name} must be True or False, got {flag!r}")
+    if strict and background:
+        raise InvalidOptionError(
+            "strict=True raises when Atlan does not accept an event, so it must wait for "
+            "the answer: it cannot be combined with background=True"
+        )
+    if outbox is not None and not isinstance(outbox, Outbox):
+        raise InvalidOptionError(f"outbox must be an atlan_ext Outbox, got {outbox!r}")
+    # Proves the run facets JSON objects now, before anything is sent.
+    checked_facets: Dict[str, Any] = {}
+    if run_facets:
+        probe = build_event(RunState.OTHER, job, RunId.new(), run_facets=run_facets)
+        checked_facets = probe["run"]["facets"]
+    return Settings(
+        client=client,
+        connector=connector_value(connector_type),
+        timeout=float(delivery_timeout),
+        background=background,
+        strict=strict,
+        include_stack_trace=include_stack_trace,
+        run_facets=checked_facets,
+        outbox=outbox,
+    )
+
+
+def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
+    if isinstance(items, (str, bytes)):
+        raise InvalidDatasetError(
+            f"{side} must be a list of datasets, got the string {items!r}: write {side}=[{items!r}]"
+        )
+    if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        raise InvalidDatasetError(
+            f"{side} must be a list of datasets (Dataset objects or URIs such as "
+            f"snowflake://acct/DB.SCHEMA.TABLE), got {items!r}: write {side}=[] for none"
+        )
+    return [as_dataset(item) for item in items]
+
+
+#: The options of lineage_run, start_run and resume_run besides job, datasets, run_id and
+#: parent: _settings' keyword arguments.
+_OPTIONS = tuple(inspect.signature(_settings).parameters)[1:]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run's arguments, checked once: every run of a :class:`lineage_run` (and the one of
+    a :func:`start_run`) is built from one."""
+
+    job: Job
+    settings: Settings
+    run_id: Optional[str]  # None: a fresh one per run
+    parent: Optional[Parent]  # None: the enclosing run's, or the environment's, per run
+    inputs: Tuple[Dataset, ...]
+    outputs: Tuple[Dataset, ...]
+
+
+def make_plan(
+    job: object,
+    run_id: Optional[object],
+    parent: object,
+    inputs: Iterable[DatasetLike],
+    outputs: Iterable[DatasetLike],
+    options: Dict[str, Any],
+) -> Plan:
+    """The :class:`Plan` of these arguments, each checked; ``options`` are those of
+    :class:`atlan_ext.lineage_run` (an unknown one is named, with the closest known one)."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _OPTIONS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise InvalidOptionError(
+            f"{name!r} is not an option; {hint}the options are inputs, outputs, run_id, "
+            f"parent, {', '.join(_OPTIONS)}"
+        )
+    checked_job = as_job(job)
+    return Plan(
+        checked_job,
+        _settings(checked_job, **options),
+        RunId.check(run_id) if run_id is not None else None,
+        Parent.parse(parent) if parent is not None else None,
+        tuple(_datasets(inputs, "inputs")),
+        tuple(_datasets(outputs, "outputs")),
+    )
