@@ -1,9 +1,9 @@
 """The outbox's database handle: its connection, its one lock, and its transactions.
 
 :class:`Database` is the layer a backend changes: SQLite here, PostgreSQL in
-:mod:`atlan_ext._postgres` (which overrides ``_connect``, ``_read``, ``_write``, ``_new_id``,
-``_trouble`` and ``health``). Everything above it, leases and the outbox itself, runs the same
-SQL through ``_read`` and ``_write`` on both.
+:mod:`atlan_ext._postgres` (which overrides ``_connect``, ``_after_fork``, ``_read``,
+``_write``, ``_new_id``, ``_trouble``, ``close`` and ``health``). Everything above it, leases
+and the outbox itself, runs the same SQL through ``_read`` and ``_write`` on both.
 """
 
 from __future__ import annotations
