@@ -189,6 +189,7 @@ def postgres_shape(url: str) -> Dict[str, List[Tuple[Any, ...]]]:
     not SERVER,
     reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
 )
+@pytest.mark.xdist_group("postgres")  # beside tests/test_postgres.py, which restarts the server
 class TestPostgresSchema:
     """A new PostgreSQL outbox has the version-1 schema, and a version-1 one opens."""
 
