@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Collection, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
+from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
+from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._state import SHIELD
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
 from atlan_ext.outbox import Outbox, OutboxEvent, default_path
@@ -28,48 +30,8 @@ from atlan_ext.outbox import Outbox, OutboxEvent, default_path
 __all__ = ["PostgresOutbox", "is_url", "redacted"]
 
 _SCHEMA = "atlan_ext"
-_SCHEMA_ID = "atlan-ext-outbox"
-_SCHEMA_VERSION = "1"
-_LEASE_SECONDS = 300.0
 _SCHEMA_LOCK = 0x61746C616E  # pg_advisory_xact_lock key while the schema is created
 _APP_PREFIX = "atlan-ext "  # + the handle's id: how other hosts know it is still connected
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    job_namespace TEXT NOT NULL,
-    job_name TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    state TEXT,
-    job TEXT NOT NULL,
-    inputs TEXT NOT NULL,
-    outputs TEXT NOT NULL,
-    created DOUBLE PRECISION NOT NULL,
-    updated DOUBLE PRECISION NOT NULL,
-    pid INTEGER,
-    host TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    id BIGSERIAL PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    event_type TEXT NOT NULL,
-    event_time TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    event TEXT NOT NULL,
-    created DOUBLE PRECISION NOT NULL,
-    delivered DOUBLE PRECISION,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    claimed_by TEXT,
-    claimed_until DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS events_pending ON events (event_time, id) WHERE delivered IS NULL;
-CREATE INDEX IF NOT EXISTS events_run ON events (run_id, event_time, id);
-CREATE INDEX IF NOT EXISTS events_claimed ON events (claimed_by) WHERE claimed_by IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_delivered ON events (delivered) WHERE delivered IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_updated ON runs (updated, created)
-"""
 
 
 def is_url(target: object) -> bool:
@@ -175,23 +137,22 @@ class PostgresOutbox(Outbox):
             db.execute(f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}")
             found = db.execute("SELECT to_regclass('meta')").fetchone()
             if found is None or found[0] is None:
-                for statement in _DDL.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in statements("postgresql"):
+                    db.execute(statement)
                 db.execute(
                     "INSERT INTO meta VALUES ('schema', ?), ('version', ?) ON CONFLICT DO NOTHING",
-                    (_SCHEMA_ID, _SCHEMA_VERSION),
+                    (SCHEMA_ID, SCHEMA_VERSION),
                 )
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if rows.get("schema") != _SCHEMA_ID:
+        if rows.get("schema") != SCHEMA_ID:
             raise OutboxError(
                 f"the schema {_SCHEMA} of {self.path} is not an atlan-ext outbox; it was left "
                 "untouched: point ATLAN_EXT_OUTBOX at another database"
             )
-        if rows.get("version") != _SCHEMA_VERSION:
+        if rows.get("version") != SCHEMA_VERSION:
             raise OutboxError(
                 f"the outbox {self.path} has schema version {rows.get('version')}, this "
-                f"atlan-ext reads {_SCHEMA_VERSION}: upgrade atlan-ext"
+                f"atlan-ext reads {SCHEMA_VERSION}: upgrade atlan-ext"
             )
 
     def _trouble(self, error: BaseException) -> str:

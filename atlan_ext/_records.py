@@ -1,0 +1,109 @@
+"""What the outbox hands out: its event rows and run records, and how a row becomes one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from atlan_ext._processes import HOST, pid_alive
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "RUN_COLUMNS",
+    "OutboxEvent",
+    "RunRecord",
+    "event_from_row",
+    "run_from_row",
+]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event row: the event as made, and where its delivery stands."""
+
+    id: int
+    run_id: str
+    event_type: str
+    connector: str
+    event: Dict[str, Any]
+    created: float
+    delivered: Optional[float]
+    attempts: int
+    last_error: Optional[str]
+
+    @property
+    def status(self) -> str:
+        """``"delivered"`` or ``"pending"``."""
+        return "delivered" if self.delivered is not None else "pending"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the outbox remembers of a run: its job, datasets and lifecycle state."""
+
+    run_id: str
+    job_namespace: str
+    job_name: str
+    connector: str
+    state: Optional[str]
+    job: Dict[str, Any]
+    inputs: List[Dict[str, Any]]
+    outputs: List[Dict[str, Any]]
+    created: float
+    updated: float
+    pid: Optional[int]
+    host: Optional[str]
+
+    @property
+    def process_alive(self) -> bool:
+        """True if the process that started the run still runs on this host: a process with
+        its id exists and, where the system tells (Linux), started before the run was
+        recorded (else the id was reused by another process, and the run's is gone)."""
+        return (
+            self.host == HOST
+            and self.pid is not None
+            and pid_alive(self.pid, started_by=self.created)
+        )
+
+
+#: The columns :func:`run_from_row` reads, in its order.
+RUN_COLUMNS = (
+    "run_id, job_namespace, job_name, connector, state, job, inputs, outputs, created,"
+    " updated, pid, host"
+)
+#: The columns :func:`event_from_row` reads, in its order.
+EVENT_COLUMNS = "id, run_id, event_type, connector, event, created, delivered, attempts, last_error"
+
+
+def event_from_row(row: Sequence[Any]) -> OutboxEvent:
+    """The event of a row of :data:`EVENT_COLUMNS`."""
+    return OutboxEvent(
+        id=row[0],
+        run_id=row[1],
+        event_type=row[2],
+        connector=row[3],
+        event=json.loads(row[4]),
+        created=row[5],
+        delivered=row[6],
+        attempts=row[7],
+        last_error=row[8],
+    )
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """The run record of a row of :data:`RUN_COLUMNS`."""
+    return RunRecord(
+        run_id=row[0],
+        job_namespace=row[1],
+        job_name=row[2],
+        connector=row[3],
+        state=row[4],
+        job=json.loads(row[5]),
+        inputs=json.loads(row[6]),
+        outputs=json.loads(row[7]),
+        created=row[8],
+        updated=row[9],
+        pid=row[10],
+        host=row[11],
+    )
