@@ -1,12 +1,12 @@
 """The sender: one thread per tenant, outbox and connector that stores handed-over events in
 the outbox and sends them to Atlan, in order, in batches where it can.
 
-A circuit breaker lives here too: after a failure that can pass (refused, timed out, 429/5xx)
-the tenant is *down*, no job waits for it, and the sender keeps what it could not send and
-tries again after a pause that grows (1 s, doubling up to 30 s); once Atlan answers, it sends
-what it kept, oldest first. An answer that only a fixed setting changes (see
-:func:`atlan_ext.send.tenant_wide`) stops it from trying again at all. The job's side (what
-waits, for how long, what is said) is :mod:`atlan_ext.delivery`'s.
+Its circuit breaker is the one retry policy (:mod:`atlan_ext._breaker`): after a failure that
+can pass (refused, timed out, 429/5xx) the tenant is *down*, no job waits for it, and the
+sender keeps what it could not send and tries again after Atlan's ``Retry-After`` or a pause
+that grows; once Atlan answers, it sends what it kept, oldest first. An answer that only a
+fixed setting changes (see :func:`atlan_ext.send.tenant_wide`) stops it from trying again at
+all. The job's side (what waits, for how long, what is said) is :mod:`atlan_ext.delivery`'s.
 """
 
 from __future__ import annotations
@@ -18,160 +18,46 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, cast
+from typing import Any, Callable, List, Optional, Sequence, cast
 
-from atlan_ext._journal import Journal
+from atlan_ext._breaker import RETRY, STOP
+from atlan_ext._held import Held, again_note, target_key
 from atlan_ext._state import SHIELD, STATE, say_once
+from atlan_ext._store import Item, ids_of, journaled, outbox_failed, stored_item
+from atlan_ext._tenant import label
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
-from atlan_ext.outbox import Outbox, OutboxEvent
+from atlan_ext.outbox import Outbox
 from atlan_ext.send import (
     BATCH_LIMIT,
     Tenant,
     longest_send,
     send_checked,
-    shown_url,
     tenant_wide,
 )
 
-__all__ = [
-    "TERMINAL",
-    "Event",
-    "Item",
-    "Sender",
-    "journal_for",
-    "label",
-    "outbox_failed",
-    "outbox_troubled",
-    "sender_for",
-    "senders",
-]
+__all__ = ["Sender", "sender_for", "senders"]
 
 log = logging.getLogger("atlan_ext")
-
-Event = Dict[str, Any]
 
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 
-_TROUBLE_SECONDS = 30.0  # after the outbox failed the job's thread, it is left alone this long
 
-
-def journal_for(outbox: Outbox) -> Optional[Journal]:
-    """This process's hand-off journal for ``outbox`` (none for an outbox in memory)."""
-    if outbox.path == ":memory:":
-        return None
-    with STATE.lock:
-        journal: Optional[Journal] = STATE.journals.get(outbox.path)
-        if journal is None:
-            journal = STATE.journals[outbox.path] = Journal(outbox.journal_folder)
-        return journal
-
-
-def journaled(outbox: Outbox, items: Sequence[Item]) -> None:
-    """The items are in the outbox (or delivered): their journal records are done."""
-    journal = journal_for(outbox)
-    if journal is None:
-        return
-    for item in items:
-        if item.journal >= 0:
-            journal.done(item.journal)
-            item.journal = -1
-
-
-def outbox_troubled(outbox: Outbox) -> bool:
-    with STATE.lock:
-        return STATE.outbox_trouble.get(outbox.path, 0.0) > time.monotonic()
-
-
-def outbox_failed(outbox: Outbox, error: OutboxError) -> None:
-    """The outbox could not store: the job's thread leaves it alone for a while (the sender
-    stores in its stead), and the user hears it once."""
-    with STATE.lock:
-        STATE.outbox_trouble[outbox.path] = time.monotonic() + _TROUBLE_SECONDS
-    say_once(
-        f"outbox-failed:{outbox.path}",
-        "atlan_ext: %s; until it works, lineage is kept in memory and still sent",
-        error,
-    )
-
-
-def _outbox_works(outbox: Outbox) -> None:
-    with STATE.lock:
-        STATE.outbox_trouble.pop(outbox.path, None)
-
-
-def label(target: Any) -> str:
-    """The tenant, for messages: its URL (never its key, nor a password in the URL)."""
-    url = getattr(target, "base_url", None)
-    return shown_url(str(url)) if url else type(target).__name__
-
-
-# -- the sender thread of a sync client ------------------------------------------------------
-
-
-@dataclass
-class Item:
-    event: Event
-    event_id: Optional[int]  # None while it is not in the outbox (the outbox failed)
-    run_id: str
-    terminal: bool
-    lifecycle: Optional[str] = None
-    journal: int = -1  # its record in this process's journal, until it is stored
-    text: Optional[str] = None  # the event as JSON, when the journal made it
-    sent: bool = False  # Atlan accepted it (it may not be stored as delivered yet)
-    done: Optional[threading.Event] = None  # set when answered, for a job that waits
-    answered: bool = False
-    error: Optional[LineageDeliveryError] = None
-
-    def answer(self) -> None:
-        self.answered = True
-        if self.done is not None:
-            self.done.set()
-
-
-def _item(stored: OutboxEvent) -> Item:
-    kind = stored.event_type
-    return Item(stored.event, stored.id, stored.run_id, kind in TERMINAL, _lifecycle(kind))
-
-
-class Sender:
+class Sender(Held):
     """One thread that stores and sends the events of one tenant (a sync pyatlan client, a
     :class:`~atlan_ext.send.Tenant` whose client it builds, or ``None``: store only), in
     order, in batches where it can.
 
-    A circuit breaker: after a failure that can pass (refused, timed out, 429/5xx), the
+    Its breaker (:class:`~atlan_ext._breaker.Breaker`): after a failure that can pass, the
     tenant is *down* and no job waits for it; the sender keeps what it could not send
-    (``parked``) and tries again with a growing pause, and once Atlan answers it sends what
-    was parked, oldest first, before it goes idle.
+    (``parked``, see :class:`~atlan_ext._held.Held`) and tries again when the breaker says,
+    and once Atlan answers it sends what was parked, oldest first, before it goes idle.
     """
 
     def __init__(self, target: Any, connector: str, outbox: Outbox) -> None:
-        self.target = target
-        self.connector = connector
-        self.outbox = outbox
+        super().__init__(target, connector, outbox)
         self.label = label(target)
-        self.queue: queue.Queue[Optional[Item]] = queue.Queue()  # None: only a wake-up
-        self.lock = threading.RLock()  # RLock: SIGTERM may end a run while a submit holds it
         self.thread: Optional[threading.Thread] = None
-        self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
-        self.slow: Set[str] = set()  # runs the job no longer waits for
-        self.busy = 0
-        self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
-        self.in_hand: List[Item] = []  # the batch being sent (the thread's, or a job's here)
-        self.taken: List[Item] = []  # taken from the queue, waiting for a job's send here
-        self.mine: List[Item] = []  # to be sent on the job's thread (see keep_mine)
-        self.moving: List[Any] = []  # parked ids and kept items on their way into hand
-        self.started: Set[str] = set()  # runs whose START this sender delivered
-        self.down: Optional[str] = None  # why the tenant does not answer (no job waits)
-        self.parked: List[int] = []  # stored events not delivered yet, to send again
-        self.unstored: List[Item] = []  # events neither stored nor delivered (in memory)
-        self.unsaved: List[Item] = []  # events delivered, not stored yet (in the journal)
-        self.last_error: Optional[str] = None
-        self.retryable = True
-        self.pause = _FIRST_PAUSE
-        self.retry_at = 0.0
-        self.closed = threading.Event()  # shut down: no more tries, the thread leaves
         self._client: Any = None if isinstance(target, Tenant) else target
         self._longest: Optional[float] = None  # the longest one send through the client can take
         self.handling = threading.Lock()  # one batch at a time: the thread's, or a job's here
@@ -203,7 +89,7 @@ class Sender:
             self.blocked.add(item.run_id)
             if self.thread is None:
                 self._start()
-        self._park([item])
+        self.park([item])
 
     def _start(self) -> None:
         self.thread = threading.Thread(target=self._work, name="atlan-ext-sender", daemon=True)
@@ -212,20 +98,7 @@ class Sender:
     def trip(self, reason: str) -> None:
         """The tenant did not answer in time: no job waits for it until it does."""
         with self.lock:
-            if self.down is None:
-                self.down = reason
-                self.retry_at = time.monotonic() + self.pause
-
-    def keep_mine(self, item: Item) -> None:
-        """``item`` is to be sent on the job's thread: until it is in hand (or queued), a
-        SIGTERM's spill must see it, or only the ABORT after it would be stored."""
-        with self.lock:
-            self.mine.append(item)
-
-    def drop_mine(self, item: Item) -> None:
-        """``item`` is in hand, answered or queued: no longer only the job's."""
-        with self.lock, contextlib.suppress(ValueError):
-            self.mine.remove(item)
+            self.breaker.trip(reason)
 
     def send_here(self, item: Item, size: int, timeout: float) -> bool:
         """Send ``item`` on the calling job's thread, which then waits for Atlan as it would
@@ -245,7 +118,7 @@ class Sender:
                 if (
                     self.busy
                     or self.thread is None  # it may have left the registry: hand it over
-                    or self.down is not None
+                    or self.breaker.down is not None
                     or self.parked
                     or self.unstored
                     or self.closed.is_set()
@@ -262,7 +135,7 @@ class Sender:
                 self.in_hand = []
                 self.here = None
                 self.active_at = time.monotonic()
-                self._finished(item)
+                self.finished(item)
         finally:
             self.handling.release()
         self._left_work()
@@ -284,17 +157,6 @@ class Sender:
         what it sends cannot wait for that send (it waits for the handler)."""
         return self.here == threading.get_ident()
 
-    def idle(self) -> bool:
-        with self.lock:
-            return self.busy == 0 and not self.unsaved
-
-    def owed(self) -> bool:
-        """True while it holds events it will try again."""
-        with self.lock:
-            return (
-                bool(self.parked or self.unstored) and self.retryable and not self.closed.is_set()
-            )
-
     # -- the sender's thread -------------------------------------------------------------------
 
     def _work(self) -> None:
@@ -305,7 +167,7 @@ class Sender:
                 if not owed and not self.unsaved:
                     self.save_due = False  # nothing to look at: a job's send must wake it
             if owed:
-                wait = max(0.0, self.retry_at - time.monotonic())
+                wait = self.breaker.wait_left()
             if self.unsaved:
                 # Stored once the sender has a moment; while jobs send on their own threads
                 # it would always have one, and waking often costs the jobs more than a
@@ -316,7 +178,7 @@ class Sender:
                 first = self.queue.get(timeout=wait)
             except queue.Empty:
                 if self.unsaved:
-                    self._guarded(self._save)
+                    self._guarded(self.save)
                     continue
                 if self.closed.is_set():
                     break
@@ -338,11 +200,11 @@ class Sender:
                             and not self.busy
                             and not self.unsaved
                         ):
-                            _forget_sender(self)
+                            self.forget()
                         return
                 continue
             batch = [] if first is None else [first]
-            batch.extend(self._take(BATCH_LIMIT - len(batch)))
+            batch.extend(self.take(BATCH_LIMIT - len(batch)))
             if not batch:  # a wake-up: a job sent on its own thread and left work
                 continue
             with self.lock:  # seen by settle and spill while a job's send here goes on
@@ -355,19 +217,7 @@ class Sender:
                 finally:
                     self.in_hand = []
                     for item in batch:
-                        self._finished(item)
-
-    def _take(self, limit: Optional[int] = None) -> List[Item]:
-        """Up to ``limit`` (default: all) queued items, without waiting (wake-ups left out)."""
-        taken: List[Item] = []
-        while limit is None or len(taken) < limit:
-            try:
-                item = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                taken.append(item)
-        return taken
+                        self.finished(item)
 
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
@@ -382,54 +232,16 @@ class Sender:
 
     def _handle(self, batch: List[Item]) -> None:
         if self.target is None:  # store only: nothing to send; what the outbox refused waits
-            self._store(batch, claim=False)
-            self._park([item for item in batch if item.event_id is None])
+            self.store_items(batch, claim=False)
+            self.park([item for item in batch if item.event_id is None])
             return
-        if self.down is not None and time.monotonic() < self.retry_at:
-            self._hold(batch)
-        else:
+        if self.breaker.due():
             self._deliver(batch)
-        if (
-            self.down is None
-            and self.owed()
-            and self.queue.empty()
-            and time.monotonic() >= self.retry_at
-        ):
+        else:
+            self.hold(batch)
+        breaker = self.breaker
+        if breaker.down is None and not breaker.wait_left() and self.owed() and self.queue.empty():
             self._again()
-
-    def _store(self, items: Sequence[Item], claim: bool, delivered: bool = False) -> None:
-        """Write items not yet in the outbox (one transaction), once; if the outbox fails
-        they stay in memory (and in the journal)."""
-        with self.store_lock:
-            new = [item for item in items if item.event_id is None]
-            if not new:
-                return
-            try:
-                ids = self.outbox.add_many(
-                    [(item.event, self.connector, item.lifecycle) for item in new],
-                    claim=claim,
-                    delivered=delivered,
-                    texts=[item.text for item in new],
-                )
-            except OutboxError as error:
-                outbox_failed(self.outbox, error)
-                with self.lock:  # tried again after a pause, not in a loop
-                    self.retry_at = max(self.retry_at, time.monotonic() + _FIRST_PAUSE)
-                return
-            _outbox_works(self.outbox)
-            for item, event_id in zip(new, ids):
-                item.event_id = event_id
-            journaled(self.outbox, new)
-
-    def _park(self, items: Sequence[Item]) -> None:
-        """Keep items to send again: by outbox id, or in memory when the outbox failed (and
-        in the journal, where there is one): never dropped."""
-        with self.lock:
-            for item in items:
-                if item.event_id is not None:
-                    self.parked.append(item.event_id)
-                else:
-                    self.unstored.append(item)
 
     def _again(self) -> None:
         """Send what was parked, oldest first (store what is still only in memory first)."""
@@ -446,9 +258,9 @@ class Sender:
             ids, self.parked = self.parked, []
             memory, self.unstored = self.unstored, []
             self.moving = [*ids, *memory]  # seen by spill until they are in hand
-        self._store(memory, claim=self.target is not None)
+        self.store_items(memory, claim=self.target is not None)
         try:
-            items = [_item(stored) for stored in self.outbox.claim_ids(ids)] if ids else []
+            items = [stored_item(stored) for stored in self.outbox.claim_ids(ids)] if ids else []
         except OutboxError as error:
             outbox_failed(self.outbox, error)
             with self.lock:
@@ -457,7 +269,7 @@ class Sender:
             items = []
         items.extend(memory)  # after the parked ones, as they came; stored or not
         if self.target is None:
-            self._park([item for item in items if item.event_id is None])
+            self.park([item for item in items if item.event_id is None])
             with self.lock:
                 self.moving = []
             return
@@ -467,52 +279,11 @@ class Sender:
             self.in_hand, self.moving = items, []
         for start in range(0, len(items), BATCH_LIMIT):
             chunk = items[start : start + BATCH_LIMIT]
-            if self.down is not None and start > 0:
-                self._hold(chunk)
+            if self.breaker.down is not None and start > 0:
+                self.hold(chunk)
             else:
                 self._deliver(chunk)
         self.in_hand = []
-
-    def spill(self) -> int:
-        """At exit: every event still only in memory goes to the outbox, for a replay.
-        Returns how many events this sender leaves undelivered."""
-        with self.lock:  # one view: an event is either still waiting or sent (see _deliver)
-            in_hand = [*self.in_hand, *self.taken]
-            seen = {id(item) for item in in_hand}
-            in_hand.extend(item for item in self.mine if id(item) not in seen)
-            waiting = [item for item in in_hand if not item.sent]
-            waiting.extend(self._take())
-            waiting.extend(self.unstored)
-            waiting = list({id(item): item for item in waiting}.values())  # queued and mine
-            # Each undelivered event once, wherever it is now (parked, moving, in hand).
-            left = {("id", i) for i in self.parked}
-            for thing in self.moving:
-                left.add(("id", thing) if isinstance(thing, int) else ("item", id(thing)))
-            once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
-            once.update((id(item), item) for item in self.unsaved)
-            sent = list(once.values())
-            self.unsaved = []
-        self._store(waiting, claim=False)
-        self._store_delivered(sent)
-        journaled(self.outbox, in_hand + waiting)
-        reason = "not sent before the process exited"
-        if self.last_error or self.down:
-            reason += f" (last error: {self.last_error or self.down})"
-        with contextlib.suppress(OutboxError):
-            self.outbox.mark_failed(_ids(waiting), reason, attempted=False)
-        for item in waiting:
-            left.discard(("item", id(item)))
-            left.add(("id", item.event_id) if item.event_id is not None else ("item", id(item)))
-        return len(left)
-
-    def _finished(self, item: Item) -> None:
-        if item.terminal:
-            self.slow.discard(item.run_id)
-            if item.error is None:
-                self.blocked.discard(item.run_id)
-        with self.lock:
-            self.busy -= 1
-        item.answer()
 
     def _client_now(self) -> Any:
         if self._client is None:
@@ -528,32 +299,11 @@ class Sender:
 
     def _deliver(self, batch: List[Item]) -> None:
         if self.closed.is_set():  # shut down: nothing more goes out (the outbox keeps it)
-            self._hold(batch)
+            self.hold(batch)
             return
-        try:
-            earlier, held = _take_earlier(
-                self.outbox,
-                [item for item in batch if item.run_id not in self.blocked],
-                self.started,
-            )
-        except OutboxError as error:
-            outbox_failed(self.outbox, error)
-            earlier, held = [], set()
-        self.blocked.update(held)
-        sendable = []
-        for item in batch:
-            if item.run_id in self.blocked:
-                item.error = LineageDeliveryError(
-                    "kept in the outbox behind an earlier undelivered event of the same run",
-                    retryable=True,
-                )
-                self._store([item], claim=False)
-                self._park([item])
-            else:
-                sendable.append(item)
+        sendable = self.in_order(batch)
         if not sendable:
             return
-        sendable = [_item(stored) for stored in earlier] + sendable
         try:
             send_checked(self._client_now(), [item.event for item in sendable], self.connector)
         except LineageDeliveryError as error:
@@ -565,9 +315,7 @@ class Sender:
             self._failed(sendable, error)
             return
         with self.lock:
-            self.down = None
-            self.pause = _FIRST_PAUSE
-            self.retryable = True
+            self.breaker.answered()
             self.answered_at = time.monotonic()
         # Before the job goes on, nothing may be left that a later replay would send again
         # (a process may leave with os._exit right after, as Airflow's task runner does):
@@ -575,7 +323,7 @@ class Sender:
         # Those others are stored as delivered when the sender has a moment
         # (:data:`_SAVE_AFTER` without work, or a read of the outbox): no next event waits,
         # not even for a store under way (only the stored ones need the store lock).
-        stored = _ids(sendable)
+        stored = ids_of(sendable)
         if stored:
             with self.store_lock, contextlib.suppress(OutboxError):  # at worst, sent again
                 self.outbox.mark_delivered(stored)
@@ -588,80 +336,27 @@ class Sender:
         for item in sendable:  # the job goes on now
             item.answer()
         if full and self.here is None:  # a job sending on its own thread does not store
-            self._save()
+            self.save()
         for item in sendable:
             if item.lifecycle == "START":
                 self.started.add(item.run_id)
             elif item.terminal:
                 self.started.discard(item.run_id)
 
-    def _save(self) -> None:
-        """Store the events sent before they were stored, as delivered (one transaction)."""
-        with self.store_lock:
-            with self.lock:
-                items, self.unsaved = self.unsaved, []
-            self._store_delivered(items)
-
-    def _store_delivered(self, items: Sequence[Item]) -> None:
-        """Record ``items`` as delivered: new ones stored so, and those a read stored as
-        pending while they were being sent (see :meth:`settle`) marked so."""
-        with self.store_lock:
-            stored = _ids(items)
-            if stored:
-                with contextlib.suppress(OutboxError):  # at worst, sent again
-                    self.outbox.mark_delivered(stored)
-            self._store(items, claim=False, delivered=True)
-
-    def settle(self) -> None:
-        """Write now what this sender holds only in memory: events delivered but not stored
-        (as delivered), and events still waiting (as pending, leased to it). Called before
-        a read of its outbox, from the reader's thread."""
-        with SHIELD, self.store_lock:
-            with self.queue.mutex:
-                queued = [item for item in self.queue.queue if item is not None]
-            with self.lock:  # in order: in hand, taken, queued (an item may have moved on)
-                held = [*self.in_hand, *self.taken, *queued]
-                waiting = [i for i in held if not i.sent and i.event_id is None]
-            self._save()
-            self._store(list({id(i): i for i in waiting}.values()), claim=self.target is not None)
-
-    def _hold(self, items: Sequence[Item]) -> None:
-        """While the tenant is down (or the sender shut down): keep items for the next try,
-        in the outbox where it takes them, without trying now."""
-        self._store(items, claim=False)
-        error = LineageDeliveryError(self.down or "Atlan is not answering", retryable=True)
-        for item in items:
-            if item.error is None:
-                item.error = error
-            self.blocked.add(item.run_id)
-        with contextlib.suppress(OutboxError):
-            self.outbox.release(_ids(items))
-        self._park(items)
-
     def _failed(self, items: Sequence[Item], error: LineageDeliveryError) -> None:
-        self._store(items, claim=False)
+        self.store_items(items, claim=False)
         with contextlib.suppress(OutboxError):
-            self.outbox.mark_failed(_ids(items), str(error))
+            self.outbox.mark_failed(ids_of(items), str(error))
         for item in items:
             if item.error is None:
                 item.error = error
             self.blocked.add(item.run_id)
-        self._park(items)
-        final = tenant_wide(error)
-        with self.lock:
-            self.last_error = str(error)
-            if error.retryable:
-                if self.down is not None:
-                    self.pause = min(self.pause * 2, _LAST_PAUSE)
-                self.down = str(error)
-                self.retry_at = time.monotonic() + self.pause
-            elif final:  # no event of this tenant goes until a setting is fixed: none is sent
-                self.retryable = False
-                self.down = str(error)
-                self.retry_at = math.inf
-        if error.retryable:
-            note = _again_note()
-        elif final:
+        self.park(items)
+        with self.lock:  # STOP: no event of this tenant goes until a setting is fixed
+            verdict = self.breaker.failed(error)
+        if verdict == RETRY:
+            note = again_note()
+        elif verdict == STOP:
             note = "; nothing more is sent to it until that is fixed: then send it with: "
             note += "atlan-lineage replay"
         else:  # this event was refused; its run's later events wait behind it
@@ -676,48 +371,15 @@ class Sender:
         )
 
 
-TERMINAL = ("COMPLETE", "ABORT", "FAIL")
-_AFTER_ALL = 2**62  # an outbox id above any real one
 _SAVE_AFTER = 0.0005  # seconds without work before delivered events are stored
 _SAVE_BATCH = 10  # or once this many wait: small writes, so no send waits long behind one
 _SAVE_LATER = 0.05  # seconds between stores while jobs send on their own threads
 _HERE_SIZE = 64 * 1024  # bytes: an event a job may send on its own thread (a socket takes it)
 _WARM_SECONDS = 2.0  # ... if Atlan answered this sender so recently (its connection is open)
-_FIRST_PAUSE = 1.0  # seconds before a down tenant is tried again; doubles up to:
-_LAST_PAUSE = 30.0
-
-
-def _lifecycle(event_type: str) -> Optional[str]:
-    return None if event_type == "OTHER" else event_type
-
-
-def _ids(items: Sequence[Item]) -> List[int]:
-    return [item.event_id for item in items if item.event_id is not None]
-
-
-def _take_earlier(
-    outbox: Outbox, batch: Sequence[Item], started: Set[str]
-) -> Tuple[List[OutboxEvent], Set[str]]:
-    """The pending events stored before the batch's events of the same run (another process,
-    an earlier failure): to be sent first, or, while another sender holds them, waited for.
-    Runs whose START this sender itself delivered need no look."""
-    firsts: Dict[str, Item] = {}
-    for item in batch:
-        if item.run_id not in firsts:
-            firsts[item.run_id] = item
-    asked = {  # an event not stored yet comes after every stored one
-        run_id: _AFTER_ALL if item.event_id is None else item.event_id
-        for run_id, item in firsts.items()
-        if item.lifecycle != "START" and run_id not in started
-    }
-    if not asked:
-        return [], set()
-    earlier, held = outbox.take_earlier(asked)
-    return earlier, set(held)
 
 
 def sender_for(target: Any, connector: str, outbox: Outbox) -> Sender:
-    key = (_target_key(target), connector, outbox.path)
+    key = (target_key(target), connector, outbox.path)
     with STATE.lock:
         sender: Optional[Sender] = STATE.senders.get(key)
         if sender is None or (sender.target is not target and not isinstance(target, Tenant)):
@@ -725,33 +387,6 @@ def sender_for(target: Any, connector: str, outbox: Outbox) -> Sender:
         return sender
 
 
-def _target_key(target: Any) -> object:
-    return target if isinstance(target, Tenant) or target is None else id(target)
-
-
-def _forget_sender(sender: Sender) -> None:
-    """An idle sender leaves the registry (and lets go of its client)."""
-    with STATE.lock:
-        key = (_target_key(sender.target), sender.connector, sender.outbox.path)
-        if STATE.senders.get(key) is sender:
-            del STATE.senders[key]
-
-
 def senders() -> List[Sender]:
     with STATE.lock:
         return list(STATE.senders.values())
-
-
-def _again_note() -> str:
-    """Who sends an event again that Atlan did not take, for messages."""
-    from atlan_ext._spawn import allowed
-
-    if allowed():
-        return (
-            " and sent again when Atlan answers (by this process, or after it exits by a "
-            "courier process)"
-        )
-    return (
-        " and sent again when Atlan answers while this process runs; after that, send it "
-        "with: atlan-lineage replay"
-    )

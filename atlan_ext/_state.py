@@ -20,7 +20,17 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-__all__ = ["SHIELD", "STATE", "State", "defer_signal", "reset", "say_once"]
+__all__ = [
+    "SHIELD",
+    "STATE",
+    "State",
+    "captured",
+    "defer_signal",
+    "pop_capture",
+    "push_capture",
+    "reset",
+    "say_once",
+]
 
 log = logging.getLogger("atlan_ext")
 
@@ -155,3 +165,27 @@ def _forked() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
+
+
+# -- capture (the testing kit swaps a list in here) ----------------------------------------------
+
+
+def push_capture(events: List[Dict[str, Any]]) -> None:
+    """Capture every event made from now on into ``events`` instead of storing or sending it."""
+    with STATE.lock:
+        STATE.captures.append(events)
+
+
+def pop_capture(events: List[Dict[str, Any]]) -> None:
+    """Stop capturing into ``events``."""
+    with STATE.lock:
+        STATE.captures.remove(events)
+
+
+def captured(event: Dict[str, Any]) -> bool:
+    """True when ``event`` went into the innermost capture (nothing else is done with it)."""
+    with STATE.lock:
+        if not STATE.captures:
+            return False
+        STATE.captures[-1].append(event)
+        return True

@@ -8,7 +8,8 @@ loop ``atlan-lineage replay`` runs in the foreground — until the outbox has st
 :data:`LINGER_SECONDS` (so a shell pipeline's next step finds it still there), or for at most
 :data:`LIFE_SECONDS` while Atlan does not answer.
 
-One policy: oldest first, a run's events in order (never a terminal before its START), a
+One policy, the delivery thread's too (:mod:`atlan_ext._breaker`): oldest first, a run's
+events in order (never a terminal before its START), Atlan's ``Retry-After`` honoured, else a
 pause that doubles from 1 s to a minute while Atlan does not answer, and a stop at once on an
 answer that only a fixed setting changes (a refused key, no OpenLineage connection, a wrong
 URL). It never holds a terminal's signals and loses nothing if killed: its events stay in the
@@ -26,6 +27,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Set
 
+from atlan_ext import _breaker
+from atlan_ext._breaker import FIRST_PAUSE, Breaker, shared_pause
+from atlan_ext._breaker import LAST_PAUSE as LAST_PAUSE  # where it was
 from atlan_ext._spawn import lock
 from atlan_ext.outbox import Outbox
 from atlan_ext.replay import replay
@@ -36,10 +40,10 @@ __all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main", "serve"
 
 LINGER_SECONDS = 3.0  # an idle courier waits this long for the next step's event
 LIFE_SECONDS = 3600.0  # and, while Atlan does not answer, keeps trying this long at most
-FIRST_PAUSE = 1.0  # after Atlan did not answer; doubles up to:
-LAST_PAUSE = 60.0
 _POLL_SECONDS = 0.1
-TOO_MANY_PAUSE = 60.0  # after HTTP 429 (Atlan blocks programmatic calls for a minute)
+#: After HTTP 429 without ``Retry-After``, with ``rate_limit``: every courier waits this long
+#: (Atlan blocks programmatic calls for a minute).
+TOO_MANY_PAUSE = _breaker.TOO_MANY_PAUSE
 
 
 @dataclass
@@ -75,15 +79,15 @@ def drain(
 
     A pause set on the outbox (:meth:`Outbox.pause_sending`, after a 429) is honoured.
     ``rate_limit``: requests a minute for all couriers sharing the outbox (one batch per
-    request slot; a 429 then pauses them all). ``stop``: when set, it returns after the
+    request slot; a 429 then pauses them all, for its ``Retry-After`` or
+    :data:`TOO_MANY_PAUSE`). ``stop``: when set, it returns after the
     batch in flight. ``poll``: how long it sleeps when nothing is sendable."""
     done = Drained()
     wait = stop.wait if stop is not None else time.sleep
     deadline = time.monotonic() + seconds
     idle_since = time.monotonic()
-    pause = FIRST_PAUSE
+    breaker = Breaker()
     refused: Set[str] = set()  # runs with an event Atlan refused: left for a replay
-    down = False
     while True:
         left = deadline - time.monotonic()
         wanted = None if limit is None else limit - done.delivered
@@ -109,28 +113,29 @@ def drain(
             skip_runs=refused,
         )
         done.delivered += report.delivered
-        if report.fatal is not None:
+        error = report.last
+        if report.fatal is not None:  # final: nothing more is tried
             done.fatal = report.fatal
             say(f"stopped: {report.fatal}")
             return done
-        if report.down and rate_limit is not None and "HTTP 429" in report.errors[-1]:
-            # Atlan's per-tenant limit: every courier on the outbox waits it out.
-            outbox.pause_sending(time.time() + TOO_MANY_PAUSE)
-            say(f"Atlan answered 429: all sending paused for {TOO_MANY_PAUSE:g} s")
-            done.last_error = report.errors[-1]
-            continue
-        if report.down:
-            done.last_error = report.errors[-1]
-            if not down:
+        if report.down and error is not None:
+            done.last_error = str(error)
+            everyone = shared_pause(error, TOO_MANY_PAUSE) if rate_limit is not None else None
+            if everyone is not None:
+                # Atlan's per-tenant limit: every courier on the outbox waits it out.
+                outbox.pause_sending(time.time() + everyone)
+                say(f"Atlan answered 429: all sending paused for {everyone:g} s")
+                continue
+            if breaker.down is None:
                 say(f"Atlan is not answering ({done.last_error}); trying again")
-            down = True
-            wait(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, LAST_PAUSE)
+            breaker.failed(error)
+            wait(min(breaker.wait_left(), max(0.0, deadline - time.monotonic())))
             idle_since = time.monotonic()
             continue
-        if down:
+        if breaker.down is not None:
             say("Atlan answers again")
-        down, pause, done.last_error = False, FIRST_PAUSE, None
+        breaker.answered()
+        done.last_error = None
         done.refused += report.failed
         if report.delivered or report.failed:
             idle_since = time.monotonic()

@@ -17,23 +17,16 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, List, Optional, Tuple, cast
 
-from atlan_ext._sender import (
-    TERMINAL,
-    Event,
-    Item,
-    Sender,
-    journal_for,
-    outbox_failed,
-    outbox_troubled,
-    sender_for,
-    senders,
-)
-from atlan_ext._state import SHIELD, STATE, say_once
+from atlan_ext._exit import holding, leave_to_courier, stop_sending
+from atlan_ext._sender import Sender, sender_for, senders
+from atlan_ext._state import SHIELD, STATE, captured, pop_capture, push_capture, say_once
+from atlan_ext._store import Event, Item, item_of, journal_for, outbox_troubled, store
+from atlan_ext._tenant import tenant_of
 from atlan_ext.exceptions import InvalidOptionError, LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, on_read
-from atlan_ext.send import Tenant, connector_value, is_async_client, secrets_of
+from atlan_ext.send import connector_value, is_async_client, secrets_of
 
 __all__ = [
     "Delivery",
@@ -52,29 +45,6 @@ __all__ = [
 exit_flush_seconds = 5.0
 
 StateCheck = Callable[[Optional[str]], None]
-
-# -- capture (the testing kit swaps a list in here) ----------------------------------------------
-
-
-def push_capture(events: List[Event]) -> None:
-    """Capture every event made from now on into ``events`` instead of storing or sending it."""
-    with STATE.lock:
-        STATE.captures.append(events)
-
-
-def pop_capture(events: List[Event]) -> None:
-    """Stop capturing into ``events``."""
-    with STATE.lock:
-        STATE.captures.remove(events)
-
-
-def _captured(event: Event) -> bool:
-    with STATE.lock:
-        if not STATE.captures:
-            return False
-        STATE.captures[-1].append(event)
-        return True
-
 
 # -- the default outbox ----------------------------------------------------------------------
 
@@ -117,12 +87,6 @@ def default_outbox() -> Outbox:
         return outbox
 
 
-def holding() -> bool:
-    """True while a sender of this process holds events not yet delivered (queued, in hand,
-    kept to send again, or delivered but not yet recorded)."""
-    return any(not sender.idle() or sender.parked or sender.unstored for sender in senders())
-
-
 def flush(timeout: Optional[float] = None, *, retries: bool = True) -> bool:
     """Wait up to ``timeout`` seconds (default :data:`exit_flush_seconds`) until every event
     handed over so far is delivered; True if all were. Whatever is still unsent stays in the
@@ -138,22 +102,12 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
     deadline = time.monotonic() + timeout
     for sender in senders():
         while not sender.idle() or sender.owed():
-            if give_up_when_down and sender.down is not None:
+            if give_up_when_down and sender.breaker.down is not None:
                 break  # no job waits for it now (and a courier takes what is left)
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)
     return all(sender.idle() and not sender.parked for sender in senders())
-
-
-def stop_sending() -> None:
-    """From now on, nothing more goes out from this process: what is handed over is stored for
-    the courier that takes over at exit. A SIGTERM handler calls it before it ends the open
-    runs, so that their ABORTs are stored after every event already made, and sent after them
-    (in the order they were made) by that courier, never by a sender racing the send that
-    the signal interrupted."""
-    for sender in senders():
-        sender.closed.set()
 
 
 def shutdown(wait: bool = True) -> None:
@@ -165,86 +119,7 @@ def shutdown(wait: bool = True) -> None:
     if wait:
         _wait(exit_flush_seconds, give_up_when_down=True)
     with SHIELD:  # a SIGTERM now comes after this, not into it
-        _leave_to_courier()
-
-
-def _leave_to_courier() -> None:
-    """Shut every sender down and leave what it holds in the outbox (see :func:`shutdown`)."""
-    held = senders()
-    with STATE.lock:
-        claiming = set(STATE.claiming)
-    # At exit, a closed or vanished database is no reason to fail.
-    left: Dict[int, int] = {}
-    for sender in held:
-        sender.closed.set()
-        with contextlib.suppress(Exception):
-            left[id(sender)] = sender.spill()
-    for outbox in {*claiming, *(sender.outbox for sender in held)}:
-        with contextlib.suppress(Exception):
-            outbox.release_mine()
-    with STATE.lock:
-        journals = list(STATE.journals.values())
-    for journal in journals:
-        journal.close()  # its file goes, unless a record could not be stored
-    for sender in held:
-        if left.get(id(sender)) and sender.target is not None:
-            _announce(sender, left[id(sender)])
-
-
-def _announce(sender: Sender, count: int) -> None:
-    """Say once, on the job's stderr, what it leaves undelivered and who delivers it."""
-    reason = sender.last_error or sender.down or "no answer yet"
-    where = sender.outbox.path
-    if where == ":memory:":
-        say_once(
-            f"left:{sender.label}",
-            "atlan_ext: %d lineage event(s) were not delivered to %s (%s), and no outbox could "
-            "keep them (see the warning above): they are lost with this process",
-            count,
-            sender.label,
-            reason,
-        )
-        return
-    tenant = _tenant_of(sender.target)
-    courier = False
-    if tenant is not None and sender.retryable:
-        from atlan_ext._spawn import spawn  # here: the process module only when needed
-
-        with contextlib.suppress(Exception):
-            courier = spawn(tenant, where)
-    if courier:
-        say_once(
-            f"left:{sender.label}",
-            "atlan_ext: %d lineage event(s) were not delivered to %s yet (%s). They are kept "
-            "in %s, and a courier process delivers them once Atlan answers "
-            "(atlan-lineage status shows them)",
-            count,
-            sender.label,
-            reason,
-            where,
-        )
-    else:
-        say_once(
-            f"left:{sender.label}",
-            "atlan_ext: %d lineage event(s) were not delivered to %s (%s). They are kept in "
-            "%s; send them with: atlan-lineage replay",
-            count,
-            sender.label,
-            reason,
-            where,
-        )
-
-
-def _tenant_of(target: Any, timeout: float = 10.0) -> Optional[Tenant]:
-    """The tenant a courier process (or a sync client of ours) can reach for ``target``: a
-    :class:`Tenant`, or the URL and key of a pyatlan client (in a courier's environment, never
-    shown)."""
-    if isinstance(target, Tenant):
-        return target
-    url, key = getattr(target, "base_url", None), getattr(target, "api_key", None)
-    if isinstance(url, str) and url and isinstance(key, str) and key:
-        return Tenant(url, key, timeout)
-    return None
+        leave_to_courier()
 
 
 def _registered() -> None:
@@ -314,7 +189,7 @@ class Delivery:
             # One delivery path: an AsyncAtlanClient's events go through the same sender as
             # everything else, with a sync AtlanClient for the same tenant built on the
             # delivery thread; a coroutine awaits the answer without blocking its loop.
-            self.client = _tenant_of(client, self.timeout)
+            self.client = tenant_of(client, self.timeout)
 
     @property
     def outbox(self) -> Outbox:
@@ -326,11 +201,9 @@ class Delivery:
         """The API keys that must not appear in what the run sends or stores."""
         return secrets_of(self.client)
 
-    def _store(
-        self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck] = None
-    ) -> Optional[int]:
-        """Store ``event`` (claimed when it is to be sent) and return its id; ``None`` when
-        the outbox failed: the event then travels in memory."""
+    def _store(self, item: Item, check: Optional[StateCheck] = None) -> None:
+        """Store ``item`` on the job's thread (claimed when it is to be sent); its id stays
+        ``None`` when the outbox failed: the event then travels in memory."""
         outbox = self.outbox
         if self.client is None and self.unconfigured:
             say_once(
@@ -340,33 +213,18 @@ class Delivery:
                 self.unconfigured,
                 outbox.path,
             )
-        if outbox_troubled(outbox):
-            return None
-        claim = self.client is not None
-        try:
-            event_id = outbox.add(
-                event,
-                self.connector,
-                lifecycle_state=lifecycle,
-                claim=claim,
-                check=check,
-                wait=self.timeout,
-            )
-        except OutboxError as error:
-            outbox_failed(outbox, error)
-            return None
-        if claim:
-            with STATE.lock:
-                STATE.claiming.add(outbox)
-        return event_id
+        if not outbox_troubled(outbox):
+            claim = self.client is not None
+            store(outbox, self.connector, [item], claim=claim, check=check, wait=self.timeout)
 
     def keep(self, event: Event, lifecycle: Optional[str]) -> None:
         """Store ``event`` to be sent by a later replay (or the sender's next try), without
         sending it now."""
-        if _captured(event):
+        if captured(event):
             return
-        with contextlib.suppress(OutboxError):
-            self.outbox.add(event, self.connector, lifecycle_state=lifecycle, wait=self.timeout)
+        store(
+            self.outbox, self.connector, [item_of(event, lifecycle)], claim=False, wait=self.timeout
+        )
 
     def _report(self, error: LineageDeliveryError) -> None:
         if self.strict:
@@ -396,7 +254,7 @@ class Delivery:
         a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
         together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
         comes between the two. ``None``: nothing more to do."""
-        if _captured(event):
+        if captured(event):
             return None
         return self._hand_over(event, lifecycle, check)
 
@@ -453,7 +311,7 @@ class Delivery:
         it to its sender, unless the job is to send it itself: the sender, the item, whether
         the job sends it here and whether it waits. ``None``: stored, nothing to send."""
         offset, text = -1, None
-        event_id: Optional[int] = None
+        item = item_of(event, lifecycle)
         crowded = False
         if self.client is not None:
             with STATE.lock:
@@ -470,16 +328,14 @@ class Delivery:
             if journal is not None:
                 offset, text = journal.append(self.connector, lifecycle, event)
         if offset < 0:
-            event_id = self._store(event, lifecycle, check)
-            if self.client is None and event_id is not None:
+            self._store(item, check)
+            if self.client is None and item.event_id is not None:
                 return None
-        run_id = event["run"]["runId"]
-        terminal = event["eventType"] in TERMINAL
+        run_id = item.run_id
         with STATE.lock:  # the sender stays registered until it has this item
             sender = sender_for(self.client, self.connector, self.outbox)
-            item = Item(event, event_id, run_id, terminal, lifecycle)
             item.journal, item.text = offset, text
-            if crowded and event_id is not None:
+            if crowded and item.event_id is not None:
                 sender.keep(item)
                 return sender, item, False, False
             waiting = (
@@ -491,7 +347,11 @@ class Delivery:
                 # or a client whose pyatlan import outlasted a job's wait already.
                 and (
                     self.strict
-                    or (run_id not in sender.slow and sender.down is None and not sender.cold)
+                    or (
+                        run_id not in sender.slow
+                        and sender.breaker.down is None
+                        and not sender.cold
+                    )
                 )
             )
             if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here

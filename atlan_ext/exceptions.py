@@ -101,12 +101,22 @@ class LineageDeliveryError(AtlanExtError):
 
     ``status`` is the final HTTP status, or ``None`` when no answer came (connection
     refused, timeout). ``retryable`` says whether sending the same event later can succeed.
+    ``retry_after``: the seconds Atlan asked to wait before the next try (its ``Retry-After``
+    header on a 429 or 503), or ``None`` when it did not say.
     """
 
-    def __init__(self, message: str, *, status: Optional[int] = None, retryable: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Optional[int] = None,
+        retryable: bool,
+        retry_after: Optional[float] = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class LineageNotConfiguredError(LineageDeliveryError):

@@ -26,6 +26,8 @@ class ReplayReport:
     fatal: Optional[str] = None
     #: True when it stopped early because Atlan did not answer (a failure that can pass).
     down: bool = False
+    #: The last failure, as raised (its status and ``retry_after``), if there was one.
+    last: Optional[LineageDeliveryError] = None
 
 
 def replay(
@@ -104,6 +106,7 @@ def _replay_group(
         outbox.mark_failed([stored.id for stored in group], str(error))
         report.failed += len(group)
         report.errors.append(str(error))
+        report.last = error
         if tenant_wide(error):
             report.fatal = str(error)
             return True

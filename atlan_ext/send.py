@@ -6,20 +6,31 @@ POST with an httpx response hook on the client's own session, and turn every way
 wrong into one of three typed errors: :class:`LineageNotConfiguredError`,
 :class:`LineageAuthenticationError` or :class:`LineageDeliveryError`. No message carries a token.
 
-pyatlan's client is imported only here, and only when a send happens.
+pyatlan's client is imported only here, and only when a send happens. A tenant named by
+settings (:class:`Tenant`, :func:`tenant_from_settings`...) is :mod:`atlan_ext._tenant`'s,
+public here.
 """
 
 from __future__ import annotations
 
 import contextvars
+import datetime
 import functools
 import math
 import os
-from dataclasses import dataclass, field
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
-from atlan_ext._state import STATE
+from atlan_ext._tenant import (
+    NO_TENANT,
+    RETRY_STATUSES,
+    Tenant,
+    client_from_env,
+    redact,
+    shown_url,
+    tenant_from_settings,
+    url_problem,
+)
 from atlan_ext.exceptions import (
     AtlanExtError,
     LineageAuthenticationError,
@@ -43,6 +54,7 @@ __all__ = [
     "shown_url",
     "tenant_from_settings",
     "tenant_wide",
+    "url_problem",
 ]
 
 #: The connector types that have an Atlan OpenLineage endpoint, by pyatlan's enum value.
@@ -58,13 +70,16 @@ SUPPORTED_CONNECTORS = (
 #: Events in one POST, at most.
 BATCH_LIMIT = 100
 
-_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+_RETRYABLE = RETRY_STATUSES
 _ACCEPTED = 202
 _LINEAGE_PATH = "/events/openlineage/"
 _NOT_CONFIGURED_ID = "ATLAN-PYTHON-400-064"
 
-# The final statuses of the lineage POSTs made while a send is under way in this context.
-_observed: contextvars.ContextVar[Optional[List[int]]] = contextvars.ContextVar(
+# The final answers (status, Retry-After header) to the lineage POSTs made while a send is
+# under way in this context: pyatlan's own errors carry neither the header nor, on a 503 it
+# gave up on, anything at all.
+_Answer = Tuple[int, Optional[str]]
+_observed: contextvars.ContextVar[Optional[List[_Answer]]] = contextvars.ContextVar(
     "atlan_ext_observed_statuses", default=None
 )
 
@@ -105,7 +120,7 @@ def is_async_client(client: object) -> bool:
 def _observe(response: Any) -> None:
     box = _observed.get()
     if box is not None and _LINEAGE_PATH in response.request.url.path:
-        box.append(response.status_code)
+        box.append((response.status_code, response.headers.get("Retry-After")))
 
 
 def _install_hook(client: Any) -> None:
@@ -128,15 +143,37 @@ def secrets_of(client: Any) -> List[str]:
     return [value for value in found if isinstance(value, str) and len(value) >= 4]
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***``."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+def _retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """A ``Retry-After`` header's wait in seconds (it is seconds, or an HTTP date), or
+    ``None`` when there is none or it cannot be read."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is in GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliveryError:
-    """One typed, token-free error for anything pyatlan or httpx raised."""
+def _wait_asked(box: Sequence[_Answer], status: Optional[int]) -> Optional[float]:
+    """The wait Atlan asked for with its final answer, on a 429 or 503 only."""
+    if not box or status not in (429, 503) or box[-1][0] != status:
+        return None
+    return _retry_after_seconds(box[-1][1])
+
+
+def _classify(
+    error: BaseException, connector: str, client: Any, box: Sequence[_Answer] = ()
+) -> LineageDeliveryError:
+    """One typed, token-free error for anything pyatlan or httpx raised (``box``: the
+    answers seen, for a ``Retry-After``)."""
     secrets = secrets_of(client)
     error_code = getattr(error, "error_code", None)
     status = getattr(error_code, "http_error_code", None)
@@ -163,6 +200,7 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
             f"Atlan did not accept the event (HTTP {status}): {detail}".strip(),
             status=status,
             retryable=status in _RETRYABLE,
+            retry_after=_wait_asked(box, status),
         )
     name = type(error).__name__
     import httpx
@@ -191,8 +229,8 @@ def _classify(error: BaseException, connector: str, client: Any) -> LineageDeliv
     )
 
 
-def _check_final(box: List[int], connector: str) -> None:
-    final = box[-1] if box else None
+def _check_final(box: List[_Answer], connector: str) -> None:
+    final = box[-1][0] if box else None
     if final == _ACCEPTED:
         return
     if final is None:
@@ -206,6 +244,7 @@ def _check_final(box: List[int], connector: str) -> None:
         "retries (pyatlan itself reports nothing), so the event was not delivered",
         status=final,
         retryable=final in _RETRYABLE,
+        retry_after=_wait_asked(box, final),
     )
 
 
@@ -227,70 +266,18 @@ def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) 
     """Send ``events`` (one POST) with a sync ``AtlanClient``; return only when Atlan
     answered 202, else raise a :class:`LineageDeliveryError`."""
     _install_hook(client)
-    box: List[int] = []
+    box: List[_Answer] = []
     token = _observed.set(box)
     failure: Optional[LineageDeliveryError] = None
     try:
         client.open_lineage.send(_payload(events), connector_type=_pyatlan_connector(connector))
     except Exception as error:
-        failure = _classify(error, connector, client)
+        failure = _classify(error, connector, client, box)
     finally:
         _observed.reset(token)
     if failure is not None:  # raised here, so pyatlan's unredacted error is not its context
         raise failure
     _check_final(box, connector)
-
-
-def shown_url(url: str) -> str:
-    """``url`` for a message: any ``user:password@`` part hidden."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        return url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1)
-    return url
-
-
-def url_problem(url: str, name: str = "ATLAN_BASE_URL") -> Optional[str]:
-    """Why ``url`` cannot be a tenant's address, or ``None`` when it can."""
-    shown = shown_url(url)
-    fix = f"set {name} to your tenant's address, e.g. https://your-tenant.atlan.com"
-    if url != url.strip() or any(char.isspace() for char in url):
-        return f"{name} {shown!r} contains spaces: {fix}"
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{name} {shown!r} is not an http(s) URL: {fix}"
-    try:
-        parts.port  # noqa: B018 - it raises for a port that is not a number in range
-    except ValueError:
-        return f"{name} {shown!r} has an invalid port: {fix}"
-    if parts.netloc.endswith(":"):
-        return f"{name} {shown!r} has an empty port: {fix}"
-    return None
-
-
-def _client_timeouts(timeout: float) -> Tuple[float, float, float]:
-    """``(connect, read, pause)`` for the tenant's client: two attempts and the pause between
-    them fit ``timeout`` in all (:func:`longest_send` of the client is ``timeout``), so the
-    job may send on its own thread. Longer waits are the delivery thread's: it tries again
-    itself, after a pause that grows."""
-    pause = min(1.0, timeout / 10)
-    attempt = (timeout - pause) / 2
-    connect = min(attempt / 4, 5.0)
-    return connect, attempt - connect, pause
-
-
-def _retry_policy(pause: float) -> Any:
-    """One quick retry of a failure that can pass (honouring ``Retry-After`` up to
-    ``pause``), never of 401/403, so a bad key is reported at once."""
-    from httpx_retries import Retry
-
-    return Retry(
-        total=1,
-        backoff_factor=pause / 2,
-        status_forcelist=sorted(_RETRYABLE),
-        allowed_methods=["POST", "GET"],
-        respect_retry_after_header=True,
-        max_backoff_wait=pause,  # one retry: one pause (total_timeout is not in every version)
-    )
 
 
 def longest_send(client: Any) -> Optional[float]:
@@ -325,93 +312,3 @@ def _seconds(value: object) -> Optional[float]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) and value > 0 else None
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """An Atlan tenant named by settings (URL and API key). Its pyatlan client is built on
-    first use, by :meth:`client`, which the delivery thread calls: pyatlan's import (seconds)
-    never holds the job. The key never shows in a repr or a message."""
-
-    base_url: str
-    api_key: str = field(repr=False)
-    timeout: float = 10.0
-
-    def client(self) -> Any:
-        """The pyatlan ``AtlanClient`` for this tenant (built once per process)."""
-        return STATE.env_client((self.base_url, self.api_key, self.timeout), self._build)
-
-    def _build(self) -> Any:
-        failure: Optional[TenantSettingsError] = None
-        try:
-            from pyatlan.client.atlan import AtlanClient
-
-            connect, read, pause = _client_timeouts(self.timeout)
-            return AtlanClient(  # type: ignore[no-untyped-call]
-                base_url=self.base_url,
-                api_key=self.api_key,
-                connect_timeout=connect,
-                read_timeout=read,
-                retry=_retry_policy(pause),
-            )
-        except Exception as error:
-            detail = redact(
-                str(error).strip().splitlines()[0] if str(error).strip() else "", [self.api_key]
-            )
-            failure = TenantSettingsError(
-                f"pyatlan cannot make a client for ATLAN_BASE_URL "
-                f"{shown_url(self.base_url)!r} ({type(error).__name__}: {detail[:200]}): set "
-                "ATLAN_BASE_URL to your tenant's address, e.g. https://your-tenant.atlan.com",
-                retryable=False,
-            )
-        raise failure
-
-
-#: What is said when neither ``ATLAN_BASE_URL`` nor ``ATLAN_API_KEY`` is set.
-NO_TENANT = (
-    "no Atlan tenant configured (set ATLAN_BASE_URL and ATLAN_API_KEY to send lineage to Atlan)"
-)
-
-
-def tenant_from_settings(
-    base_url: Optional[str] = None,
-    api_key: Optional[str] = None,
-    timeout: float = 10.0,
-    *,
-    url_name: str = "ATLAN_BASE_URL",
-    key_name: str = "ATLAN_API_KEY",
-) -> Tuple[Optional[Tenant], Optional[str]]:
-    """The tenant the settings name (the arguments, else ``ATLAN_BASE_URL`` and
-    ``ATLAN_API_KEY``), with no import of pyatlan: ``(tenant, None)``; ``(None, None)`` when
-    nothing is configured; ``(None, problem)`` naming each setting that is missing or wrong."""
-    url = base_url or os.environ.get("ATLAN_BASE_URL") or ""
-    key = api_key or os.environ.get("ATLAN_API_KEY") or ""
-    if not url and not key:
-        return None, None
-    return _tenant(url, key, timeout, url_name, key_name)
-
-
-@functools.lru_cache(maxsize=16)  # settings rarely change: each run asks again, cheaply
-def _tenant(
-    url: str, key: str, timeout: float, url_name: str, key_name: str
-) -> Tuple[Optional[Tenant], Optional[str]]:
-    if not url:
-        return None, f"{key_name} is set but {url_name} is not: set {url_name} too"
-    problem = url_problem(url, url_name)
-    if problem is None and not key.strip():
-        problem = f"{url_name} is set but {key_name} is not: set {key_name} to an API token"
-    if problem is not None:
-        return None, problem
-    if not math.isfinite(timeout) or timeout <= 0:
-        timeout = 10.0
-    return Tenant(url, key.strip(), float(timeout)), None
-
-
-def client_from_env(base_url: Optional[str] = None, api_key: Optional[str] = None) -> Any:
-    """An ``AtlanClient`` from ``ATLAN_BASE_URL`` and ``ATLAN_API_KEY`` (or the arguments),
-    or ``None`` when no tenant is configured. Imports pyatlan (seconds): the library itself
-    builds clients with :class:`Tenant`, off the job's thread."""
-    tenant, problem = tenant_from_settings(base_url, api_key)
-    if problem is not None:
-        raise TenantSettingsError(problem, retryable=False)
-    return None if tenant is None else tenant.client()

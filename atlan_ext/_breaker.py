@@ -1,0 +1,118 @@
+"""The one retry policy of delivery: when a tenant is tried again after it did not answer.
+
+Both senders of events use it, the delivery thread of a process (:mod:`atlan_ext._sender`)
+and the courier loop (:func:`atlan_ext.courier.drain`):
+
+- a failure that can pass (refused, timed out, 429/5xx) makes the tenant *down*; the next try
+  comes after the ``Retry-After`` Atlan sent (at most :data:`RETRY_AFTER_CAP`), else after a
+  pause of :data:`FIRST_PAUSE` that doubles with each failure in a row up to
+  :data:`LAST_PAUSE`;
+- an answer that only a fixed setting changes (:func:`atlan_ext.send.tenant_wide`) is final:
+  nothing more is tried;
+- any other refusal (HTTP 400 for one event) concerns that event only: the tenant stays up;
+- a 429 on an outbox that couriers share pauses all of them, for ``Retry-After`` when Atlan
+  sent one, else for :data:`TOO_MANY_PAUSE`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+from atlan_ext.exceptions import LineageDeliveryError
+from atlan_ext.send import tenant_wide
+
+__all__ = [
+    "FIRST_PAUSE",
+    "LAST_PAUSE",
+    "REFUSED",
+    "RETRY",
+    "RETRY_AFTER_CAP",
+    "STOP",
+    "TOO_MANY_PAUSE",
+    "Breaker",
+]
+
+FIRST_PAUSE = 1.0  # seconds before a tenant that did not answer is tried again; doubles up to:
+# A minute: Atlan's own rate-limit window (a 429 blocks programmatic calls for a minute), so a
+# longer pause would only delay delivery after an outage, and a shorter one gains nothing.
+LAST_PAUSE = 60.0
+RETRY_AFTER_CAP = 600.0  # the longest Retry-After honoured (a wrong header must not stall us)
+TOO_MANY_PAUSE = 60.0  # all couriers of a shared outbox after a 429 without Retry-After
+
+#: What :meth:`Breaker.failed` says to do.
+RETRY = "retry"  # the tenant is down: try again after :meth:`Breaker.wait_left`
+STOP = "stop"  # final: nothing more goes to this tenant until a setting is fixed
+REFUSED = "refused"  # this event was refused; the tenant answers
+
+
+class Breaker:
+    """The state of one tenant as seen by one sender: up, down until a time, or stopped.
+
+    Not thread-safe on its own: the sender that owns it holds its lock around each call.
+    """
+
+    def __init__(self) -> None:
+        self.down: Optional[str] = None  # why the tenant does not answer (None: it does)
+        self.last_error: Optional[str] = None  # the last failure, kept after a recovery
+        self.final = False  # an answer only a fixed setting changes: nothing more is tried
+        self.pause = FIRST_PAUSE  # the next pause without Retry-After
+        self.retry_at = 0.0  # monotonic time of the next try while down
+
+    def answered(self) -> None:
+        """Atlan accepted a send: the tenant is up, the pause starts over."""
+        self.down = None
+        self.final = False
+        self.pause = FIRST_PAUSE
+
+    def failed(self, error: LineageDeliveryError) -> str:
+        """Atlan did not take a send: :data:`RETRY`, :data:`STOP` or :data:`REFUSED`."""
+        self.last_error = str(error)
+        if error.retryable:
+            if self.down is not None:
+                self.pause = min(self.pause * 2, LAST_PAUSE)
+            self.down = str(error)
+            wait = retry_after(error)
+            self.retry_at = time.monotonic() + (self.pause if wait is None else wait)
+            return RETRY
+        if tenant_wide(error):
+            self.final = True
+            self.down = str(error)
+            self.retry_at = math.inf
+            return STOP
+        return REFUSED
+
+    def trip(self, reason: str) -> None:
+        """The tenant did not answer in time (no error yet): down, tried after the pause."""
+        if self.down is None:
+            self.down = reason
+            self.retry_at = time.monotonic() + self.pause
+
+    def hold_off(self, seconds: float) -> None:
+        """Try nothing for at least ``seconds`` (e.g. the outbox failed: no busy loop)."""
+        self.retry_at = max(self.retry_at, time.monotonic() + seconds)
+
+    def wait_left(self) -> float:
+        """Seconds until the next try is due (0: now; infinite once stopped)."""
+        return max(0.0, self.retry_at - time.monotonic())
+
+    def due(self) -> bool:
+        """True when the tenant is up, or down and its next try is due."""
+        return self.down is None or time.monotonic() >= self.retry_at
+
+
+def retry_after(error: LineageDeliveryError) -> Optional[float]:
+    """The pause Atlan asked for with ``error`` (at most :data:`RETRY_AFTER_CAP`), if any."""
+    if error.retry_after is None:
+        return None
+    return min(max(0.0, error.retry_after), RETRY_AFTER_CAP)
+
+
+def shared_pause(error: LineageDeliveryError, default: float = TOO_MANY_PAUSE) -> Optional[float]:
+    """After a 429: the seconds every courier of a shared outbox waits (``Retry-After``,
+    else ``default``); ``None`` for any other answer."""
+    if error.status != 429:
+        return None
+    wait = retry_after(error)
+    return default if wait is None else wait
