@@ -92,6 +92,7 @@ class Tenant(ThreadingHTTPServer):
         self.received: List[Tuple[str, Dict[str, str], Any, int]] = []
         self.script: List[int] = []
         self.delay = 0.0
+        self.arriving = 0  # POSTs begun (answered or not): a test can wait for one in flight
 
     @property
     def base_url(self) -> str:
@@ -103,6 +104,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.server.arriving += 1
         if self.server.delay:
             time.sleep(self.server.delay)
         status = self.server.script.pop(0) if self.server.script else 202

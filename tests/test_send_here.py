@@ -200,6 +200,7 @@ job = Job("ol-spark", "killed")
 with lineage_run(job, client=client):
     pass
 print("warm", flush=True)
+sys.stdin.readline()  # the test slows the tenant first
 with lineage_run(job, client=client, delivery_timeout=10):  # START hangs on this thread
     pass
 """
@@ -217,13 +218,20 @@ class TestSigterm:
         process = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(SIGTERM_SCRIPT), loopback_tenant.base_url],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stdin is not None
         assert process.stdout.readline().strip() == "warm"
         loopback_tenant.delay = 30
-        time.sleep(0.5)
+        before = loopback_tenant.arriving
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        deadline = time.monotonic() + 60
+        while loopback_tenant.arriving == before:  # the START is on its way: it hangs there
+            assert time.monotonic() < deadline, "the second run's START never reached Atlan"
+            time.sleep(0.01)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == -signal.SIGTERM
