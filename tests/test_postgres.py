@@ -119,6 +119,26 @@ class TestPostgresOutbox:
         assert first.run(run_id) is not None
         assert first.counts() == (1, 1)
 
+    def test_a_refused_event_leaves_nothing_and_the_handle_works(self, pg_url: str) -> None:
+        """A check refusing inside the one-round-trip store rolls it back; the next goes in."""
+        outbox, run_id = open_outbox(pg_url), str(uuid.uuid4())
+        outbox.add(event("START", run_id, 1), "c", lifecycle_state="START")
+
+        def refuse(state: Any) -> None:
+            raise OutboxError(f"refused after {state}")
+
+        with pytest.raises(OutboxError, match="refused after START"):
+            outbox.add(event("COMPLETE", run_id, 2), "c", lifecycle_state="COMPLETE", check=refuse)
+        seen: List[Any] = []
+        outbox.add(
+            event("FAIL", run_id, 3), "c", lifecycle_state="FAIL", check=seen.append, wait=1.0
+        )
+        assert seen == ["START"]
+        assert [e.event_type for e in outbox.events(run_id)] == ["START", "FAIL"]
+        record = outbox.run(run_id)
+        assert record is not None
+        assert record.state == "FAIL"
+
     def test_a_gone_session_frees_its_leases(self, pg_url: str) -> None:
         """A holder whose database session ended (a host killed) holds nothing."""
         gone, other = open_outbox(pg_url), open_outbox(pg_url)
