@@ -33,6 +33,9 @@ from atlan_ext.send import Tenant as AtlanTenant
 from atlan_ext.stores import open_outbox, redacted, service_running
 from atlan_ext.transport import AtlanConfig
 
+# One worker runs them all: one of them restarts the server the others use.
+pytestmark = pytest.mark.xdist_group("postgres")
+
 SERVER = os.environ.get("ATLAN_EXT_TEST_POSTGRES", "")
 needs_server = pytest.mark.skipif(
     not SERVER,
