@@ -18,65 +18,22 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Collection, Iterator, List, Optional, Sequence, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
+from atlan_ext._pg_sql import HOST, OPEN_STATES, Db, beat_while_alive, stored, writer_alive
+from atlan_ext._pg_url import is_url, password_of, redacted, remember_password
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._state import SHIELD
+from atlan_ext._values import run_key
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
-from atlan_ext.outbox import Outbox, OutboxEvent, default_path
+from atlan_ext.outbox import Outbox, OutboxEvent, RunRecord, default_path
 
-__all__ = ["PostgresOutbox", "is_url", "redacted"]
+__all__ = ["PostgresOutbox", "is_url", "password_of", "redacted"]
 
 _SCHEMA = "atlan_ext"
 _SCHEMA_LOCK = 0x61746C616E  # pg_advisory_xact_lock key while the schema is created
 _APP_PREFIX = "atlan-ext "  # + the handle's id: how other hosts know it is still connected
-
-
-def is_url(target: object) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def redacted(url: str) -> str:
-    """The URL without its password: what is shown, logged and passed to couriers."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, ""))
-
-
-class _Db:
-    """A psycopg connection that takes the outbox's SQLite-style ``?`` placeholders."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-
-    @staticmethod
-    def _sql(statement: str) -> str:
-        return statement.replace("%", "%%").replace("?", "%s")
-
-    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(self._sql(statement), list(params))
-
-    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        rows = list(rows)
-        if rows:
-            with self.connection.cursor() as cursor:
-                cursor.executemany(self._sql(statement), rows)
-
-    @property
-    def broken(self) -> bool:
-        return bool(self.connection.closed or self.connection.broken)
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 class PostgresOutbox(Outbox):
@@ -96,6 +53,7 @@ class PostgresOutbox(Outbox):
         self._psycopg = psycopg
         self._ERRORS = (psycopg.Error,)
         self.__url = url  # may hold the password: never shown
+        remember_password(url)  # for a courier this process starts (its environment only)
         super().__init__(redacted(url), wait=wait)
 
     @property
@@ -110,20 +68,23 @@ class PostgresOutbox(Outbox):
     def _connect(self) -> Any:
         psycopg = self._psycopg
         try:
+            # The URL's own options (e.g. -c synchronous_commit=off) are kept, ours added.
+            theirs = psycopg.conninfo.conninfo_to_dict(self.__url).get("options") or ""
             connection = psycopg.connect(
                 self.__url,
                 autocommit=True,
                 connect_timeout=max(1, int(self.wait)),
                 application_name=self._app_name(),
                 # Waits for another session's locks end after `wait`, as SQLite's busy timeout.
-                options=f"-c search_path={_SCHEMA} -c lock_timeout={max(1, int(self.wait * 1000))}",
+                options=f"{theirs} -c search_path={_SCHEMA}"
+                f" -c lock_timeout={max(1, int(self.wait * 1000))}".strip(),
             )
         except psycopg.Error as error:
             raise OutboxError(
                 f"cannot open the outbox {self.path} ({self._trouble(error)}): check the URL, "
                 "that the server runs, and the password (in the URL, PGPASSWORD or ~/.pgpass)"
             ) from None
-        db = _Db(connection)
+        db = Db(connection)
         try:
             self._check_and_create_pg(db)
         except psycopg.Error as error:
@@ -131,7 +92,7 @@ class PostgresOutbox(Outbox):
             raise OutboxError(f"the outbox {self.path} cannot be used ({error})") from None
         return db
 
-    def _check_and_create_pg(self, db: _Db) -> None:
+    def _check_and_create_pg(self, db: Db) -> None:
         with db.connection.transaction():
             db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             db.execute(f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}")
@@ -196,6 +157,112 @@ class PostgresOutbox(Outbox):
     def _new_id(self, insert: str, params: Sequence[Any]) -> int:
         row = self._db.execute(f"{insert} RETURNING id", params).fetchone()
         return int(row[0])
+
+    def add(
+        self,
+        event: Dict[str, Any],
+        connector: str,
+        *,
+        lifecycle_state: Optional[str] = None,
+        claim: bool = False,
+        check: Optional[Callable[[Optional[str]], None]] = None,
+        wait: Optional[float] = None,
+    ) -> int:
+        """As :meth:`Outbox.add`, in one round trip to the server: the run's record and the
+        event are one statement, committed on its own. With ``check`` (or a ``wait`` shorter
+        than :attr:`wait`), two: the run's row is locked and read first, then the statement
+        and the commit go together."""
+        if lifecycle_state in OPEN_STATES:
+            self._beat_while_alive()
+        statement, params = stored(
+            self.owner, event, connector, lifecycle_state, claim, time.time()
+        )
+        bounded = wait is not None and wait < self.wait
+        with self._read():
+            if check is None and not bounded:
+                return int(self._db.execute(statement, params).fetchone()[0])
+            connection = self._db.connection
+            # Pipeline mode: BEGIN, SET and SELECT travel together, as do INSERT and COMMIT.
+            with connection.pipeline(), connection.transaction():
+                if bounded:
+                    timeout = max(1, int(float(wait or 0) * 1000))
+                    self._db.execute(f"SET LOCAL lock_timeout = {timeout}")
+                if check is not None:
+                    row = self._db.execute(
+                        "SELECT state FROM runs WHERE run_id=? FOR UPDATE",
+                        (run_key(event["run"]["runId"]),),
+                    ).fetchone()
+                    check(row[0] if row else None)
+                cursor = self._db.execute(statement, params)
+            return int(cursor.fetchone()[0])
+
+    def add_many(
+        self,
+        items: Sequence[Tuple[Dict[str, Any], str, Optional[str]]],
+        *,
+        claim: bool = False,
+        delivered: bool = False,
+        texts: Optional[Sequence[Optional[str]]] = None,
+    ) -> List[int]:
+        """As :meth:`Outbox.add_many`, in one round trip to the server: one statement per
+        event, sent with BEGIN and COMMIT in one pipeline."""
+        if not items:
+            return []
+        if any(lifecycle in OPEN_STATES for _event, _connector, lifecycle in items):
+            self._beat_while_alive()
+        now = time.time()
+        known = list(texts) if texts is not None else [None] * len(items)
+        statements = [
+            stored(self.owner, event, connector, lifecycle, claim, now, delivered, text)
+            for (event, connector, lifecycle), text in zip(items, known)
+        ]
+        with self._read():
+            if len(statements) == 1:  # one statement is its own transaction
+                return [int(self._db.execute(*statements[0]).fetchone()[0])]
+            connection = self._db.connection
+            with connection.pipeline(), connection.transaction():
+                cursors = [self._db.execute(statement, params) for statement, params in statements]
+            return [int(cursor.fetchone()[0]) for cursor in cursors]
+
+    def _insert(
+        self,
+        event: Dict[str, Any],
+        connector: str,
+        lifecycle_state: Optional[str],
+        claim: bool,
+        now: float,
+        delivered: bool = False,
+        text: Optional[str] = None,
+    ) -> int:
+        statement, params = stored(
+            self.owner, event, connector, lifecycle_state, claim, now, delivered, text
+        )
+        return int(self._db.execute(statement, params).fetchone()[0])
+
+    # -- orphans: judged by the writer's host, and its beat where the pid cannot be seen --------
+
+    def orphans(self, older_than: float) -> List[RunRecord]:
+        """Runs that started (START or RUNNING last), were not updated for ``older_than``
+        seconds, and whose writer is not known to live: on this host the caller asks
+        :attr:`RunRecord.process_alive` (the pid, as on SQLite); a writer on another host is
+        alive while its beat is fresh. A step command's run (its ``start`` process ended) is
+        judged by its age alone, as on SQLite."""
+        candidates = super().orphans(older_than)
+        elsewhere = [record for record in candidates if record.host != HOST]
+        if not elsewhere:
+            return candidates
+        with self._read():
+            now = float(self._db.execute("SELECT EXTRACT(EPOCH FROM now())").fetchone()[0])
+            beats = dict(self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'writer:%'"))
+        return [record for record in candidates if not writer_alive(record, beats, now)]
+
+    def _beat_while_alive(self) -> None:
+        """Before this process stores an open run: its writer's beat starts (once)."""
+        beat_while_alive(self.path, self._execute_alone)
+
+    def _execute_alone(self, statement: str, params: Sequence[Any]) -> None:
+        with self._write():
+            self._db.execute(statement, params)
 
     def health(self) -> List[str]:
         """What is wrong: the server cannot be reached or written; empty when it is sound."""

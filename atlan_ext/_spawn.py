@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
+from atlan_ext._pg_url import password_of
 from atlan_ext._state import STATE
 from atlan_ext.send import Tenant
 from atlan_ext.stores import is_url, local_base, service_running
@@ -82,7 +83,8 @@ def running(outbox_path: str, base_url: str) -> bool:
 def spawn(tenant: Tenant, outbox_path: str) -> bool:
     """Start a courier for ``outbox_path`` unless one is working on it (or couriers are not
     :func:`allowed`); True if one works on it now. Returns at once: the courier runs
-    detached, in a session of its own, with the key in its environment (never on its command
+    detached, in a session of its own, with the key (and the password of a PostgreSQL outbox
+    given only in its URL, as ``PGPASSWORD``) in its environment (never on its command
     line), and writes what it does to ``courier.log`` beside the outbox."""
     if not allowed() or outbox_path == ":memory:":
         return False
@@ -95,6 +97,9 @@ def spawn(tenant: Tenant, outbox_path: str) -> bool:
         ATLAN_EXT_COURIER_OUTBOX=outbox_path,
         ATLAN_EXT_COURIER_TIMEOUT=repr(tenant.timeout),
     )
+    password = password_of(outbox_path) if is_url(outbox_path) else None
+    if password is not None:  # given only in the outbox's URL: for this child alone
+        env["PGPASSWORD"] = password
     if is_url(outbox_path):  # a shared database: the log stays on this host
         log_path = Path(f"{local_base(outbox_path)}.courier.log")
         with contextlib.suppress(OSError):

@@ -9,6 +9,11 @@ ratios against raw pyatlan measured in the same run, and the targets.
     python benchmarks/bench.py                 # 0 ms and 20 ms latency
     python benchmarks/bench.py --latency 20    # one latency
     python benchmarks/bench.py --quick         # fewer runs, for a smoke check
+    python benchmarks/bench.py --postgres URL  # also the shared outbox's rows (fleet.py)
+
+The shared outbox's rows (PostgreSQL beside SQLite: writers, couriers) run when a server is
+given, by --postgres or ATLAN_EXT_TEST_POSTGRES (a database where the user may create
+databases); ``--only-fleet`` runs only them.
 """
 
 from __future__ import annotations
@@ -623,6 +628,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, action="append", help="ms (default 0 and 20)")
     parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke check")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("ATLAN_EXT_TEST_POSTGRES"),
+        help="a PostgreSQL server URL for the shared outbox's rows (default: "
+        "ATLAN_EXT_TEST_POSTGRES; without one they are skipped)",
+    )
+    parser.add_argument("--only-fleet", action="store_true", help="only the shared outbox's rows")
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -641,6 +653,11 @@ def main() -> None:
         print(json.dumps(row(args.url, args.runs)))
         return
 
+    import fleet  # beside this file: the shared outbox's rows
+
+    if args.only_fleet:
+        print("\n".join(fleet.rows(args.postgres, args.quick)))
+        return
     python = sys.executable
     lines = [
         f"atlan-ext benchmark — Python {sys.version.split()[0]}, {os.cpu_count()} cores",
@@ -669,6 +686,7 @@ def main() -> None:
             raw_runs = 500 if latency < 5 else 50
             sizes = [10_000, 100_000]
         lines.extend(run_latency(latency, runs, raw_runs, sizes))
+    lines.extend(fleet.rows(args.postgres, args.quick))
     print("\n".join(lines))
 
 

@@ -3,20 +3,15 @@ version-1 schema: outboxes made before keep opening, and new ones are made the s
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Dict
 
 import pytest
 
 from atlan_ext.exceptions import OutboxError
 from atlan_ext.outbox import Outbox
-from atlan_ext.stores import open_outbox
-
-SERVER = os.environ.get("ATLAN_EXT_TEST_POSTGRES", "")
 
 # The schema as version 1 of the outbox wrote it, on each backend (copied from the release
 # that introduced it): what an outbox in the field holds.
@@ -145,61 +140,3 @@ class TestSqliteSchema:
             db.executescript(VERSION_1["sqlite"].replace("('version', '1')", "('version', '2')"))
         with pytest.raises(OutboxError, match="schema version 2"):
             Outbox(path)
-
-
-def _database(name: str) -> str:
-    parts = urlsplit(SERVER)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-
-@pytest.fixture
-def two_databases() -> Iterator[Tuple[str, str]]:
-    """Two fresh databases on the test server, dropped afterwards."""
-    import psycopg
-
-    names = [f"atlan_ext_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        for name in names:
-            admin.execute(f"CREATE DATABASE {name}")
-    yield _database(names[0]), _database(names[1])
-    with psycopg.connect(SERVER, autocommit=True) as admin:
-        for name in names:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def postgres_shape(url: str) -> Dict[str, List[Tuple[Any, ...]]]:
-    """The columns and index definitions of the schema ``atlan_ext``, as PostgreSQL tells."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as db:
-        return {
-            "columns": db.execute(
-                "SELECT table_name, column_name, data_type, is_nullable, column_default"
-                " FROM information_schema.columns WHERE table_schema='atlan_ext'"
-                " ORDER BY table_name, ordinal_position"
-            ).fetchall(),
-            "indexes": db.execute(
-                "SELECT tablename, indexname, indexdef FROM pg_indexes"
-                " WHERE schemaname='atlan_ext' ORDER BY indexname"
-            ).fetchall(),
-        }
-
-
-@pytest.mark.skipif(
-    not SERVER,
-    reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
-)
-@pytest.mark.xdist_group("postgres")  # beside tests/test_postgres.py, which restarts the server
-class TestPostgresSchema:
-    """A new PostgreSQL outbox has the version-1 schema, and a version-1 one opens."""
-
-    def test_a_new_database_has_the_version_1_schema(self, two_databases: Tuple[str, str]) -> None:
-        """Columns, types, defaults and index definitions match version 1's."""
-        import psycopg
-
-        old, new = two_databases
-        with psycopg.connect(old, autocommit=True) as db:
-            db.execute(VERSION_1["postgresql"].encode())
-        open_outbox(new).close()
-        assert postgres_shape(new) == postgres_shape(old)
-        round_trip(open_outbox(old))

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from conftest import Handler, Tenant
+from conftest import serve as serve_on
 from test_courier import arrived, wait_until
+from test_outbox_schema import VERSION_1, round_trip
 
 import atlan_ext.courier as courier_module
 from atlan_ext.courier import drain, serve
@@ -44,9 +46,7 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the test server, dropped afterwards."""
+def _fresh_database() -> Iterator[str]:
     import psycopg
 
     name = f"atlan_ext_{uuid.uuid4().hex[:12]}"
@@ -55,6 +55,18 @@ def pg_url() -> Iterator[str]:
     yield _with_database(SERVER, name)
     with psycopg.connect(SERVER, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards."""
+    yield from _fresh_database()
+
+
+@pytest.fixture
+def old_pg_url() -> Iterator[str]:
+    """Another fresh database, for an outbox made as an older release made it."""
+    yield from _fresh_database()
 
 
 def event(kind: str, run_id: str, second: int) -> Dict[str, Any]:
@@ -117,6 +129,26 @@ class TestPostgresOutbox:
         assert [e.event_type for e in second.claim_pending(10)] == ["COMPLETE"]
         assert first.run(run_id) is not None
         assert first.counts() == (1, 1)
+
+    def test_a_refused_event_leaves_nothing_and_the_handle_works(self, pg_url: str) -> None:
+        """A check refusing inside the one-round-trip store rolls it back; the next goes in."""
+        outbox, run_id = open_outbox(pg_url), str(uuid.uuid4())
+        outbox.add(event("START", run_id, 1), "c", lifecycle_state="START")
+
+        def refuse(state: Any) -> None:
+            raise OutboxError(f"refused after {state}")
+
+        with pytest.raises(OutboxError, match="refused after START"):
+            outbox.add(event("COMPLETE", run_id, 2), "c", lifecycle_state="COMPLETE", check=refuse)
+        seen: List[Any] = []
+        outbox.add(
+            event("FAIL", run_id, 3), "c", lifecycle_state="FAIL", check=seen.append, wait=1.0
+        )
+        assert seen == ["START"]
+        assert [e.event_type for e in outbox.events(run_id)] == ["START", "FAIL"]
+        record = outbox.run(run_id)
+        assert record is not None
+        assert record.state == "FAIL"
 
     def test_a_gone_session_frees_its_leases(self, pg_url: str) -> None:
         """A holder whose database session ended (a host killed) holds nothing."""
@@ -207,6 +239,10 @@ class TestFleet:
             process.send_signal(signal.SIGKILL)
             killed += 1
         finished: List[str] = []
+        for _home, process in writers:
+            process.wait(300)
+        # A statement a killed writer had sent still commits: its session finishes it first.
+        assert wait_until(lambda: _busy_sessions(pg_url) == 0, 60)
         for home, process in writers:
             out, _ = process.communicate(timeout=300)
             killed_here = process.returncode == -signal.SIGKILL
@@ -252,6 +288,18 @@ class TestFleet:
         assert duplicates == 0
         assert out_of_order == 0
         assert all(len(order[run_id]) == 2 for run_id in finished)
+
+
+def _busy_sessions(url: str) -> int:
+    """Sessions of the database still running a statement (this one's own excepted)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 class _TimedHandler(Handler):
@@ -424,3 +472,196 @@ class TestServerRestart:
         assert set(firsts.values()) == {"START"}
         assert any("cannot be used" in line for line in lines)
         print(json.dumps({"restart_delivered": len(keys), "duplicates": len(keys) - 80}))
+
+
+PASSWORD_WORKER = textwrap.dedent(
+    """
+    import sys
+    from atlan_ext import Job, start_run
+    from atlan_ext.send import Tenant
+    from atlan_ext.stores import open_outbox
+    client = Tenant(sys.argv[2], "key", 5.0).client()
+    run = start_run(Job("ol-demo", "password"), client=client, outbox=open_outbox(sys.argv[1]))
+    run.end()
+    """
+)
+
+
+def _couriers_of(home: Path) -> List[int]:
+    """The ids of courier processes started for ``home`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"atlan_ext.courier" in command and f"ATLAN_EXT_HOME={home}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+@needs_server
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+class TestPasswordInTheUrlOnly:
+    """A password given only in ``outbox=`` reaches the courier a worker leaves behind."""
+
+    def test_the_spawned_courier_gets_it_in_its_environment_and_delivers(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """Atlan is down while the worker runs; its courier holds PGPASSWORD (not on its
+        command line, not in its log) and delivers once Atlan answers."""
+        import socket
+
+        import psycopg
+
+        role, secret = f"atlan_ext_pw_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+        parts = urlsplit(pg_url)
+        with psycopg.connect(SERVER, autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'")
+            admin.execute(f"ALTER DATABASE {parts.path.lstrip('/')} OWNER TO {role}")
+        host = parts.netloc.rpartition("@")[2]
+        url = urlunsplit((parts.scheme, f"{role}:{secret}@{host}", parts.path, parts.query, ""))
+        with socket.socket() as probe:  # a port where Atlan is not answering yet
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        home = tmp_path / "worker"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAN_", "PG"))}
+        env.update(ATLAN_EXT_HOME=str(home))
+        tenant = None
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", PASSWORD_WORKER, url, f"http://127.0.0.1:{port}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            assert done.returncode == 0, done.stderr
+            assert secret not in done.stderr
+            assert wait_until(lambda: len(_couriers_of(home)) == 1, 60)
+            courier = _couriers_of(home)[0]
+            environ = Path(f"/proc/{courier}/environ").read_bytes().split(b"\0")
+            assert f"PGPASSWORD={secret}".encode() in environ
+            assert secret.encode() not in Path(f"/proc/{courier}/cmdline").read_bytes()
+            tenant = serve_on(port)
+            assert wait_until(lambda: len(arrived(tenant)) == 2, 180)
+            watcher = open_outbox(pg_url)
+            assert wait_until(lambda: watcher.counts() == (0, 2), 60)
+        finally:
+            if tenant is not None:
+                tenant.shutdown()
+                tenant.server_close()
+        assert [e["eventType"] for e in arrived(tenant)] == ["START", "COMPLETE"]
+        for written in home.rglob("*"):
+            if written.is_file():
+                assert secret.encode() not in written.read_bytes(), written
+
+
+@needs_server
+class TestUrlOptions:
+    """Options in the URL (e.g. synchronous_commit) are kept beside the outbox's own."""
+
+    def test_the_urls_options_reach_the_session(self, pg_url: str) -> None:
+        """A URL asking for read-only sessions gets them: storing fails with a typed error."""
+        open_outbox(pg_url).close()  # the schema exists
+        separator = "&" if "?" in pg_url else "?"
+        with pytest.raises(OutboxError, match="read-only"):
+            outbox = open_outbox(f"{pg_url}{separator}options=-cdefault_transaction_read_only%3Don")
+            outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+
+
+ELSEWHERE = textwrap.dedent(
+    """
+    import socket, sys, time
+    socket.gethostname = lambda: sys.argv[2]  # this process plays a host of its own
+    from atlan_ext import Job, start_run
+    from atlan_ext.stores import open_outbox
+    run = start_run(Job("ol-demo", "long"), client="local", outbox=open_outbox(sys.argv[1]))
+    print(run.run_id, flush=True)
+    time.sleep(600)
+    """
+)
+
+STEP_ELSEWHERE = textwrap.dedent(
+    """
+    import socket, sys
+    socket.gethostname = lambda: sys.argv[1]
+    from atlan_ext.cli import main
+    sys.exit(main(["start", "--connection", "ol-demo", "--job", "steps"]))
+    """
+)
+
+
+@needs_server
+class TestOrphansAcrossHosts:
+    """close-orphans judges a run of another host by its writer's beat, not by a local pid."""
+
+    def test_a_live_writer_elsewhere_is_no_orphan_until_killed(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """A run held open on "host-b" is not an orphan (even at age 0) until its writer is
+        killed -9 and its beat goes stale; a step run of "host-c" is judged by age."""
+        env = {**os.environ, "ATLAN_EXT_COURIER": "off"}
+        writer = subprocess.Popen(
+            [sys.executable, "-c", ELSEWHERE, pg_url, "host-b"],
+            env={**env, "ATLAN_EXT_HOME": str(tmp_path / "b")},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert writer.stdout is not None
+            held = writer.stdout.readline().strip()
+            step = subprocess.run(
+                [sys.executable, "-c", STEP_ELSEWHERE, "host-c"],
+                env={**env, "ATLAN_EXT_HOME": str(tmp_path / "c"), "ATLAN_EXT_OUTBOX": pg_url},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert step.returncode == 0, step.stderr
+            stepped = step.stdout.strip()
+            outbox = open_outbox(pg_url)
+            assert {r.host for r in outbox.runs()} == {"host-b", "host-c"}
+            assert [r.run_id for r in outbox.orphans(0)] == [stepped]
+            assert outbox.orphans(3600) == []
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(60)
+        assert wait_until(lambda: {r.run_id for r in outbox.orphans(0)} == {held, stepped}, 120)
+        assert [r.run_id for r in outbox.orphans(0) if r.process_alive] == []
+
+
+def postgres_shape(url: str) -> Dict[str, List[Tuple[Any, ...]]]:
+    """The columns and index definitions of the schema ``atlan_ext``, as PostgreSQL tells."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        return {
+            "columns": db.execute(
+                "SELECT table_name, column_name, data_type, is_nullable, column_default"
+                " FROM information_schema.columns WHERE table_schema='atlan_ext'"
+                " ORDER BY table_name, ordinal_position"
+            ).fetchall(),
+            "indexes": db.execute(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes"
+                " WHERE schemaname='atlan_ext' ORDER BY indexname"
+            ).fetchall(),
+        }
+
+
+@needs_server
+class TestSchema:
+    """A new PostgreSQL outbox has the version-1 schema (the one definition in _schema.py
+    rendered for PostgreSQL), and a version-1 one opens. Here, not in test_outbox_schema.py:
+    this file's tests share one worker, and one of them restarts the server."""
+
+    def test_a_new_database_has_the_version_1_schema(self, pg_url: str, old_pg_url: str) -> None:
+        """Columns, types, defaults and index definitions match version 1's."""
+        import psycopg
+
+        with psycopg.connect(old_pg_url, autocommit=True) as db:
+            db.execute(VERSION_1["postgresql"].encode())
+        open_outbox(pg_url).close()
+        assert postgres_shape(pg_url) == postgres_shape(old_pg_url)
+        round_trip(open_outbox(old_pg_url))

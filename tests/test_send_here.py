@@ -222,7 +222,8 @@ class TestSigterm:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout is not None
+        assert process.stdin is not None
         assert process.stdout.readline().strip() == "warm"
         loopback_tenant.delay = 30
         before = loopback_tenant.arriving

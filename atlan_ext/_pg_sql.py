@@ -1,0 +1,191 @@
+"""The SQL the PostgreSQL outbox runs its own way: a connection taking ``?`` placeholders, an
+event and its run's record stored in one statement, and the beats of writer processes by
+which another host tells that the writer of an open run still lives."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from atlan_ext._values import run_key
+from atlan_ext.outbox import RunRecord
+
+__all__ = [
+    "BEAT",
+    "FORGET_BEATS",
+    "OPEN_STATES",
+    "WRITER_BEAT_SECONDS",
+    "Db",
+    "beat_while_alive",
+    "stored",
+    "writer_alive",
+    "writer_key",
+]
+
+HOST = socket.gethostname()
+LEASE_SECONDS = 300.0
+# A process that stored an open run on this outbox says every few seconds that it lives (so
+# a host that cannot see its pid can tell); after WRITER_GONE seconds of silence it is gone.
+WRITER_BEAT_SECONDS = 5.0
+WRITER_GONE = 3 * WRITER_BEAT_SECONDS
+WRITER_FORGET = 86400.0  # beats of writers silent this long are deleted
+OPEN_STATES = ("START", "RUNNING")
+
+# Storing an event is one statement: the run's record (for lifecycle events) and the event
+# in one INSERT, atomic on its own. Its columns and conflict rule are those of
+# Outbox._remember and Outbox._insert, which SQLite runs as two statements.
+EVENT_INSERT = """INSERT INTO events (run_id, event_type, event_time, connector, event,
+    created, claimed_by, claimed_until, delivered, attempts)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+RUN_AND_EVENT_INSERT = f"""WITH run AS (
+    INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job, inputs,
+        outputs, created, updated, pid, host)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id) DO UPDATE SET state=excluded.state, inputs=excluded.inputs,
+        outputs=excluded.outputs, updated=excluded.updated)
+{EVENT_INSERT}"""  # noqa: S608 - constant text only
+
+# A writer's beat: ``<since> <server time>``. The server's clock judges freshness (hosts'
+# clocks differ); ``since`` is compared with the times of runs the same host wrote.
+BEAT = (
+    "INSERT INTO meta VALUES (?, ? || ' ' || EXTRACT(EPOCH FROM now())::text)"
+    " ON CONFLICT (key) DO UPDATE SET value=excluded.value"
+)
+FORGET_BEATS = (
+    "DELETE FROM meta WHERE key LIKE 'writer:%'"
+    " AND split_part(value, ' ', 2)::float8 < EXTRACT(EPOCH FROM now()) - ?"
+)
+
+
+# The outboxes (as shown) this process beats on, with the pid that started the beating (a
+# forked child beats on its own).
+_BEATING: Dict[str, int] = {}
+_BEATING_LOCK = threading.Lock()
+
+
+def beat_while_alive(outbox: str, execute: Callable[[str, Sequence[Any]], None]) -> None:
+    """This process's beat on ``outbox`` (as shown): now (once per process), then every
+    :data:`WRITER_BEAT_SECONDS` from a daemon thread while the process lives; gone at a
+    normal exit, so a step command's open run is judged by its age at once, as on SQLite.
+    ``execute`` runs one statement in a transaction of its own. Never raises."""
+    pid = os.getpid()
+    with _BEATING_LOCK:
+        if _BEATING.get(outbox) == pid:
+            return
+        _BEATING[outbox] = pid
+    since = time.time()  # before any run this process stores from now on
+    key = writer_key(pid)
+
+    def beat() -> None:
+        with contextlib.suppress(Exception):  # a missed beat only ages the last one
+            execute(BEAT, (key, repr(since)))
+
+    def beat_on() -> None:
+        while True:
+            time.sleep(WRITER_BEAT_SECONDS)
+            beat()
+
+    def ended() -> None:
+        if os.getpid() == pid:  # not a forked child leaving: its parent still lives
+            with contextlib.suppress(Exception):
+                execute("DELETE FROM meta WHERE key=?", (key,))
+
+    with contextlib.suppress(Exception):
+        execute(FORGET_BEATS, (WRITER_FORGET,))
+    beat()
+    threading.Thread(target=beat_on, name="atlan-ext-writer-beat", daemon=True).start()
+    atexit.register(ended)
+
+
+def writer_key(pid: int) -> str:
+    """The meta key this host's process ``pid`` beats under."""
+    return f"writer:{HOST}:{pid}"
+
+
+class Db:
+    """A psycopg connection that takes the outbox's SQLite-style ``?`` placeholders."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @staticmethod
+    def _sql(statement: str) -> str:
+        return statement.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self.connection.execute(self._sql(statement), list(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self.connection.cursor() as cursor:
+                cursor.executemany(self._sql(statement), rows)
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.connection.closed or self.connection.broken)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def stored(
+    owner: str,
+    event: Dict[str, Any],
+    connector: str,
+    lifecycle_state: Optional[str],
+    claim: bool,
+    now: float,
+    delivered: bool = False,
+    text: Optional[str] = None,
+) -> Tuple[str, List[Any]]:
+    """The statement storing ``event`` (with its run's record for a lifecycle event; the
+    same rows as :meth:`Outbox._insert` writes), and its parameters; ``owner`` claims it."""
+    run_id = run_key(event["run"]["runId"])
+    params: List[Any] = []
+    if lifecycle_state is not None:
+        job = event["job"]
+        params = [
+            run_id,
+            job["namespace"],
+            job["name"],
+            connector,
+            lifecycle_state,
+            json.dumps(job),
+            json.dumps(event.get("inputs", [])),
+            json.dumps(event.get("outputs", [])),
+            now,
+            now,
+            os.getpid(),
+            HOST,
+        ]
+    params += [
+        run_id,
+        event["eventType"],
+        event["eventTime"],
+        connector,
+        text if text is not None else json.dumps(event, separators=(",", ":")),
+        now,
+        owner if claim else None,
+        now + LEASE_SECONDS if claim else None,
+        now if delivered else None,
+        int(delivered),
+    ]
+    return (EVENT_INSERT if lifecycle_state is None else RUN_AND_EVENT_INSERT), params
+
+
+def writer_alive(record: RunRecord, beats: Dict[str, str], now: float) -> bool:
+    """True when the writer of ``record`` (on another host) beat within :data:`WRITER_GONE`
+    seconds, and began beating before the run was recorded (else its pid was reused)."""
+    value = beats.get(f"writer:{record.host}:{record.pid}", "")
+    try:
+        since, at = (float(part) for part in value.split())
+    except ValueError:
+        return False
+    return since <= record.created and now - at <= WRITER_GONE
