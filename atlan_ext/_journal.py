@@ -23,7 +23,6 @@ import contextlib
 import json
 import mmap
 import os
-import socket
 import struct
 import threading
 import uuid
@@ -31,11 +30,11 @@ import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from atlan_ext._processes import HOST, pid_alive
 from atlan_ext._state import SHIELD
 
 __all__ = ["Journal", "pending_records"]
 
-_HOST = socket.gethostname()
 _FIRST_SIZE = 1024 * 1024  # allocated up front: a page of a map that the disk cannot back
 _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is never sparse
 _HEADER = struct.Struct("<B3xII")
@@ -53,7 +52,7 @@ class Journal:
 
     def __init__(self, folder: os.PathLike[str] | str) -> None:
         self.folder = Path(folder)
-        name = f"{_PREFIX}{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.bin"
+        name = f"{_PREFIX}{HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.bin"
         self.path = self.folder / name
         self._lock = threading.Lock()
         self._map: Optional[mmap.mmap] = None
@@ -181,27 +180,17 @@ def _records(data: bytes) -> Iterator[Record]:
         position = start + length
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def pending_records(folder: os.PathLike[str] | str) -> List[Tuple[Path, List[Record]]]:
     """The pending records of journals left by processes of this host that are gone, file by
     file (the caller stores them in the outbox, then removes the file)."""
     found: List[Tuple[Path, List[Record]]] = []
     try:
-        entries = list(Path(folder).glob(f"{_PREFIX}{_HOST}-*.bin"))
+        entries = list(Path(folder).glob(f"{_PREFIX}{HOST}-*.bin"))
     except OSError:
         return found
     for path in entries:
-        pid_text = path.name[len(_PREFIX) + len(_HOST) + 1 :].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        pid_text = path.name[len(_PREFIX) + len(HOST) + 1 :].split("-", 1)[0]
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         try:
             data = path.read_bytes()

@@ -8,11 +8,12 @@ import atexit
 import contextlib
 import json
 import os
-import socket
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from atlan_ext._processes import HOST
+from atlan_ext._records import run_row
 from atlan_ext._values import run_key
 from atlan_ext.outbox import RunRecord
 
@@ -28,7 +29,6 @@ __all__ = [
     "writer_key",
 ]
 
-HOST = socket.gethostname()
 LEASE_SECONDS = 300.0
 # A process that stored an open run on this outbox says every few seconds that it lives (so
 # a host that cannot see its pid can tell); after WRITER_GONE seconds of silence it is gone.
@@ -146,25 +146,11 @@ def stored(
     text: Optional[str] = None,
 ) -> Tuple[str, List[Any]]:
     """The statement storing ``event`` (with its run's record for a lifecycle event; the
-    same rows as :meth:`Outbox._insert` writes), and its parameters; ``owner`` claims it."""
+    same rows as the SQLite outbox writes), and its parameters; ``owner`` claims it."""
     run_id = run_key(event["run"]["runId"])
     params: List[Any] = []
     if lifecycle_state is not None:
-        job = event["job"]
-        params = [
-            run_id,
-            job["namespace"],
-            job["name"],
-            connector,
-            lifecycle_state,
-            json.dumps(job),
-            json.dumps(event.get("inputs", [])),
-            json.dumps(event.get("outputs", [])),
-            now,
-            now,
-            os.getpid(),
-            HOST,
-        ]
+        params = run_row(event, connector, lifecycle_state, now)
     params += [
         run_id,
         event["eventType"],

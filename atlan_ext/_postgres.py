@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
-from atlan_ext._pg_sql import HOST, OPEN_STATES, Db, beat_while_alive, stored, writer_alive
+from atlan_ext._pg_sql import OPEN_STATES, Db, beat_while_alive, stored, writer_alive
 from atlan_ext._pg_url import is_url, password_of, redacted, remember_password
+from atlan_ext._processes import HOST
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._state import SHIELD
 from atlan_ext._values import run_key

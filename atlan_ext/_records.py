@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from atlan_ext._processes import HOST, pid_alive
+from atlan_ext._values import run_key
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -15,6 +17,7 @@ __all__ = [
     "RunRecord",
     "event_from_row",
     "run_from_row",
+    "run_row",
 ]
 
 
@@ -107,3 +110,23 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         pid=row[10],
         host=row[11],
     )
+
+
+def run_row(event: Dict[str, Any], connector: str, state: str, now: float) -> List[Any]:
+    """The ``runs`` row a lifecycle event records (both backends, in the column order of
+    :data:`RUN_COLUMNS`): its job, datasets and state, written by this process on this host."""
+    job = event["job"]
+    return [
+        run_key(event["run"]["runId"]),
+        job["namespace"],
+        job["name"],
+        connector,
+        state,
+        json.dumps(job),
+        json.dumps(event.get("inputs", [])),
+        json.dumps(event.get("outputs", [])),
+        now,
+        now,
+        os.getpid(),
+        HOST,
+    ]

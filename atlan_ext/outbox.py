@@ -28,7 +28,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from atlan_ext._database import WAIT_SECONDS
 from atlan_ext._journal import pending_records
 from atlan_ext._leases import LEASE_SECONDS, Leases
-from atlan_ext._processes import HOST
 from atlan_ext._processes import pid_alive as pid_alive  # public: imported from here
 from atlan_ext._records import (
     EVENT_COLUMNS,
@@ -37,6 +36,7 @@ from atlan_ext._records import (
     RunRecord,
     event_from_row,
     run_from_row,
+    run_row,
 )
 from atlan_ext._shared_state import SharedState
 from atlan_ext._state import STATE, say_once
@@ -323,27 +323,13 @@ class Outbox(Leases, SharedState):
     def _remember(self, event: Dict[str, Any], connector: str, state: str, now: float) -> None:
         """Record the run (its job, datasets and state) from one of its lifecycle events, so
         later steps need only the run id. Inside the caller's transaction."""
-        job = event["job"]
         self._db.execute(
             """INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
                                  inputs, outputs, created, updated, pid, host)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(run_id) DO UPDATE SET state=excluded.state,
                    inputs=excluded.inputs, outputs=excluded.outputs, updated=excluded.updated""",
-            (
-                run_key(event["run"]["runId"]),
-                job["namespace"],
-                job["name"],
-                connector,
-                state,
-                json.dumps(job),
-                json.dumps(event.get("inputs", [])),
-                json.dumps(event.get("outputs", [])),
-                now,
-                now,
-                os.getpid(),
-                HOST,
-            ),
+            run_row(event, connector, state, now),
         )
 
     def events(
