@@ -83,8 +83,9 @@ class Sender(Held):
         return self.queue.qsize() >= _QUEUE_LIMIT
 
     def keep(self, item: Item) -> None:
-        """An event the job stored in the outbox itself while this sender was crowded: sent
-        from there once there is room, its run's later events behind it. Nothing is dropped."""
+        """An event the job kept itself (stored while this sender was crowded, or the ABORT
+        of a strict run that did not begin): sent on the next try, after what is parked
+        already, its run's later events behind it. Nothing is dropped."""
         with self.lock:
             self.blocked.add(item.run_id)
             if self.thread is None:

@@ -218,13 +218,16 @@ class Delivery:
             store(outbox, self.connector, [item], claim=claim, check=check, wait=self.timeout)
 
     def keep(self, event: Event, lifecycle: Optional[str]) -> None:
-        """Store ``event`` to be sent by a later replay (or the sender's next try), without
-        sending it now."""
+        """Keep ``event`` without sending it now: stored, and held by the sender behind the
+        run's undelivered START (sent after it on the sender's next try; in memory when the
+        outbox does not take it, spilled at exit)."""
         if captured(event):
             return
-        store(
-            self.outbox, self.connector, [item_of(event, lifecycle)], claim=False, wait=self.timeout
-        )
+        item = item_of(event, lifecycle)
+        store(self.outbox, self.connector, [item], claim=False, wait=self.timeout)
+        if self.client is not None:
+            with STATE.lock:
+                sender_for(self.client, self.connector, self.outbox).keep(item)
 
     def _report(self, error: LineageDeliveryError) -> None:
         if self.strict:

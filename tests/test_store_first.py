@@ -554,3 +554,48 @@ class TestCrowded:
             seen.setdefault(run_id, event["eventType"])
         assert len(seen) == 15_000
         assert overtaken == 0
+
+
+STRICT_WITHOUT_AN_OUTBOX = """
+from atlan_ext import Job, lineage_run
+from atlan_ext.delivery import flush
+from atlan_ext.exceptions import LineageDeliveryError
+
+try:
+    with lineage_run(Job("ol-spark", "strict-no-outbox"), strict=True):
+        print("body ran")
+except LineageDeliveryError:
+    print("raised")
+print("flushed", flush(120))
+"""
+
+
+class TestStrictWithoutAnOutbox:
+    def test_the_withdrawn_runs_abort_follows_its_start(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A strict START Atlan refuses (503, twice: the client retries once) while no outbox works: the block does not run,
+        and the run's ABORT, which the outbox cannot keep either, is sent after the START
+        once Atlan answers (it was dropped before)."""
+        home = tmp_path / "strict"
+        home.mkdir()
+        (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
+        loopback_tenant.script.extend([503, 503])  # the client's own retry is refused too
+        done = subprocess.run(
+            [sys.executable, "-c", STRICT_WITHOUT_AN_OUTBOX],
+            env=child_env(
+                home,
+                ATLAN_BASE_URL=loopback_tenant.base_url,
+                ATLAN_API_KEY=KEY,
+                ATLAN_EXT_COURIER="off",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "body ran" not in done.stdout
+        assert "raised" in done.stdout
+        assert "flushed True" in done.stdout, done.stderr
+        types = [e["eventType"] for e in arrived(loopback_tenant)]
+        assert types == ["START", "ABORT"]
