@@ -574,9 +574,9 @@ class TestStrictWithoutAnOutbox:
     def test_the_withdrawn_runs_abort_follows_its_start(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:
-        """A strict START Atlan refuses (503, twice: the client retries once) while no outbox works: the block does not run,
-        and the run's ABORT, which the outbox cannot keep either, is sent after the START
-        once Atlan answers (it was dropped before)."""
+        """A strict START Atlan refuses (503, twice: the client retries once) while no outbox
+        works: the block does not run, and the run's ABORT, which no outbox keeps either, is
+        sent after the START once Atlan answers (it was left unsent before)."""
         home = tmp_path / "strict"
         home.mkdir()
         (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
