@@ -338,7 +338,9 @@ class TestSharedBudget:
     """Couriers on one outbox share the tenant's request budget and its 429 pauses."""
 
     def test_two_couriers_keep_one_rate(self, pg_url: str, timed_tenant: Tenant) -> None:
-        """Two couriers at 600 requests a minute together: never more than 10 (+1) a second."""
+        """Two couriers at 600 requests a minute together: 60 requests take about 6 s, never
+        more than 10 a second (measured on arrival, where a request that left late lands
+        beside the next: a little slack for that on a busy machine)."""
         store_runs(pg_url, 30)
         client = AtlanTenant(timed_tenant.base_url, "key", 10.0).client()
 
@@ -352,7 +354,8 @@ class TestSharedBudget:
             thread.join(180)
         times: List[float] = timed_tenant.times  # type: ignore[attr-defined]
         assert len(times) == 60
-        assert peak_per_second(times) <= 11
+        assert times[-1] - times[0] >= 5.0  # 59 gaps of 0.1 s (unlimited: well under 1 s)
+        assert peak_per_second(times) <= 13
         assert open_outbox(pg_url).counts() == (0, 60)
 
     def test_a_429_pauses_every_courier(
