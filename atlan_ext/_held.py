@@ -34,6 +34,7 @@ class Held:
         self.queue: queue.Queue[Optional[Item]] = queue.Queue()  # None: only a wake-up
         self.lock = threading.RLock()  # RLock: SIGTERM may end a run while a submit holds it
         self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
+        self.refused: Set[str] = set()  # runs with an event Atlan refused: left for a replay
         self.slow: Set[str] = set()  # runs the job no longer waits for
         self.busy = 0
         self.store_lock = threading.RLock()  # one writer of handed-off events: sender or exit
@@ -204,7 +205,7 @@ class Held:
         try:
             earlier, held = take_earlier(
                 self.outbox,
-                [item for item in batch if item.run_id not in self.blocked],
+                [i for i in batch if i.run_id not in self.blocked and i.run_id not in self.refused],
                 self.started,
             )
         except OutboxError as error:
@@ -213,7 +214,15 @@ class Held:
         self.blocked.update(held)
         sendable = []
         for item in batch:
-            if item.run_id in self.blocked:
+            if item.run_id in self.refused:  # not tried again here: sending cannot change it
+                if item.error is None:
+                    item.error = LineageDeliveryError(
+                        "kept in the outbox behind an event of the same run that Atlan "
+                        "refused (atlan-lineage status shows why)",
+                        retryable=False,
+                    )
+                self.store_items([item], claim=False)
+            elif item.run_id in self.blocked:
                 item.error = LineageDeliveryError(
                     "kept in the outbox behind an earlier undelivered event of the same run",
                     retryable=True,

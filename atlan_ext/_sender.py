@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, cast
 
-from atlan_ext._breaker import RETRY, STOP
+from atlan_ext._breaker import REFUSED, RETRY, STOP
 from atlan_ext._held import Held, again_note, target_key
 from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext._store import Item, ids_of, journaled, outbox_failed, stored_item
@@ -352,9 +352,12 @@ class Sender(Held):
             if item.error is None:
                 item.error = error
             self.blocked.add(item.run_id)
-        self.park(items)
         with self.lock:  # STOP: no event of this tenant goes until a setting is fixed
             verdict = self.breaker.failed(error)
+            if verdict == REFUSED:  # the same event would be refused again: a replay's
+                self.refused.update(item.run_id for item in items)
+        if verdict != REFUSED:
+            self.park(items)
         if verdict == RETRY:
             note = again_note()
         elif verdict == STOP:

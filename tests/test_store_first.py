@@ -599,3 +599,31 @@ class TestStrictWithoutAnOutbox:
         assert "flushed True" in done.stdout, done.stderr
         types = [e["eventType"] for e in arrived(loopback_tenant)]
         assert types == ["START", "ABORT"]
+
+
+class TestRefused:
+    def test_a_refused_event_is_not_sent_again_in_a_loop(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Atlan refuses a run's START (HTTP 400) and keeps answering: the sender does not
+        send it again while the process lives (it did, hundreds of times a second); the
+        START and the COMPLETE behind it stay pending for a replay."""
+        loopback_tenant.script.extend([400] * 1000)
+        home = tmp_path / "refused"
+        done = python(
+            """
+            import time
+            from atlan_ext import Job, lineage_run
+            with lineage_run(Job("ol-spark", "refused")):
+                pass
+            time.sleep(3)
+            """,
+            home,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+            ATLAN_EXT_COURIER="off",
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(loopback_tenant.received) == 1
+        assert "HTTP 400" in done.stderr
+        assert [e.event_type for e in kept(home) if e.delivered is None] == ["START", "COMPLETE"]
