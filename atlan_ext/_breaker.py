@@ -4,14 +4,14 @@ Both senders of events use it, the delivery thread of a process (:mod:`atlan_ext
 and the courier loop (:func:`atlan_ext.courier.drain`):
 
 - a failure that can pass (refused, timed out, 429/5xx) makes the tenant *down*; the next try
-  comes after the ``Retry-After`` Atlan sent (at most :data:`RETRY_AFTER_CAP`), else after a
-  pause of :data:`FIRST_PAUSE` that doubles with each failure in a row up to
-  :data:`LAST_PAUSE`;
+  comes after a pause of :data:`FIRST_PAUSE` that doubles with each failure in a row up to
+  :data:`LAST_PAUSE`, or after the ``Retry-After`` Atlan sent when that is longer (at most
+  :data:`RETRY_AFTER_CAP`: a wrong header must not stall delivery);
 - an answer that only a fixed setting changes (:func:`atlan_ext.send.tenant_wide`) is final:
   nothing more is tried;
 - any other refusal (HTTP 400 for one event) concerns that event only: the tenant stays up;
 - a 429 on an outbox that couriers share pauses all of them, for ``Retry-After`` when Atlan
-  sent one, else for :data:`TOO_MANY_PAUSE`.
+  sent one (at least :data:`FIRST_PAUSE`), else for :data:`TOO_MANY_PAUSE`.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ class Breaker:
             if self.down is not None:
                 self.pause = min(self.pause * 2, LAST_PAUSE)
             self.down = str(error)
-            wait = retry_after(error)
-            self.retry_at = time.monotonic() + (self.pause if wait is None else wait)
+            # Retry-After is a floor: a shorter one (0, a date gone by) never ends the backoff.
+            wait = max(self.pause, retry_after(error) or 0.0)
+            self.retry_at = time.monotonic() + wait
             return RETRY
         if tenant_wide(error):
             self.final = True
@@ -115,4 +116,4 @@ def shared_pause(error: LineageDeliveryError, default: float = TOO_MANY_PAUSE) -
     if error.status != 429:
         return None
     wait = retry_after(error)
-    return default if wait is None else wait
+    return default if wait is None else max(FIRST_PAUSE, wait)

@@ -128,6 +128,15 @@ class TestCourierHonoursRetryAfter:
         assert done.delivered == 1
         assert statuses(tenant) == [503, 503, 202]
 
+    def test_a_shorter_retry_after_does_not_end_the_backoff(self, tenant: MockAtlan) -> None:
+        """``Retry-After: 0`` on every 503: the courier still pauses 1 s, then 2 s (a floor,
+        not a replacement: it sent a request every few milliseconds before)."""
+        outbox = stored_run(tenant)
+        tenant.script(*[(503, {"Retry-After": "0"})] * 1000)
+        done = drain(client(tenant), outbox, seconds=2.5)
+        assert done.delivered == 0
+        assert len(statuses(tenant)) <= 6  # tries at 0, 1 s and 3 s: pyatlan's two attempts
+
 
 class TestSenderHonoursRetryAfter:
     """The delivery thread of a process uses the same policy."""
