@@ -3,10 +3,10 @@ of the URLs this process opened (for the couriers it starts, in their environmen
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Dict, List, Optional
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-__all__ = ["is_url", "password_of", "redacted", "remember_password"]
+__all__ = ["hide_passwords", "is_url", "password_of", "redacted", "remember_password"]
 
 
 def is_url(target: object) -> bool:
@@ -15,16 +15,43 @@ def is_url(target: object) -> bool:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password: what is shown, logged and passed to couriers."""
+    """The URL without its password (in its user part, or a ``password`` option): what is
+    shown, logged and passed to couriers."""
     parts = urlsplit(url)
-    if parts.password is None:
+    kept = [piece for piece in parts.query.split("&") if piece.partition("=")[0] != "password"]
+    query = "&".join(kept) if parts.query else parts.query
+    if parts.password is None and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, ""))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        netloc = f"{user}{host}{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _passwords(url: str) -> List[str]:
+    """Every form of the password ``url`` carries (as written and decoded), longest first."""
+    parts = urlsplit(url)
+    found = []
+    if parts.password:
+        found += [parts.password, unquote(parts.password)]
+    for piece in parts.query.split("&"):
+        key, _, value = piece.partition("=")
+        if key == "password" and value:
+            found += [value, unquote(value)]
+    found += [value for key, value in parse_qsl(parts.query) if key == "password" and value]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def hide_passwords(url: str, text: str) -> str:
+    """``text`` (say, a driver's error about ``url``) with ``url``'s password blanked out."""
+    for password in _passwords(url):
+        text = text.replace(password, "***")
+    return text
 
 
 # The passwords of the outbox URLs this process opened, by the URL as shown: a courier this
@@ -35,9 +62,13 @@ _PASSWORDS: Dict[str, str] = {}
 
 def remember_password(url: str) -> None:
     """Keep the password of ``url``, if it has one, for :func:`password_of`."""
-    password = urlsplit(url).password
-    if password is not None:
-        _PASSWORDS[redacted(url)] = unquote(password)
+    parts = urlsplit(url)
+    if parts.password is not None:
+        _PASSWORDS[redacted(url)] = unquote(parts.password)
+        return
+    for key, value in parse_qsl(parts.query):
+        if key == "password" and value:
+            _PASSWORDS[redacted(url)] = value
 
 
 def password_of(shown: str) -> Optional[str]:

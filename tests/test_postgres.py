@@ -91,6 +91,11 @@ class TestChoosingTheBackend:
             ("postgresql://u:s3cret@db:5432/lineage", "postgresql://u@db:5432/lineage"),
             ("postgresql://u@db/lineage", "postgresql://u@db/lineage"),
             ("postgres://u:s3cret@/x?host=/run/pg", "postgres://u@/x?host=/run/pg"),
+            (
+                "postgresql://u@db/x?password=s3cret&sslmode=require",
+                "postgresql://u@db/x?sslmode=require",
+            ),
+            ("postgresql://u@db/x?password=s3cret", "postgresql://u@db/x"),
         ],
     )
     def test_the_password_is_cut_from_what_is_shown(self, url: str, shown: str) -> None:
@@ -104,6 +109,23 @@ class TestChoosingTheBackend:
         with pytest.raises(MissingDependencyError, match=r"atlan-ext\[postgres\]") as raised:
             open_outbox("postgresql://u:s3cret@127.0.0.1:1/db")
         assert "s3cret" not in str(raised.value)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "postgresql://u:s3cret%zz@127.0.0.1:1/db",  # libpq quotes it in its error
+            "postgresql://u@127.0.0.1:1/db?password=s3cret%zz",
+            "postgresql://u@127.0.0.1:1/db?password=s3cret&bogus=1",
+        ],
+    )
+    def test_a_url_the_driver_refuses_is_an_outbox_error_without_the_password(
+        self, url: str
+    ) -> None:
+        """A malformed URL or option: the driver's message is kept, its password blanked."""
+        with pytest.raises(OutboxError) as raised:
+            open_outbox(url)
+        assert "s3cret" not in str(raised.value)
+        assert "s3cret" not in repr(raised.value)
 
     def test_an_unreachable_server_is_an_outbox_error_without_the_password(self) -> None:
         """Nothing listens on port 1: OutboxError, naming where the password comes from."""
