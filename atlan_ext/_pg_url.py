@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-__all__ = ["hide_passwords", "is_url", "password_of", "redacted", "remember_password"]
+__all__ = ["is_url", "password_of", "passwords", "redacted", "remember_password"]
 
 
 def is_url(target: object) -> bool:
@@ -33,8 +33,9 @@ def redacted(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _passwords(url: str) -> List[str]:
-    """Every form of the password ``url`` carries (as written and decoded), longest first."""
+def passwords(url: str) -> List[str]:
+    """Every form of the password ``url`` carries (as written and decoded), longest first:
+    the secrets to blank out of a driver's message about it."""
     parts = urlsplit(url)
     found = []
     if parts.password:
@@ -45,13 +46,6 @@ def _passwords(url: str) -> List[str]:
             found += [value, unquote(value)]
     found += [value for key, value in parse_qsl(parts.query) if key == "password" and value]
     return sorted(set(found), key=len, reverse=True)
-
-
-def hide_passwords(url: str, text: str) -> str:
-    """``text`` (say, a driver's error about ``url``) with ``url``'s password blanked out."""
-    for password in _passwords(url):
-        text = text.replace(password, "***")
-    return text
 
 
 # The passwords of the outbox URLs this process opened, by the URL as shown: a courier this

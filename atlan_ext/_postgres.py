@@ -22,10 +22,11 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
 from atlan_ext._pg_sql import OPEN_STATES, Db, beat_while_alive, stored, writer_alive
-from atlan_ext._pg_url import hide_passwords, is_url, password_of, redacted, remember_password
+from atlan_ext._pg_url import is_url, password_of, passwords, redacted, remember_password
 from atlan_ext._processes import HOST
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._state import SHIELD
+from atlan_ext._tenant import redact
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
 from atlan_ext.outbox import Outbox, OutboxEvent, RunRecord, default_path
@@ -90,9 +91,8 @@ class PostgresOutbox(Outbox):
             self._check_and_create_pg(db)
         except psycopg.Error as error:
             db.close()
-            raise OutboxError(
-                f"the outbox {self.path} cannot be used ({hide_passwords(self.__url, str(error))})"
-            ) from None
+            text = redact(str(error), passwords(self.__url))
+            raise OutboxError(f"the outbox {self.path} cannot be used ({text})") from None
         return db
 
     def _check_and_create_pg(self, db: Db) -> None:
@@ -121,7 +121,7 @@ class PostgresOutbox(Outbox):
 
     def _trouble(self, error: BaseException) -> str:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        text = hide_passwords(self.__url, text)  # libpq may quote the URL's password
+        text = redact(text, passwords(self.__url))  # libpq may quote the URL's password
         return f"the outbox {self.path} cannot be used ({text}): it is tried again later"
 
     def close(self) -> None:
