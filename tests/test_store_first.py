@@ -581,17 +581,13 @@ class TestStrictWithoutAnOutbox:
         home.mkdir()
         (home / "outbox.db").mkdir()  # a folder where the file should be: unusable
         loopback_tenant.script.extend([503, 503])  # the client's own retry is refused too
-        done = subprocess.run(
-            [sys.executable, "-c", STRICT_WITHOUT_AN_OUTBOX],
-            env=child_env(
-                home,
-                ATLAN_BASE_URL=loopback_tenant.base_url,
-                ATLAN_API_KEY=KEY,
-                ATLAN_EXT_COURIER="off",
-            ),
-            capture_output=True,
-            text=True,
+        done = python(
+            STRICT_WITHOUT_AN_OUTBOX,
+            home,
             timeout=300,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+            ATLAN_EXT_COURIER="off",
         )
         assert done.returncode == 0, done.stderr
         assert "body ran" not in done.stdout
