@@ -11,7 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -92,6 +92,7 @@ class Tenant(ThreadingHTTPServer):
         self.received: List[Tuple[str, Dict[str, str], Any, int]] = []
         self.script: List[int] = []
         self.delay = 0.0
+        self.retry_after: Optional[str] = None  # sent with every answer that is not a 2xx
         self.arriving = 0  # POSTs begun (answered or not): a test can wait for one in flight
 
     @property
@@ -110,6 +111,8 @@ class Handler(BaseHTTPRequestHandler):
         status = self.server.script.pop(0) if self.server.script else 202
         self.server.received.append((self.path, dict(self.headers), json.loads(body), status))
         self.send_response(status)
+        if self.server.retry_after is not None and not 200 <= status < 300:
+            self.send_header("Retry-After", self.server.retry_after)
         self.send_header("content-length", "0")
         self.end_headers()
 
@@ -135,12 +138,10 @@ def loopback_tenant() -> Iterator[Tenant]:
     server.server_close()
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _no_courier_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Couriers started by tests (step commands against loopback tenants, some down) are
-    stopped when the session ends, rather than retrying for their full life."""
-    yield
-    base = str(tmp_path_factory.getbasetemp()).encode()
+def _kill_couriers(folder: Path) -> None:
+    """SIGKILL the couriers delivering an outbox under ``folder`` (found by the outbox their
+    environment names: ``ATLAN_EXT_COURIER_OUTBOX``)."""
+    prefix = b"ATLAN_EXT_COURIER_OUTBOX=" + str(folder).encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -148,6 +149,24 @@ def _no_courier_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> 
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(v.startswith(b"ATLAN_EXT_COURIER_OUTBOX=" + base) for v in environ):
+        if any(v.startswith(prefix) for v in environ):
             with contextlib.suppress(OSError):
                 os.kill(int(entry.name), signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def _no_courier_outlives_its_test(tmp_path: Path) -> Iterator[None]:
+    """Couriers a test started (step commands, scripts and ``wrap`` leave their pending events
+    to one; some against loopback tenants that are gone) are stopped when the test ends, so
+    they do not compete for the CPU with the tests that follow. (Each writes ``courier.log``
+    beside its outbox: no log, no courier to look for.)"""
+    yield
+    if any(tmp_path.rglob("*courier.log")):
+        _kill_couriers(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_courier_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Couriers started outside a test's own folder are stopped when the session ends."""
+    yield
+    _kill_couriers(tmp_path_factory.getbasetemp())
