@@ -58,6 +58,13 @@ def stored(home: Path) -> List[Any]:
     return Outbox(home / "outbox.db").events()
 
 
+def recorded(home: Path, error: str) -> bool:
+    """True once an event in the outbox has ``error`` in its last error."""
+    return (home / "outbox.db").exists() and any(
+        error in (e.last_error or "") for e in stored(home)
+    )
+
+
 def _default_sigint() -> None:
     # A job started in the background by a shell without job control inherits SIGINT
     # ignored, and so would the command: give wrap the disposition a terminal gives it.
@@ -215,22 +222,51 @@ class TestTenantDownThenReplay:
     def test_503_forever_stays_in_the_outbox(self, tmp_path: Path, loopback_tenant: Tenant) -> None:
         """A tenant answering 503 to everything: nothing is lost, the error is recorded."""
         loopback_tenant.script = [503] * 100
-        done = cli(
-            *WRAP,
-            "--timeout",
-            "60",
-            "--",
-            sys.executable,
-            "-c",
-            "pass",
-            home=tmp_path,
-            base_url=loopback_tenant.base_url,
+        loopback_tenant.retry_after = "1"
+        # The command ends once the START's 503 is recorded (pyatlan's import, which can take
+        # 30 s on a busy machine, comes first): wrap's --timeout is then only its wait for a
+        # tenant that keeps answering 503 (a few more tries), and can be short.
+        answered = tmp_path / "answered"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "atlan_ext.cli",
+                *WRAP,
+                "--timeout",
+                "10",
+                "--",
+                sys.executable,
+                "-c",
+                WAIT_FOR_FILE,
+                str(answered),
+            ],
+            env=env(tmp_path, loopback_tenant.base_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        assert done.returncode == 0
+        deadline = time.monotonic() + 120
+        while not recorded(tmp_path, "503"):
+            assert process.poll() is None, "wrap ended before a 503 was recorded"
+            assert time.monotonic() < deadline, "no 503 recorded within 120 s"
+            time.sleep(0.05)
+        answered.touch()
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0
         events = stored(tmp_path)
         assert [e.status for e in events] == ["pending", "pending"]
         assert "503" in (events[0].last_error or "")
-        assert "503" in done.stderr
+        assert "503" in stderr
+
+
+# A command that ends once the file named by its argument exists (at most two minutes).
+WAIT_FOR_FILE = """
+import os, sys, time
+deadline = time.monotonic() + 120
+while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+    time.sleep(0.05)
+"""
 
 
 def fill(home: Path, runs: int) -> None:
