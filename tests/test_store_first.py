@@ -437,7 +437,9 @@ class TestReplayKeepsTrying:
             'with lineage_run(Job("ol-spark", "later"), client="local"): pass',
             tmp_path,
         )
-        loopback_tenant.script.extend([503] * 8)  # more than pyatlan's own retries
+        # Two sends' worth (pyatlan tries each twice): replay keeps trying after its own tries.
+        loopback_tenant.script.extend([503] * 4)
+        loopback_tenant.retry_after = "1"
         done = lineage_cli(
             "replay",
             "--time-limit",
@@ -606,19 +608,30 @@ class TestRefused:
         START and the COMPLETE behind it stay pending for a replay."""
         loopback_tenant.script.extend([400] * 1000)
         home = tmp_path / "refused"
-        done = python(
-            """
-            import time
-            from atlan_ext import Job, lineage_run
-            with lineage_run(Job("ol-spark", "refused")):
-                pass
+        go_on = tmp_path / "go-on"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            running = pool.submit(
+                python,
+                """
+                import os, time
+                from atlan_ext import Job, lineage_run
+                with lineage_run(Job("ol-spark", "refused")):
+                    pass
+                while not os.path.exists(os.environ["GO_ON"]):  # until the test saw enough
+                    time.sleep(0.05)
+                """,
+                home,
+                ATLAN_BASE_URL=loopback_tenant.base_url,
+                ATLAN_API_KEY=KEY,
+                ATLAN_EXT_COURIER="off",
+                GO_ON=str(go_on),
+            )
+            # The process lives 3 s after its first try (pyatlan's import, up to 30 s on a
+            # busy machine, comes before it): time enough to see it send again in a loop.
+            assert eventually(lambda: len(loopback_tenant.received) > 0)
             time.sleep(3)
-            """,
-            home,
-            ATLAN_BASE_URL=loopback_tenant.base_url,
-            ATLAN_API_KEY=KEY,
-            ATLAN_EXT_COURIER="off",
-        )
+            go_on.touch()
+            done = running.result()
         assert done.returncode == 0, done.stderr
         assert len(loopback_tenant.received) == 1
         assert "HTTP 400" in done.stderr
