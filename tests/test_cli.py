@@ -241,7 +241,7 @@ class TestTenantDownThenReplay:
                 WAIT_FOR_FILE,
                 str(answered),
             ],
-            env=env(tmp_path, loopback_tenant.base_url),
+            env=env(tmp_path, loopback_tenant.base_url, courier=False),  # none takes over
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
