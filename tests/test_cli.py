@@ -225,7 +225,9 @@ class TestTenantDownThenReplay:
         loopback_tenant.retry_after = "1"
         # The command ends once the START's 503 is recorded (pyatlan's import, which can take
         # 30 s on a busy machine, comes first): wrap's --timeout is then only its wait for a
-        # tenant that keeps answering 503 (a few more tries), and can be short.
+        # tenant that keeps answering 503 (a few more tries). It also sets the client's read
+        # timeout (20 s: about 7 s): a try that timed out on a loaded machine would replace the
+        # recorded 503, so it is not shorter.
         answered = tmp_path / "answered"
         process = subprocess.Popen(
             [
@@ -234,7 +236,7 @@ class TestTenantDownThenReplay:
                 "atlan_ext.cli",
                 *WRAP,
                 "--timeout",
-                "10",
+                "20",
                 "--",
                 sys.executable,
                 "-c",
