@@ -251,15 +251,22 @@ class Delivery:
         self.finish(handed)
 
     def hand_over(
-        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+        self,
+        event: Event,
+        lifecycle: Optional[str] = None,
+        check: Optional[StateCheck] = None,
+        *,
+        text: Optional[str] = None,
     ) -> Optional[Handed]:
         """The first half of :meth:`send`, which never waits for Atlan: ``event`` left where
         a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
         together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
-        comes between the two. ``None``: nothing more to do."""
+        comes between the two. ``text``: the event as compact JSON, when the caller has it
+        (a run's events: see :func:`atlan_ext._event_build.event_text`). ``None``: nothing
+        more to do."""
         if captured(event):
             return None
-        return self._hand_over(event, lifecycle, check)
+        return self._hand_over(event, lifecycle, check, text)
 
     def finish(self, handed: Optional[Handed]) -> None:
         """The second half of :meth:`send`: send it here or wait for its answer, per the
@@ -308,12 +315,16 @@ class Delivery:
             self._report(item.error)
 
     def _hand_over(
-        self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck]
+        self,
+        event: Event,
+        lifecycle: Optional[str],
+        check: Optional[StateCheck],
+        text: Optional[str],
     ) -> Optional[Handed]:
         """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
         it to its sender, unless the job is to send it itself: the sender, the item, whether
         the job sends it here and whether it waits. ``None``: stored, nothing to send."""
-        offset, text = -1, None
+        offset = -1
         item = item_of(event, lifecycle)
         crowded = False
         if self.client is not None:
@@ -329,7 +340,7 @@ class Delivery:
             # The journal keeps it through a kill; the sender stores it in the outbox.
             journal = journal_for(self.outbox)
             if journal is not None:
-                offset, text = journal.append(self.connector, lifecycle, event)
+                offset, text = journal.append(self.connector, lifecycle, event, text)
         if offset < 0:
             self._store(item, check)
             if self.client is None and item.event_id is not None:
@@ -369,12 +380,17 @@ class Delivery:
         return sender, item, here, waiting
 
     async def send_async(
-        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+        self,
+        event: Event,
+        lifecycle: Optional[str] = None,
+        check: Optional[StateCheck] = None,
+        *,
+        text: Optional[str] = None,
     ) -> None:
         """Deliver ``event`` from a coroutine: handed over as :meth:`send` does, and the
         answer awaited (when the run waits for it) off the event loop."""
         with SHIELD:  # as in send: a SIGTERM's spill never finds the queue's lock held
-            handed = self.hand_over(event, lifecycle, check)
+            handed = self.hand_over(event, lifecycle, check, text=text)
         if handed is None or not handed[3]:  # nothing to wait for: no thread hop
             return
         import asyncio  # here: only async code pays for it
