@@ -140,7 +140,6 @@ def _settle(outbox: Outbox) -> None:
 
 # -- the per-run delivery policy -------------------------------------------------------------
 
-
 #: A handed-over event: its sender, the item, whether the job sends it on its own thread,
 #: and whether it waits for the answer.
 Handed = Tuple[Sender, Item, bool, bool]
@@ -322,61 +321,64 @@ class Delivery:
         text: Optional[str],
     ) -> Optional[Handed]:
         """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
-        it to its sender, unless the job is to send it itself: the sender, the item, whether
-        the job sends it here and whether it waits. ``None``: stored, nothing to send."""
+        it to its sender, unless the job sends it itself (see :data:`Handed`); ``None``:
+        stored, nothing to send."""
         offset = -1
         item = item_of(event, lifecycle)
+        outbox, client = self.outbox, self.client
         crowded = False
-        if self.client is not None:
+        if client is not None:
+            # One hold of the lock for the usual case: the event is journaled (kept through a
+            # kill; its sender stores it in the outbox) and given to its sender, which stays
+            # registered until it has the item.
             with STATE.lock:
-                crowded = sender_for(self.client, self.connector, self.outbox).crowded()
-        if (
-            self.client is not None
-            and check is None
-            and not self.durable
-            and not crowded
-            and not outbox_troubled(self.outbox)
-        ):
-            # The journal keeps it through a kill; the sender stores it in the outbox.
-            journal = journal_for(self.outbox)
-            if journal is not None:
-                offset, text = journal.append(self.connector, lifecycle, event, text)
-        if offset < 0:
-            self._store(item, check)
-            if self.client is None and item.event_id is not None:
-                return None
-        run_id = item.run_id
+                sender = sender_for(client, self.connector, outbox)
+                crowded = sender.crowded()
+                if (
+                    check is None
+                    and not self.durable
+                    and not crowded
+                    and not outbox_troubled(outbox)
+                ):
+                    journal = journal_for(outbox)
+                    if journal is not None:
+                        offset, text = journal.append(self.connector, lifecycle, event, text)
+                if offset >= 0:
+                    return self._give(sender, item, offset, text, crowded)
+        self._store(item, check)
+        if client is None and item.event_id is not None:
+            return None
         with STATE.lock:  # the sender stays registered until it has this item
-            sender = sender_for(self.client, self.connector, self.outbox)
-            item.journal, item.text = offset, text
-            if crowded and item.event_id is not None:
-                sender.keep(item)
-                return sender, item, False, False
-            waiting = (
-                self.client is not None
-                and not self.background
-                and not sender.closed.is_set()
-                # strict waits for the answer every time (a tenant that is down answers at
-                # once); others do not wait for a tenant that is down, a run already late,
-                # or a client whose pyatlan import outlasted a job's wait already.
-                and (
-                    self.strict
-                    or (
-                        run_id not in sender.slow
-                        and sender.breaker.down is None
-                        and not sender.cold
-                    )
-                )
-            )
-            if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
-                waiting = False
-            if waiting:
-                item.done = threading.Event()
-            here = waiting and offset >= 0
-            if here:
-                sender.keep_mine(item)
-            else:
-                sender.submit(item)
+            sender = sender_for(client, self.connector, outbox)
+            return self._give(sender, item, offset, text, crowded)
+
+    def _give(
+        self, sender: Sender, item: Item, offset: int, text: Optional[str], crowded: bool
+    ) -> Handed:
+        """Give ``item`` (journal ``offset``, or -1) to ``sender``; under ``STATE.lock``."""
+        item.journal, item.text = offset, text
+        if crowded and item.event_id is not None:
+            sender.keep(item)
+            return sender, item, False, False
+        # strict waits for the answer every time (a tenant that is down answers at once);
+        # others do not wait for a tenant that is down, a run already late, or a client
+        # whose pyatlan import outlasted a job's wait already.
+        late = item.run_id in sender.slow or sender.breaker.down is not None or sender.cold
+        waiting = (
+            self.client is not None
+            and not self.background
+            and not sender.closed.is_set()
+            and (self.strict or not late)
+        )
+        if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
+            waiting = False
+        if waiting:
+            item.done = threading.Event()
+        here = waiting and offset >= 0
+        if here:
+            sender.keep_mine(item)
+        else:
+            sender.submit(item)
         return sender, item, here, waiting
 
     async def send_async(
