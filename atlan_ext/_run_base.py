@@ -186,9 +186,7 @@ class RunBase:
             state = check_transition(self._lifecycle, state)
             run_facets = dict(self._run_facets)
             if facets:
-                run_facets.update(facets)
-            if run_facets:
-                run_facets = check_facets(run_facets, "run")
+                run_facets.update(check_facets(facets, "run"))
             when = datetime.now(timezone.utc)
             inputs, outputs = self.inputs, self.outputs
             event = made_event(
