@@ -91,13 +91,18 @@ class Journal:
         return True
 
     def append(
-        self, connector: str, lifecycle: Optional[str], event: Dict[str, Any]
+        self,
+        connector: str,
+        lifecycle: Optional[str],
+        event: Dict[str, Any],
+        text: Optional[str] = None,
     ) -> Tuple[int, str]:
         """Leave ``event`` in the journal: its record's offset, and the event as JSON (ASCII:
         as many characters as bytes) for whoever stores it next; the offset is -1 when the
         journal cannot take it (no file, or full: the caller then stores it in the outbox
-        itself)."""
-        text = _ENCODER.encode(event)
+        itself). ``text``: the event as compact ASCII JSON already (encoded here if not)."""
+        if text is None:
+            text = _ENCODER.encode(event)
         payload = (
             f'{{"c":{_ENCODER.encode(connector)},"l":{_ENCODER.encode(lifecycle)},"e":{text}}}'
         ).encode()

@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from atlan_ext import _sigterm, display
+from atlan_ext._event_build import check_facets, event_text, made_event
 from atlan_ext._outcome import Aborted, outcome_facets
 from atlan_ext._run_plan import Settings
 from atlan_ext.delivery import Delivery
-from atlan_ext.events import Dataset, DatasetLike, Job, as_dataset, build_event
+from atlan_ext.events import Dataset, DatasetLike, Job, as_dataset
 from atlan_ext.exceptions import LineageDeliveryError, RunInUseError
 from atlan_ext.parent import Parent
 from atlan_ext.send import NO_TENANT, tenant_from_settings
@@ -31,8 +32,9 @@ log = logging.getLogger("atlan_ext")
 
 #: Extra run facets for one event.
 Facets = Optional[Mapping[str, Any]]
-#: An event ready to hand over, with the lifecycle state it records (``None`` for OTHER).
-Prepared = Tuple[Dict[str, Any], Optional[str]]
+#: An event ready to hand over, with the lifecycle state it records (``None`` for OTHER) and
+#: the event as compact JSON.
+Prepared = Tuple[Dict[str, Any], Optional[str], str]
 
 _current: contextvars.ContextVar[Optional[RunBase]] = contextvars.ContextVar(
     "atlan_ext_current_run", default=None
@@ -178,24 +180,29 @@ class RunBase:
     # -- events, built under the lock; the state moves only if the event is legal -------------
 
     def _prepare(self, state: RunState, facets: Facets) -> Prepared:
+        # The job, run id, datasets and the run's own facets were checked when the run was
+        # planned (or added): only facets given now are checked here, as build_event would.
         with self._lock:
             state = check_transition(self._lifecycle, state)
             run_facets = dict(self._run_facets)
-            run_facets.update(facets or {})
+            if facets:
+                run_facets.update(check_facets(facets, "run"))
             when = datetime.now(timezone.utc)
-            event = build_event(
+            inputs, outputs = self.inputs, self.outputs
+            event = made_event(
                 state,
                 self.job,
                 self.run_id,
-                inputs=self.inputs,
-                outputs=self.outputs,
+                inputs=inputs,
+                outputs=outputs,
                 run_facets=run_facets,
-                event_time=when,
+                when=when.isoformat(timespec="microseconds"),
             )
+            text = event_text(event, self.job, inputs, outputs)
             if state is not RunState.OTHER:
                 self._lifecycle = state
             self.history.append((state, when))
-        return event, None if state is RunState.OTHER else state.value
+        return event, None if state is RunState.OTHER else state.value, text
 
     def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Prepared]:
         """The terminal event for ``outcome``; ``None`` when the run already ended (an
@@ -236,7 +243,7 @@ class RunBase:
             explicit=False,
         )
         if prepared is not None:
-            self._delivery.keep(*prepared)
+            self._delivery.keep(prepared[0], prepared[1])
         self._closed()
 
     def _refused(self, previous: Optional[RunState]) -> None:

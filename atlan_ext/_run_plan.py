@@ -106,6 +106,8 @@ def _settings(
 
 
 def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
+    if type(items) is list or type(items) is tuple:  # most often: no ABC checks to pass
+        return [as_dataset(item) for item in items]
     if isinstance(items, (str, bytes)):
         raise InvalidDatasetError(
             f"{side} must be a list of datasets, got the string {items!r}: write {side}=[{items!r}]"

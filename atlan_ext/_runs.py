@@ -55,7 +55,10 @@ class Run(RunBase):
                 if prepared is None:
                     return
                 try:
-                    handed = self._delivery.hand_over(*prepared, check=self._check(prepared[0]))
+                    event, lifecycle, text = prepared
+                    handed = self._delivery.hand_over(
+                        event, lifecycle, self._check(event), text=text
+                    )
                 except InvalidTransitionError:
                     self._refused(previous)
                     raise
@@ -151,7 +154,8 @@ class AsyncRun(RunBase):
         if prepared is None:
             return
         try:
-            await self._delivery.send_async(*prepared, check=self._check(prepared[0]))
+            event, lifecycle, text = prepared
+            await self._delivery.send_async(event, lifecycle, self._check(event), text=text)
         except InvalidTransitionError:
             self._refused(previous)
             raise

@@ -140,7 +140,6 @@ def _settle(outbox: Outbox) -> None:
 
 # -- the per-run delivery policy -------------------------------------------------------------
 
-
 #: A handed-over event: its sender, the item, whether the job sends it on its own thread,
 #: and whether it waits for the answer.
 Handed = Tuple[Sender, Item, bool, bool]
@@ -251,15 +250,22 @@ class Delivery:
         self.finish(handed)
 
     def hand_over(
-        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+        self,
+        event: Event,
+        lifecycle: Optional[str] = None,
+        check: Optional[StateCheck] = None,
+        *,
+        text: Optional[str] = None,
     ) -> Optional[Handed]:
         """The first half of :meth:`send`, which never waits for Atlan: ``event`` left where
         a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
         together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
-        comes between the two. ``None``: nothing more to do."""
+        comes between the two. ``text``: the event as compact JSON, when the caller has it
+        (a run's events: see :func:`atlan_ext._event_build.event_text`). ``None``: nothing
+        more to do."""
         if captured(event):
             return None
-        return self._hand_over(event, lifecycle, check)
+        return self._hand_over(event, lifecycle, check, text)
 
     def finish(self, handed: Optional[Handed]) -> None:
         """The second half of :meth:`send`: send it here or wait for its answer, per the
@@ -308,73 +314,85 @@ class Delivery:
             self._report(item.error)
 
     def _hand_over(
-        self, event: Event, lifecycle: Optional[str], check: Optional[StateCheck]
+        self,
+        event: Event,
+        lifecycle: Optional[str],
+        check: Optional[StateCheck],
+        text: Optional[str],
     ) -> Optional[Handed]:
         """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
-        it to its sender, unless the job is to send it itself: the sender, the item, whether
-        the job sends it here and whether it waits. ``None``: stored, nothing to send."""
-        offset, text = -1, None
+        it to its sender, unless the job sends it itself (see :data:`Handed`); ``None``:
+        stored, nothing to send."""
+        offset = -1
         item = item_of(event, lifecycle)
+        outbox, client = self.outbox, self.client
         crowded = False
-        if self.client is not None:
+        if client is not None:
+            # One hold of the lock for the usual case: the event is journaled (kept through a
+            # kill; its sender stores it in the outbox) and given to its sender, which stays
+            # registered until it has the item.
             with STATE.lock:
-                crowded = sender_for(self.client, self.connector, self.outbox).crowded()
-        if (
-            self.client is not None
-            and check is None
-            and not self.durable
-            and not crowded
-            and not outbox_troubled(self.outbox)
-        ):
-            # The journal keeps it through a kill; the sender stores it in the outbox.
-            journal = journal_for(self.outbox)
-            if journal is not None:
-                offset, text = journal.append(self.connector, lifecycle, event)
-        if offset < 0:
-            self._store(item, check)
-            if self.client is None and item.event_id is not None:
-                return None
-        run_id = item.run_id
+                sender = sender_for(client, self.connector, outbox)
+                crowded = sender.crowded()
+                if (
+                    check is None
+                    and not self.durable
+                    and not crowded
+                    and not outbox_troubled(outbox)
+                ):
+                    journal = journal_for(outbox)
+                    if journal is not None:
+                        offset, text = journal.append(self.connector, lifecycle, event, text)
+                if offset >= 0:
+                    return self._give(sender, item, offset, text, crowded)
+        self._store(item, check)
+        if client is None and item.event_id is not None:
+            return None
         with STATE.lock:  # the sender stays registered until it has this item
-            sender = sender_for(self.client, self.connector, self.outbox)
-            item.journal, item.text = offset, text
-            if crowded and item.event_id is not None:
-                sender.keep(item)
-                return sender, item, False, False
-            waiting = (
-                self.client is not None
-                and not self.background
-                and not sender.closed.is_set()
-                # strict waits for the answer every time (a tenant that is down answers at
-                # once); others do not wait for a tenant that is down, a run already late,
-                # or a client whose pyatlan import outlasted a job's wait already.
-                and (
-                    self.strict
-                    or (
-                        run_id not in sender.slow
-                        and sender.breaker.down is None
-                        and not sender.cold
-                    )
-                )
-            )
-            if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
-                waiting = False
-            if waiting:
-                item.done = threading.Event()
-            here = waiting and offset >= 0
-            if here:
-                sender.keep_mine(item)
-            else:
-                sender.submit(item)
+            sender = sender_for(client, self.connector, outbox)
+            return self._give(sender, item, offset, text, crowded)
+
+    def _give(
+        self, sender: Sender, item: Item, offset: int, text: Optional[str], crowded: bool
+    ) -> Handed:
+        """Give ``item`` (journal ``offset``, or -1) to ``sender``; under ``STATE.lock``."""
+        item.journal, item.text = offset, text
+        if crowded and item.event_id is not None:
+            sender.keep(item)
+            return sender, item, False, False
+        # strict waits for the answer every time (a tenant that is down answers at once);
+        # others do not wait for a tenant that is down, a run already late, or a client
+        # whose pyatlan import outlasted a job's wait already.
+        late = item.run_id in sender.slow or sender.breaker.down is not None or sender.cold
+        waiting = (
+            self.client is not None
+            and not self.background
+            and not sender.closed.is_set()
+            and (self.strict or not late)
+        )
+        if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
+            waiting = False
+        if waiting:
+            item.done = threading.Event()
+        here = waiting and offset >= 0
+        if here:
+            sender.keep_mine(item)
+        else:
+            sender.submit(item)
         return sender, item, here, waiting
 
     async def send_async(
-        self, event: Event, lifecycle: Optional[str] = None, check: Optional[StateCheck] = None
+        self,
+        event: Event,
+        lifecycle: Optional[str] = None,
+        check: Optional[StateCheck] = None,
+        *,
+        text: Optional[str] = None,
     ) -> None:
         """Deliver ``event`` from a coroutine: handed over as :meth:`send` does, and the
         answer awaited (when the run waits for it) off the event loop."""
         with SHIELD:  # as in send: a SIGTERM's spill never finds the queue's lock held
-            handed = self.hand_over(event, lifecycle, check)
+            handed = self.hand_over(event, lifecycle, check, text=text)
         if handed is None or not handed[3]:  # nothing to wait for: no thread hop
             return
         import asyncio  # here: only async code pays for it

@@ -13,7 +13,6 @@ imported from here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Any, Dict, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
 from atlan_ext import facets as _facets
+from atlan_ext._event_build import RUN_EVENT_SCHEMA_URL, check_facets, made_event
 from atlan_ext._event_checks import Event, check_event, event_problems
 from atlan_ext._foreign import FOREIGN_DATASETS, FOREIGN_JOBS, as_event, as_events, foreign_dict
 from atlan_ext._values import RunId, check_text, check_uri, format_time
@@ -55,10 +55,6 @@ __all__ = [
     "format_time",
 ]
 
-RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-
-#: The largest facet we send, as JSON (characters): lineage is metadata, not a payload.
-FACET_LIMIT = 1_000_000
 
 # scheme://authority/name in its plainest form (what urlsplit would split the same way, with
 # nothing to refuse): Dataset.parse takes it apart without urlsplit's many steps.
@@ -66,38 +62,6 @@ FACET_LIMIT = 1_000_000
 _NO_AUTHORITY = re.compile(r"(bigquery):(?!//)(\S.*)")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _PLAIN_URI = re.compile(r"([a-z][a-z0-9+.\-]*://[A-Za-z0-9._~%!$&'()*+,;=:@\-]+)/(.*\S.*)")
-
-
-def _check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
-    if facets is None or (type(facets) is dict and not facets):
-        return {}
-    if not isinstance(facets, Mapping):
-        raise InvalidFacetError(
-            f"{where} facets must be a mapping of name to facet, got {facets!r}"
-        )
-    checked: Dict[str, Any] = {}
-    for key, facet in facets.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidFacetError(f"{where} facet name must be a non-empty string, got {key!r}")
-        if not isinstance(facet, Mapping):
-            raise InvalidFacetError(
-                f"{where} facet {key!r} must be a JSON object (dict), got {type(facet).__name__}"
-            )
-        try:
-            # A round trip both proves the facet serialisable and detaches it from the caller.
-            text = json.dumps(facet, allow_nan=False)
-        except (TypeError, ValueError) as error:
-            raise InvalidFacetError(
-                f"{where} facet {key!r} is not JSON-serialisable: {error}"
-            ) from None
-        if len(text) > FACET_LIMIT:
-            raise InvalidFacetError(
-                f"{where} facet {key!r} is {len(text) / 1e6:.1f} MB as JSON; the limit is "
-                f"{FACET_LIMIT // 1_000_000} MB per facet: send a summary, or a link to the "
-                "full content"
-            )
-        checked[key] = json.loads(text)
-    return checked
 
 
 @dataclass(frozen=True)
@@ -116,9 +80,9 @@ class Dataset:
         check_text(self.namespace, "Dataset namespace", InvalidDatasetError)
         check_text(self.name, "Dataset name", InvalidDatasetError)
         where = f"dataset {self.name!r}"
-        object.__setattr__(self, "facets", _check_facets(self.facets, where))
-        object.__setattr__(self, "input_facets", _check_facets(self.input_facets, where))
-        object.__setattr__(self, "output_facets", _check_facets(self.output_facets, where))
+        object.__setattr__(self, "facets", check_facets(self.facets, where))
+        object.__setattr__(self, "input_facets", check_facets(self.input_facets, where))
+        object.__setattr__(self, "output_facets", check_facets(self.output_facets, where))
 
     def __str__(self) -> str:
         return self.uri
@@ -192,6 +156,10 @@ class Dataset:
         return data
 
 
+_PARSED: Dict[str, Dataset] = {}  # URI -> its Dataset (see as_dataset)
+_PARSED_LIMIT = 1024
+
+
 def dataset_uri(namespace: str, name: str) -> str:
     """A dataset's namespace and name as one URI (OpenLineage's naming spec): ``file://``
     plus the path, ``bigquery:`` plus the table, else ``namespace/name``."""
@@ -212,7 +180,14 @@ def as_dataset(value: DatasetLike) -> Dataset:
     if isinstance(value, Dataset):
         return value
     if isinstance(value, str):
-        return Dataset.parse(value)
+        parsed = _PARSED.get(value)
+        if parsed is None:
+            # A job names the same few datasets run after run: each URI is parsed once (a
+            # Dataset is frozen, so one instance serves every run that names it).
+            if len(_PARSED) >= _PARSED_LIMIT:
+                _PARSED.clear()
+            parsed = _PARSED[value] = Dataset.parse(value)
+        return parsed
     data = foreign_dict(value, FOREIGN_DATASETS)
     if data is None:
         raise InvalidDatasetError(
@@ -297,7 +272,7 @@ class Job:
                 built["sourceCodeLocation"] = _facets.source_code_location(self.source_code_url)
         except InvalidFacetError as error:
             raise InvalidJobError(f"job {self.name!r}: {error}") from None
-        built.update(_check_facets(self.facets, f"job {self.name!r}"))
+        built.update(check_facets(self.facets, f"job {self.name!r}"))
         object.__setattr__(self, "facets", built)
 
     @property
@@ -333,13 +308,13 @@ def build_event(
     checked_producer = check_uri(
         producer or job.producer or PRODUCER, "producer", InvalidEventError
     )
-    return {
-        "eventTime": when,
-        "producer": checked_producer,
-        "schemaURL": RUN_EVENT_SCHEMA_URL,
-        "eventType": event_type.value,
-        "run": {"runId": checked_run_id, "facets": _check_facets(run_facets, "run")},
-        "job": job.to_dict(),
-        "inputs": [as_dataset(item).to_dict() for item in inputs],
-        "outputs": [as_dataset(item).to_dict() for item in outputs],
-    }
+    return made_event(
+        event_type,
+        job,
+        checked_run_id,
+        inputs=[as_dataset(item) for item in inputs],
+        outputs=[as_dataset(item) for item in outputs],
+        run_facets=check_facets(run_facets, "run"),
+        when=when,
+        producer=checked_producer,
+    )

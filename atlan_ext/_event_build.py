@@ -1,0 +1,137 @@
+"""Building a run's events from values checked already, and their JSON, for the job's thread.
+
+:func:`made_event` is the one place the shape of a run event is written (``build_event``
+checks its arguments, then calls it; a run calls it directly, its values checked when it was
+planned). :func:`event_text` is the event as compact JSON, the same text as encoding it whole,
+made from each job's and dataset's JSON encoded once: a run's hand-off encodes only its time,
+ids and run facets. :func:`check_facets` checks and detaches facets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Dict, Optional, Protocol, Sequence
+
+from atlan_ext._version import PRODUCER
+from atlan_ext.exceptions import InvalidFacetError
+from atlan_ext.states import RunState
+
+__all__ = [
+    "FACET_LIMIT",
+    "RUN_EVENT_SCHEMA_URL",
+    "JobPart",
+    "Part",
+    "check_facets",
+    "event_text",
+    "made_event",
+]
+
+RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+
+#: The largest facet we send, as JSON (characters): lineage is metadata, not a payload.
+FACET_LIMIT = 1_000_000
+
+Event = Dict[str, Any]
+
+
+class Part(Protocol):
+    """A frozen part of an event (``atlan_ext.events.Dataset``): its JSON object."""
+
+    def to_dict(self) -> Event: ...
+
+
+class JobPart(Part, Protocol):
+    """A frozen job (``atlan_ext.events.Job``): its JSON object and its own producer."""
+
+    @property
+    def producer(self) -> Optional[str]: ...
+
+
+def check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, Any]:
+    """``facets`` checked (a mapping of names to JSON objects, none too large) and detached,
+    as a new dict; a bad one raises :class:`InvalidFacetError` naming it."""
+    if facets is None or (type(facets) is dict and not facets):
+        return {}
+    if not isinstance(facets, Mapping):
+        raise InvalidFacetError(
+            f"{where} facets must be a mapping of name to facet, got {facets!r}"
+        )
+    checked: Dict[str, Any] = {}
+    for key, facet in facets.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidFacetError(f"{where} facet name must be a non-empty string, got {key!r}")
+        if not isinstance(facet, Mapping):
+            raise InvalidFacetError(
+                f"{where} facet {key!r} must be a JSON object (dict), got {type(facet).__name__}"
+            )
+        try:
+            # A round trip both proves the facet serialisable and detaches it from the caller.
+            text = json.dumps(facet, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise InvalidFacetError(
+                f"{where} facet {key!r} is not JSON-serialisable: {error}"
+            ) from None
+        if len(text) > FACET_LIMIT:
+            raise InvalidFacetError(
+                f"{where} facet {key!r} is {len(text) / 1e6:.1f} MB as JSON; the limit is "
+                f"{FACET_LIMIT // 1_000_000} MB per facet: send a summary, or a link to the "
+                "full content"
+            )
+        checked[key] = json.loads(text)
+    return checked
+
+
+def made_event(
+    state: RunState,
+    job: JobPart,
+    run_id: str,
+    *,
+    inputs: Sequence[Part],
+    outputs: Sequence[Part],
+    run_facets: Dict[str, Any],
+    when: str,
+    producer: Optional[str] = None,
+) -> Event:
+    """The event ``build_event`` makes, from values checked already (a run's own: its
+    job, run id and datasets were checked when the run was planned; ``run_facets`` is a
+    checked, detached dict; ``when`` a :func:`format_time` string)."""
+    return {
+        "eventTime": when,
+        "producer": producer or job.producer or PRODUCER,
+        "schemaURL": RUN_EVENT_SCHEMA_URL,
+        "eventType": state.value,
+        "run": {"runId": run_id, "facets": run_facets},
+        "job": job.to_dict(),
+        "inputs": [dataset.to_dict() for dataset in inputs],
+        "outputs": [dataset.to_dict() for dataset in outputs],
+    }
+
+
+# Compact and ASCII, as the journal and the outbox store events.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_SCHEMA_JSON = _ENCODER.encode(RUN_EVENT_SCHEMA_URL)
+
+
+def _json_of(value: Part) -> str:
+    """``value.to_dict()`` as compact JSON, encoded once per object (both are frozen)."""
+    text: Optional[str] = value.__dict__.get("_json")
+    if text is None:
+        text = _ENCODER.encode(value.to_dict())
+        object.__setattr__(value, "_json", text)
+    return text
+
+
+def event_text(event: Event, job: JobPart, inputs: Sequence[Part], outputs: Sequence[Part]) -> str:
+    """``event`` (made by :func:`made_event` of ``job`` and these datasets) as compact ASCII
+    JSON, the same text as encoding it whole, made from the job's and datasets' JSON encoded
+    once: a run's hand-off encodes only its time, ids and run facets."""
+    run = event["run"]
+    facets = _ENCODER.encode(run["facets"]) if run["facets"] else "{}"
+    return (
+        f'{{"eventTime":"{event["eventTime"]}","producer":{_ENCODER.encode(event["producer"])},'
+        f'"schemaURL":{_SCHEMA_JSON},"eventType":"{event["eventType"]}",'
+        f'"run":{{"runId":"{run["runId"]}","facets":{facets}}},'
+        f'"job":{_json_of(job)},"inputs":[{",".join(map(_json_of, inputs))}],'
+        f'"outputs":[{",".join(map(_json_of, outputs))}]}}'
+    )
