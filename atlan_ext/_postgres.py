@@ -43,6 +43,7 @@ class PostgresOutbox(Outbox):
 
     _NEWEST = "updated DESC, created DESC, run_id"
     _LOCK_ROWS = " FOR UPDATE"
+    _closed = False  # after close(): never reconnected (a use raises OutboxError)
 
     def __init__(self, url: str, *, wait: float = 5.0) -> None:
         try:
@@ -125,9 +126,16 @@ class PostgresOutbox(Outbox):
         return f"the outbox {self.path} cannot be used ({text}): it is tried again later"
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock, contextlib.suppress(Exception):
-            self._db.close()
+        """Close the database connection, for good: a later use raises :class:`OutboxError`
+        (as a closed SQLite outbox does), and this handle's writer beat ends."""
+        with self._lock:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._db.close()
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise OutboxError(f"the outbox {self.path} was closed: open it again to use it")
 
     def _after_fork(self) -> None:
         # A connection must not be shared with a forked child; the child opens its own.
@@ -139,9 +147,11 @@ class PostgresOutbox(Outbox):
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
+        self._refuse_if_closed()  # before a forked child would open a connection of its own
         if self._pid != os.getpid():
             self._after_fork()
         with SHIELD, self._lock:
+            self._refuse_if_closed()  # by another thread meanwhile (the beat's, say)
             if self._db.broken:  # the server restarted, or the network dropped: reconnect
                 self._db = self._connect()
             try:
@@ -262,7 +272,7 @@ class PostgresOutbox(Outbox):
 
     def _beat_while_alive(self) -> None:
         """Before this process stores an open run: its writer's beat starts (once)."""
-        beat_while_alive(self.path, self._execute_alone)
+        beat_while_alive(self.path, self._execute_alone, lambda: self._closed)
 
     def _execute_alone(self, statement: str, params: Sequence[Any]) -> None:
         with self._write():

@@ -27,6 +27,7 @@ from conftest import serve as serve_on
 from test_courier import arrived, wait_until
 from test_outbox_schema import VERSION_1, round_trip
 
+import atlan_ext._pg_sql as pg_sql
 import atlan_ext.courier as courier_module
 from atlan_ext.courier import drain, serve
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
@@ -39,6 +40,9 @@ needs_server = pytest.mark.skipif(
     not SERVER,
     reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
 )
+
+
+BEAT_THREAD = "atlan-ext-writer-beat"
 
 
 def _with_database(url: str, name: str) -> str:
@@ -222,6 +226,44 @@ WRITER = textwrap.dedent(
         print(run.run_id, flush=True)
     """
 )
+
+
+@needs_server
+class TestClosing:
+    """A closed PostgreSQL outbox stays closed: its writer beat ends, nothing reconnects."""
+
+    def test_the_beat_ends_and_no_session_comes_back(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After close(), the beat thread ends (found by review: it reconnected the handle
+        every 5 s) and a use raises OutboxError; a second handle's open run beats again."""
+        import psycopg
+
+        monkeypatch.setattr(pg_sql, "WRITER_BEAT_SECONDS", 0.05)
+        before = set(threading.enumerate())
+        outbox = open_outbox(pg_url)
+        outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        beats = [t for t in threading.enumerate() if t.name == BEAT_THREAD and t not in before]
+        assert len(beats) == 1
+        name = "atlan-ext " + outbox.owner.rsplit(":", 1)[-1]
+
+        def sessions() -> int:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                return int(db.execute(query, (name,)).fetchone()[0])
+
+        assert sessions() == 1
+        outbox.close()
+        assert wait_until(lambda: not beats[0].is_alive(), 60)
+        assert sessions() == 0
+        with pytest.raises(OutboxError, match="was closed"):
+            outbox.counts()
+        assert sessions() == 0
+        other = open_outbox(pg_url)
+        other.add(event("START", str(uuid.uuid4()), 2), "c", lifecycle_state="START")
+        again = [t for t in threading.enumerate() if t.name == BEAT_THREAD and t not in before]
+        assert [t for t in again if t.is_alive()] != []
+        other.close()
 
 
 @needs_server
