@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from atlan_ext._processes import HOST
@@ -27,6 +28,7 @@ __all__ = [
     "stored",
     "writer_alive",
     "writer_key",
+    "writer_lock",
 ]
 
 LEASE_SECONDS = 300.0
@@ -36,6 +38,7 @@ WRITER_BEAT_SECONDS = 5.0
 WRITER_GONE = 3 * WRITER_BEAT_SECONDS
 WRITER_FORGET = 86400.0  # beats of writers silent this long are deleted
 OPEN_STATES = ("START", "RUNNING")
+_WRITER_LOCKS = 0x61746C61  # the first key of writer_lock's advisory locks
 
 # Storing an event is one statement: the run's record (for lifecycle events) and the event
 # in one INSERT, atomic on its own. Its columns and conflict rule are those of
@@ -111,6 +114,14 @@ def beat_while_alive(
     beat()
     threading.Thread(target=beat_on, name="atlan-ext-writer-beat", daemon=True).start()
     atexit.register(ended)
+
+
+def writer_lock(host: str, pid: int) -> Tuple[int, int]:
+    """The advisory lock of process ``pid`` of ``host``: each of its sessions holds it shared
+    while it lives (it ends with the session, after any statement the process had sent), and a
+    recovery of its journal takes it exclusively (a collision of two writers only waits)."""
+    key = zlib.crc32(f"{host}:{pid}".encode())
+    return _WRITER_LOCKS, key - (1 << 32) if key >= 1 << 31 else key
 
 
 def writer_key(pid: int) -> str:

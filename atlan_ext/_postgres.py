@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from atlan_ext._journal import writer_pid
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
-from atlan_ext._pg_sql import OPEN_STATES, Db, beat_while_alive, stored, writer_alive
+from atlan_ext._pg_sql import (
+    OPEN_STATES,
+    Db,
+    beat_while_alive,
+    stored,
+    writer_alive,
+    writer_lock,
+)
 from atlan_ext._pg_url import is_url, password_of, passwords, redacted, remember_password
 from atlan_ext._processes import HOST
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
@@ -89,6 +97,8 @@ class PostgresOutbox(Outbox):
             ) from None
         db = Db(connection)
         try:
+            # Held while this session lives: a recovery of this process's journal waits for it.
+            db.execute("SELECT pg_advisory_lock_shared(?, ?)", writer_lock(HOST, os.getpid()))
             self._check_and_create_pg(db)
         except psycopg.Error as error:
             db.close()
@@ -119,6 +129,16 @@ class PostgresOutbox(Outbox):
                 f"the outbox {self.path} has schema version {rows.get('version')}, this "
                 f"atlan-ext reads {SCHEMA_VERSION}: upgrade atlan-ext"
             )
+
+    def _fence(self, journal: Path) -> None:
+        """Wait (at most :attr:`wait`; else this journal is left for the next recovery) until
+        every session of the journal's dead writer has ended: a statement it sent before it
+        was killed is committed by its session after the process died (found by review: the
+        recovery stored that event a second time). Two recoveries of one journal wait for
+        each other here too, so the second sees what the first stored."""
+        pid = writer_pid(journal)
+        if pid is not None:
+            self._db.execute("SELECT pg_advisory_xact_lock(?, ?)", writer_lock(HOST, pid))
 
     def _trouble(self, error: BaseException) -> str:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from conftest import Handler, Tenant
 from conftest import serve as serve_on
-from test_courier import arrived, wait_until
+from test_courier import arrived, free_port, wait_until
 from test_outbox_schema import VERSION_1, round_trip
 
 import atlan_ext._pg_sql as pg_sql
@@ -264,6 +264,107 @@ class TestClosing:
         again = [t for t in threading.enumerate() if t.name == BEAT_THREAD and t not in before]
         assert [t for t in again if t.is_alive()] != []
         other.close()
+
+
+HELD_WRITER = textwrap.dedent(
+    """
+    import time
+    from atlan_ext import Job, start_run
+    # Journaled on the job's thread; the sender stores it (claimed) before it sends it.
+    run = start_run(Job("ol-demo", "held"), background=True)
+    print(run.run_id, flush=True)
+    time.sleep(600)
+    """
+)
+
+# An INSERT of an event made before public.hold's time waits in the server: the writer's is
+# in flight when it dies (the time is then set: a recovery's rows, made later, go through).
+HOLD = """
+CREATE TABLE public.hold (until float8);
+INSERT INTO public.hold VALUES ('Infinity');
+CREATE FUNCTION public.held() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE EXISTS (SELECT 1 FROM public.hold WHERE NEW.created < until) LOOP
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER held BEFORE INSERT ON atlan_ext.events FOR EACH ROW
+    EXECUTE FUNCTION public.held();
+"""
+
+
+@needs_server
+class TestRecoveryAfterAKill:
+    """A writer killed while its INSERT is in flight: the event is stored once."""
+
+    def test_a_statement_committed_after_the_kill_is_not_stored_again(
+        self, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The dead writer's session commits its INSERT while the host recovers its journal;
+        the recovery waits for that session and stores nothing twice (found by review: it
+        found no row, stored the event, and the session then committed it a second time)."""
+        import psycopg
+
+        from atlan_ext._postgres import PostgresOutbox
+
+        open_outbox(pg_url).close()
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute(HOLD.encode())
+        home = tmp_path / "host"
+        env = {
+            **os.environ,
+            "ATLAN_EXT_HOME": str(home),
+            "ATLAN_EXT_OUTBOX": pg_url,
+            "ATLAN_EXT_COURIER": "off",
+            # A tenant that is down: the event is delivered by no one, only stored.
+            "ATLAN_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "ATLAN_API_KEY": "key",
+        }
+        writer = subprocess.Popen(
+            [sys.executable, "-c", HELD_WRITER], env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert writer.stdout is not None
+            run_id = writer.stdout.readline().strip()
+            assert wait_until(lambda: _waiting(pg_url, "PgSleep") == 1, 120)
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(60)
+        assert list(home.glob("journal-pg-*/journal-*.bin")) != []  # the START is journaled
+        monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("UPDATE public.hold SET until = %s", (time.time(),))
+        # The host opens the outbox (a long wait: the release below comes first).
+        recovery = threading.Thread(target=lambda: PostgresOutbox(pg_url, wait=120).close())
+        recovery.start()
+        try:  # it waits for the dead writer's session (or, unfixed, stores the event)
+            assert wait_until(lambda: _waiting(pg_url, "Lock") == 1 or not recovery.is_alive(), 120)
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute("DELETE FROM public.hold")  # the dead writer's statement commits
+            recovery.join(180)
+        assert wait_until(lambda: _busy_sessions(pg_url) == 0, 60)  # and its session ends
+        outbox = open_outbox(pg_url)
+        stored = outbox.events(run_id)
+        print(json.dumps({"killed": 1, "journaled": 1, "stored": len(stored)}))
+        assert [e.event_type for e in stored] == ["START"]
+        assert list(home.glob("journal-pg-*/journal-*.bin")) == []
+        outbox.close()
+
+
+def _waiting(url: str, kind: str) -> int:
+    """Sessions of the database waiting for ``kind`` (``PgSleep``: in public.held; ``Lock``:
+    for a lock another session holds)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND (wait_event = %s OR wait_event_type = %s)",
+            (kind, kind),
+        ).fetchone()
+        return int(row[0])
 
 
 @needs_server
