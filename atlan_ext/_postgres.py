@@ -336,6 +336,9 @@ class PostgresOutbox(Outbox):
         excluded = list(exclude_runs)
         skip = f"AND run_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         with self._write():
+            # A claim need not wait for its flush to disk: a server that loses it in a crash
+            # has lost the claimer's session too, and gone sessions' claims are freed anyway.
+            self._db.execute("SET LOCAL synchronous_commit = off")
             rows: List[Tuple[int, str, str]] = self._db.execute(
                 f"""SELECT id, run_id, event_time FROM events e
                    WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
@@ -348,17 +351,28 @@ class PostgresOutbox(Outbox):
                    FOR UPDATE SKIP LOCKED""",  # noqa: S608 - placeholders only
                 [now, now, *excluded, limit],
             ).fetchall()
+            # The pending events of those runs, in one round trip (not one per row: that was
+            # most of a courier's time on PostgreSQL).
+            pending: Dict[str, List[Tuple[str, int]]] = {}
+            if rows:
+                for event_id, run_id, event_time in self._db.execute(
+                    "SELECT id, run_id, event_time FROM events"
+                    " WHERE run_id = ANY(?) AND delivered IS NULL",
+                    (sorted({row[1] for row in rows}),),
+                ):
+                    pending.setdefault(run_id, []).append((event_time, event_id))
             taken: List[int] = []
+            chosen = set()
             for event_id, run_id, event_time in rows:
-                earlier = self._db.execute(
-                    "SELECT id FROM events WHERE run_id=? AND delivered IS NULL"
-                    " AND (event_time < ? OR (event_time = ? AND id < ?))",
-                    (run_id, event_time, event_time, event_id),
-                ).fetchall()
                 # Taken only behind its run's earlier events: one in another session's hands
                 # (claimed, or being claimed right now and so skipped above) holds the run.
-                if all(row[0] in taken for row in earlier):
+                if all(
+                    earlier in chosen
+                    for when, earlier in pending.get(run_id, [])
+                    if (when, earlier) < (event_time, event_id)
+                ):
                     taken.append(event_id)
+                    chosen.add(event_id)
             self._db.executemany(
                 "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
                 [(self.owner, now + lease, event_id) for event_id in taken],

@@ -327,7 +327,8 @@ class TestRecoveryAfterAKill:
         try:
             assert writer.stdout is not None
             run_id = writer.stdout.readline().strip()
-            assert wait_until(lambda: _waiting(pg_url, "PgSleep") == 1, 120)
+            # The sender stores it once pyatlan is imported (minutes on a loaded machine).
+            assert wait_until(lambda: _waiting(pg_url, "PgSleep") == 1, 600)
         finally:
             writer.send_signal(signal.SIGKILL)
             writer.wait(60)
