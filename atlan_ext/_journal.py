@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from atlan_ext._processes import HOST, pid_alive
 from atlan_ext._state import SHIELD
 
-__all__ = ["Journal", "pending_records"]
+__all__ = ["Journal", "pending_records", "writer_pid"]
 
 _FIRST_SIZE = 1024 * 1024  # allocated up front: a page of a map that the disk cannot back
 _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is never sparse
@@ -194,8 +194,8 @@ def pending_records(folder: os.PathLike[str] | str) -> List[Tuple[Path, List[Rec
     except OSError:
         return found
     for path in entries:
-        pid_text = path.name[len(_PREFIX) + len(HOST) + 1 :].split("-", 1)[0]
-        if not pid_text.isdigit() or pid_alive(int(pid_text)):
+        pid = writer_pid(path)
+        if pid is None or pid_alive(pid):
             continue
         try:
             data = path.read_bytes()
@@ -203,3 +203,13 @@ def pending_records(folder: os.PathLike[str] | str) -> List[Tuple[Path, List[Rec
             continue
         found.append((path, list(_records(data))))
     return found
+
+
+def writer_pid(path: os.PathLike[str] | str) -> Optional[int]:
+    """The id of the process of this host that wrote the journal at ``path`` (from its name),
+    or ``None`` for a file that is not one of this host's journals."""
+    name = Path(path).name
+    if not name.startswith(f"{_PREFIX}{HOST}-"):
+        return None
+    pid_text = name[len(_PREFIX) + len(HOST) + 1 :].split("-", 1)[0]
+    return int(pid_text) if pid_text.isdigit() else None

@@ -10,6 +10,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from atlan_ext._processes import HOST
@@ -27,6 +28,7 @@ __all__ = [
     "stored",
     "writer_alive",
     "writer_key",
+    "writer_lock",
 ]
 
 LEASE_SECONDS = 300.0
@@ -36,6 +38,7 @@ WRITER_BEAT_SECONDS = 5.0
 WRITER_GONE = 3 * WRITER_BEAT_SECONDS
 WRITER_FORGET = 86400.0  # beats of writers silent this long are deleted
 OPEN_STATES = ("START", "RUNNING")
+_WRITER_LOCKS = 0x61746C61  # the first key of writer_lock's advisory locks
 
 # Storing an event is one statement: the run's record (for lifecycle events) and the event
 # in one INSERT, atomic on its own. Its columns and conflict rule are those of
@@ -63,23 +66,32 @@ FORGET_BEATS = (
 )
 
 
-# The outboxes (as shown) this process beats on, with the pid that started the beating (a
-# forked child beats on its own).
-_BEATING: Dict[str, int] = {}
+# The outboxes (as shown) this process beats on: the pid that started the beating (a forked
+# child beats on its own), when it began, and whether the handle beating is closed.
+_BEATING: Dict[str, Tuple[int, float, Callable[[], bool]]] = {}
 _BEATING_LOCK = threading.Lock()
 
 
-def beat_while_alive(outbox: str, execute: Callable[[str, Sequence[Any]], None]) -> None:
+def beat_while_alive(
+    outbox: str,
+    execute: Callable[[str, Sequence[Any]], None],
+    closed: Callable[[], bool],
+) -> None:
     """This process's beat on ``outbox`` (as shown): now (once per process), then every
-    :data:`WRITER_BEAT_SECONDS` from a daemon thread while the process lives; gone at a
-    normal exit, so a step command's open run is judged by its age at once, as on SQLite.
+    :data:`WRITER_BEAT_SECONDS` from a daemon thread while the process lives and the handle
+    beating is open (``closed`` says when it is not: the thread ends then, and the next open
+    run stored through another handle beats again, as of the same start); gone at a normal
+    exit, so a step command's open run is judged by its age at once, as on SQLite.
     ``execute`` runs one statement in a transaction of its own. Never raises."""
     pid = os.getpid()
     with _BEATING_LOCK:
-        if _BEATING.get(outbox) == pid:
+        found = _BEATING.get(outbox)
+        if found is not None and found[0] == pid and not found[2]():
             return
-        _BEATING[outbox] = pid
-    since = time.time()  # before any run this process stores from now on
+        # Before any run this process stores from now on (kept when another handle takes
+        # over: runs stored through the closed one still count as this writer's).
+        since = found[1] if found is not None and found[0] == pid else time.time()
+        _BEATING[outbox] = (pid, since, closed)
     key = writer_key(pid)
 
     def beat() -> None:
@@ -87,12 +99,13 @@ def beat_while_alive(outbox: str, execute: Callable[[str, Sequence[Any]], None])
             execute(BEAT, (key, repr(since)))
 
     def beat_on() -> None:
-        while True:
+        while not closed():
             time.sleep(WRITER_BEAT_SECONDS)
-            beat()
+            if not closed():
+                beat()
 
     def ended() -> None:
-        if os.getpid() == pid:  # not a forked child leaving: its parent still lives
+        if os.getpid() == pid and not closed():  # not a forked child leaving: its parent lives
             with contextlib.suppress(Exception):
                 execute("DELETE FROM meta WHERE key=?", (key,))
 
@@ -101,6 +114,14 @@ def beat_while_alive(outbox: str, execute: Callable[[str, Sequence[Any]], None])
     beat()
     threading.Thread(target=beat_on, name="atlan-ext-writer-beat", daemon=True).start()
     atexit.register(ended)
+
+
+def writer_lock(host: str, pid: int) -> Tuple[int, int]:
+    """The advisory lock of process ``pid`` of ``host``: each of its sessions holds it shared
+    while it lives (it ends with the session, after any statement the process had sent), and a
+    recovery of its journal takes it exclusively (a collision of two writers only waits)."""
+    key = zlib.crc32(f"{host}:{pid}".encode())
+    return _WRITER_LOCKS, key - (1 << 32) if key >= 1 << 31 else key
 
 
 def writer_key(pid: int) -> str:

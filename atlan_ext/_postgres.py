@@ -20,8 +20,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from atlan_ext._journal import writer_pid
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
-from atlan_ext._pg_sql import OPEN_STATES, Db, beat_while_alive, stored, writer_alive
+from atlan_ext._pg_sql import (
+    OPEN_STATES,
+    Db,
+    beat_while_alive,
+    stored,
+    writer_alive,
+    writer_lock,
+)
 from atlan_ext._pg_url import is_url, password_of, passwords, redacted, remember_password
 from atlan_ext._processes import HOST
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
@@ -43,6 +51,7 @@ class PostgresOutbox(Outbox):
 
     _NEWEST = "updated DESC, created DESC, run_id"
     _LOCK_ROWS = " FOR UPDATE"
+    _closed = False  # after close(): never reconnected (a use raises OutboxError)
 
     def __init__(self, url: str, *, wait: float = 5.0) -> None:
         try:
@@ -88,6 +97,8 @@ class PostgresOutbox(Outbox):
             ) from None
         db = Db(connection)
         try:
+            # Held while this session lives: a recovery of this process's journal waits for it.
+            db.execute("SELECT pg_advisory_lock_shared(?, ?)", writer_lock(HOST, os.getpid()))
             self._check_and_create_pg(db)
         except psycopg.Error as error:
             db.close()
@@ -119,15 +130,32 @@ class PostgresOutbox(Outbox):
                 f"atlan-ext reads {SCHEMA_VERSION}: upgrade atlan-ext"
             )
 
+    def _fence(self, journal: Path) -> None:
+        """Wait (at most :attr:`wait`; else this journal is left for the next recovery) until
+        every session of the journal's dead writer has ended: a statement it sent before it
+        was killed is committed by its session after the process died (found by review: the
+        recovery stored that event a second time). Two recoveries of one journal wait for
+        each other here too, so the second sees what the first stored."""
+        pid = writer_pid(journal)
+        if pid is not None:
+            self._db.execute("SELECT pg_advisory_xact_lock(?, ?)", writer_lock(HOST, pid))
+
     def _trouble(self, error: BaseException) -> str:
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         text = redact(text, passwords(self.__url))  # libpq may quote the URL's password
         return f"the outbox {self.path} cannot be used ({text}): it is tried again later"
 
     def close(self) -> None:
-        """Close the database connection."""
-        with self._lock, contextlib.suppress(Exception):
-            self._db.close()
+        """Close the database connection, for good: a later use raises :class:`OutboxError`
+        (as a closed SQLite outbox does), and this handle's writer beat ends."""
+        with self._lock:
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._db.close()
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise OutboxError(f"the outbox {self.path} was closed: open it again to use it")
 
     def _after_fork(self) -> None:
         # A connection must not be shared with a forked child; the child opens its own.
@@ -139,9 +167,11 @@ class PostgresOutbox(Outbox):
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
+        self._refuse_if_closed()  # before a forked child would open a connection of its own
         if self._pid != os.getpid():
             self._after_fork()
         with SHIELD, self._lock:
+            self._refuse_if_closed()  # by another thread meanwhile (the beat's, say)
             if self._db.broken:  # the server restarted, or the network dropped: reconnect
                 self._db = self._connect()
             try:
@@ -262,7 +292,7 @@ class PostgresOutbox(Outbox):
 
     def _beat_while_alive(self) -> None:
         """Before this process stores an open run: its writer's beat starts (once)."""
-        beat_while_alive(self.path, self._execute_alone)
+        beat_while_alive(self.path, self._execute_alone, lambda: self._closed)
 
     def _execute_alone(self, statement: str, params: Sequence[Any]) -> None:
         with self._write():
@@ -306,6 +336,9 @@ class PostgresOutbox(Outbox):
         excluded = list(exclude_runs)
         skip = f"AND run_id NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         with self._write():
+            # A claim need not wait for its flush to disk: a server that loses it in a crash
+            # has lost the claimer's session too, and gone sessions' claims are freed anyway.
+            self._db.execute("SET LOCAL synchronous_commit = off")
             rows: List[Tuple[int, str, str]] = self._db.execute(
                 f"""SELECT id, run_id, event_time FROM events e
                    WHERE delivered IS NULL AND (claimed_until IS NULL OR claimed_until < ?)
@@ -318,17 +351,28 @@ class PostgresOutbox(Outbox):
                    FOR UPDATE SKIP LOCKED""",  # noqa: S608 - placeholders only
                 [now, now, *excluded, limit],
             ).fetchall()
+            # The pending events of those runs, in one round trip (not one per row: that was
+            # most of a courier's time on PostgreSQL).
+            pending: Dict[str, List[Tuple[str, int]]] = {}
+            if rows:
+                for event_id, run_id, event_time in self._db.execute(
+                    "SELECT id, run_id, event_time FROM events"
+                    " WHERE run_id = ANY(?) AND delivered IS NULL",
+                    (sorted({row[1] for row in rows}),),
+                ):
+                    pending.setdefault(run_id, []).append((event_time, event_id))
             taken: List[int] = []
+            chosen = set()
             for event_id, run_id, event_time in rows:
-                earlier = self._db.execute(
-                    "SELECT id FROM events WHERE run_id=? AND delivered IS NULL"
-                    " AND (event_time < ? OR (event_time = ? AND id < ?))",
-                    (run_id, event_time, event_time, event_id),
-                ).fetchall()
                 # Taken only behind its run's earlier events: one in another session's hands
                 # (claimed, or being claimed right now and so skipped above) holds the run.
-                if all(row[0] in taken for row in earlier):
+                if all(
+                    earlier in chosen
+                    for when, earlier in pending.get(run_id, [])
+                    if (when, earlier) < (event_time, event_id)
+                ):
                     taken.append(event_id)
+                    chosen.add(event_id)
             self._db.executemany(
                 "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
                 [(self.owner, now + lease, event_id) for event_id in taken],

@@ -163,6 +163,7 @@ class Outbox(Leases, SharedState):
         for path, records in pending_records(self.journal_folder):
             try:
                 with self._write():
+                    self._fence(path)
                     now = time.time()
                     for connector, lifecycle, event in records:
                         known = self._db.execute(
@@ -180,6 +181,13 @@ class Outbox(Leases, SharedState):
             except (OutboxError, OSError, KeyError, TypeError):
                 continue
         return taken
+
+    def _fence(self, journal: Path) -> None:
+        """In :meth:`recover`'s transaction, before the journal of a process gone is checked
+        against the outbox: wait until nothing that process sent can still be committed.
+        Nothing to wait for in a SQLite file: a write is the writer's own and ends with its
+        process, and ``BEGIN IMMEDIATE`` keeps two recoveries apart (a shared backend waits
+        for the dead writer's sessions)."""
 
     def __repr__(self) -> str:
         return f"Outbox({self.path!r})"

@@ -1,9 +1,12 @@
 """The shared outbox's rows of bench.py: PostgreSQL beside SQLite, measured in the same run.
 
-- Writers: 1, 4 and 16 processes store runs (START + COMPLETE, ``client="local"``: each event
-  committed on the job's thread, nothing sent) into one outbox; for each, the time a run's two
-  events take on the job's thread (the hand-off, median) and the events per second stored by
-  all the writers together. SQLite writers share one file (one host); PostgreSQL writers each
+- Writers: 1, 4 and 16 processes store runs (START + COMPLETE) into one outbox, twice:
+  ``client="local"`` (each event committed on the job's thread, nothing sent, as step commands
+  do), and as a worker's job does (``background=True`` with a tenant, the 0 ms stand-in: the
+  job's thread leaves each event in the hand-off journal, the delivery thread stores a batch in
+  one commit and sends it). For each, the time a run's two events take on the job's thread
+  (the hand-off, median) and the events per second of all the writers together (stored; for
+  workers, delivered). SQLite writers share one file (one host); PostgreSQL writers each
   have their own ``ATLAN_EXT_HOME`` (hosts of a fleet) and share the database.
 - Couriers: one and two courier processes deliver the same number of stored events to the
   Atlan stand-in at 0 and 20 ms latency (events per second until all were accepted); and one
@@ -36,20 +39,32 @@ RATE = 400.0  # Atlan's published limit: requests a minute per tenant
 # -- in the child processes ---------------------------------------------------------------------
 
 
-def writer(runs: int) -> Dict[str, Any]:
-    """Store ``runs`` runs after the "go" line; the hand-off of each run, and the span."""
+def writer(runs: int, mode: str) -> Dict[str, Any]:
+    """Store ``runs`` runs after the "go" line; the hand-off of each run, and the span.
+
+    ``local``: ``client="local"``, each event committed on the job's thread. ``worker``: what
+    a worker's job does with a tenant (``ATLAN_BASE_URL``, the stand-in) and
+    ``background=True``: the job's thread leaves each event in the hand-off journal, the
+    delivery thread stores them in batches (one commit each) and sends them; the span ends
+    when every event is delivered (so stored first)."""
     from atlan_ext import Job, start_run
+    from atlan_ext.delivery import flush
 
     job = Job("ol-bench", "fleet")
-    start_run(job, client="local").end()  # warm: the outbox is open, the schema checked
+    options: Dict[str, Any] = {"client": "local"} if mode == "local" else {"background": True}
+    start_run(job, **options).end()  # warm: the outbox open, the schema checked, pyatlan in
+    if mode != "local" and not flush(600):
+        raise RuntimeError("the warm-up run was not delivered")
     print("ready", flush=True)
     sys.stdin.readline()
     timings = []
     began = time.time()
     for _ in range(runs):
         t0 = time.perf_counter()
-        start_run(job, client="local").end()
+        start_run(job, **options).end()
         timings.append(time.perf_counter() - t0)
+    if mode != "local" and not flush(600):
+        raise RuntimeError("not every event was delivered")
     return {"began": began, "ended": time.time(), "timings": timings}
 
 
@@ -113,11 +128,13 @@ def _together(commands: List[Tuple[List[str], Dict[str, str]]]) -> List[Dict[str
     return results
 
 
-def _env(home: str, outbox: Optional[str]) -> Dict[str, str]:
+def _env(home: str, outbox: Optional[str], tenant: str = "") -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAN_", "PG"))}
     env.update(ATLAN_EXT_HOME=home, ATLAN_EXT_COURIER="off")
     if outbox:
         env["ATLAN_EXT_OUTBOX"] = outbox
+    if tenant:
+        env.update(ATLAN_BASE_URL=tenant, ATLAN_API_KEY="bench-key")
     return env
 
 
@@ -143,35 +160,54 @@ def _backends(
                 yield ASYNC, url + option, lambda i: str(Path(folder) / f"host{i}")
 
 
-def writer_rows(server: str, total_runs: int) -> Tuple[List[str], Dict[Tuple[str, int], Any]]:
+def writer_rows(
+    server: str, total_runs: int, mode: str = "local", counts: Tuple[int, ...] = (1, 4, 16)
+) -> Tuple[List[str], Dict[Tuple[str, int], Any]]:
+    if mode == "local":
+        title = (
+            'each event committed on the job\'s thread (`client="local"`, as step commands '
+            "do); SQLite's WAL mode does not flush to disk at each commit, PostgreSQL does "
+            "unless synchronous_commit=off"
+        )
+    else:
+        title = (
+            "what a worker's job does: `background=True` with a tenant (the 0 ms stand-in); "
+            "the job's thread leaves each event in the hand-off journal, the delivery thread "
+            "stores a batch in one commit and sends it; events/s until all were delivered"
+        )
     lines = [
         "",
-        f"### Writers storing {2 * total_runs:,} events into one outbox (each event committed "
-        "on the job's thread; SQLite's WAL mode does not flush to disk at each commit, "
-        "PostgreSQL does unless synchronous_commit=off)",
+        f"### Writers storing {2 * total_runs:,} events into one outbox: {title}",
         "",
         "| outbox | writer processes | hand-off per run (START + COMPLETE), median ms | p99 ms "
         "| events/s, all writers | PostgreSQL ÷ SQLite, hand-off |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     found: Dict[Tuple[str, int], Any] = {}
-    for processes in (1, 4, 16):
-        for name, outbox, home in _backends(server, asynchronous=True):
-            runs = max(1, total_runs // processes)
-            command = [sys.executable, str(HERE), "--writer", str(runs)]
-            results = _together([(command, _env(home(i), outbox)) for i in range(processes)])
-            timings = sorted(t for result in results for t in result["timings"])
-            span = max(r["ended"] for r in results) - min(r["began"] for r in results)
-            median = statistics.median(timings) * 1000
-            p99 = timings[int(len(timings) * 0.99) - 1] * 1000
-            found[(name, processes)] = median
-            ratio = ""
-            if name != "SQLite":
-                ratio = f"{median / found[('SQLite', processes)]:.2f}"
-            lines.append(
-                f"| {name} | {processes} | {median:.3f} | {p99:.3f} "
-                f"| {2 * runs * processes / span:,.0f} | {ratio} |"
-            )
+    stand_in, base_url = _stand_in(0.0) if mode != "local" else (None, "")
+    try:
+        for processes in counts:
+            for name, outbox, home in _backends(server, asynchronous=True):
+                runs = max(1, total_runs // processes)
+                command = [sys.executable, str(HERE), "--writer", str(runs), mode]
+                envs = [_env(home(i), outbox, base_url) for i in range(processes)]
+                results = _together([(command, env) for env in envs])
+                timings = sorted(t for result in results for t in result["timings"])
+                span = max(r["ended"] for r in results) - min(r["began"] for r in results)
+                median = statistics.median(timings) * 1000
+                p99 = timings[int(len(timings) * 0.99) - 1] * 1000
+                found[(name, processes)] = median
+                ratio = ""
+                if name != "SQLite":
+                    ratio = f"{median / found[('SQLite', processes)]:.2f}"
+                lines.append(
+                    f"| {name} | {processes} | {median:.3f} | {p99:.3f} "
+                    f"| {2 * runs * processes / span:,.0f} | {ratio} |"
+                )
+    finally:
+        if stand_in is not None:
+            stand_in.terminate()
+            stand_in.wait()
     return lines, found
 
 
@@ -262,26 +298,30 @@ def rows(server: Optional[str], quick: bool) -> List[str]:
             "### Shared outbox (PostgreSQL): skipped: no server (give --postgres URL or set "
             "ATLAN_EXT_TEST_POSTGRES)",
         ]
-    lines, hand_offs = writer_rows(server, 200 if quick else 2_000)
-    for processes in (1, 4, 16):
-        ratios = [
-            (name, hand_offs[(name, processes)] / hand_offs[("SQLite", processes)])
-            for name in ("PostgreSQL", ASYNC)
-        ]
-        lines.append(
-            f"- target: a writer's hand-off on PostgreSQL within 2x of SQLite's, {processes} "
-            "writer(s): "
-            + "; ".join(
-                f"{name} {ratio:.2f} times {'✓' if ratio <= 2 else '✗'}" for name, ratio in ratios
+    lines: List[str] = []
+    for mode, what in (("local", "committed on the job's thread"), ("worker", "a worker's")):
+        found, hand_offs = writer_rows(server, 200 if quick else 2_000, mode)
+        lines.extend(found)
+        for processes in (1, 4, 16):
+            ratios = [
+                (name, hand_offs[(name, processes)] / hand_offs[("SQLite", processes)])
+                for name in ("PostgreSQL", ASYNC)
+            ]
+            lines.append(
+                f"- target: a writer's hand-off ({what}) on PostgreSQL within 2x of SQLite's, "
+                f"{processes} writer(s): "
+                + "; ".join(
+                    f"{name} {ratio:.2f} times {'✓' if ratio <= 2 else '✗'}"
+                    for name, ratio in ratios
+                )
             )
-        )
     lines.extend(courier_rows(server, 500 if quick else 5_000, 15.0 if quick else 60.0))
     return lines
 
 
 def main() -> None:
     if sys.argv[1] == "--writer":
-        result = writer(int(sys.argv[2]))
+        result = writer(int(sys.argv[2]), sys.argv[3])
     else:
         base_url, target, rate_limit, seconds = sys.argv[2:6]
         result = courier(base_url, target, float(rate_limit), float(seconds))

@@ -24,9 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from conftest import Handler, Tenant
 from conftest import serve as serve_on
-from test_courier import arrived, wait_until
+from test_courier import arrived, free_port, wait_until
 from test_outbox_schema import VERSION_1, round_trip
 
+import atlan_ext._pg_sql as pg_sql
 import atlan_ext.courier as courier_module
 from atlan_ext.courier import drain, serve
 from atlan_ext.exceptions import MissingDependencyError, OutboxError
@@ -39,6 +40,9 @@ needs_server = pytest.mark.skipif(
     not SERVER,
     reason="no PostgreSQL server: set ATLAN_EXT_TEST_POSTGRES to a URL (.ci/run starts one)",
 )
+
+
+BEAT_THREAD = "atlan-ext-writer-beat"
 
 
 def _with_database(url: str, name: str) -> str:
@@ -222,6 +226,146 @@ WRITER = textwrap.dedent(
         print(run.run_id, flush=True)
     """
 )
+
+
+@needs_server
+class TestClosing:
+    """A closed PostgreSQL outbox stays closed: its writer beat ends, nothing reconnects."""
+
+    def test_the_beat_ends_and_no_session_comes_back(
+        self, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After close(), the beat thread ends (found by review: it reconnected the handle
+        every 5 s) and a use raises OutboxError; a second handle's open run beats again."""
+        import psycopg
+
+        monkeypatch.setattr(pg_sql, "WRITER_BEAT_SECONDS", 0.05)
+        before = set(threading.enumerate())
+        outbox = open_outbox(pg_url)
+        outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        beats = [t for t in threading.enumerate() if t.name == BEAT_THREAD and t not in before]
+        assert len(beats) == 1
+        name = "atlan-ext " + outbox.owner.rsplit(":", 1)[-1]
+
+        def sessions() -> int:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                return int(db.execute(query, (name,)).fetchone()[0])
+
+        assert sessions() == 1
+        outbox.close()
+        assert wait_until(lambda: not beats[0].is_alive(), 60)
+        assert sessions() == 0
+        with pytest.raises(OutboxError, match="was closed"):
+            outbox.counts()
+        assert sessions() == 0
+        other = open_outbox(pg_url)
+        other.add(event("START", str(uuid.uuid4()), 2), "c", lifecycle_state="START")
+        again = [t for t in threading.enumerate() if t.name == BEAT_THREAD and t not in before]
+        assert [t for t in again if t.is_alive()] != []
+        other.close()
+
+
+HELD_WRITER = textwrap.dedent(
+    """
+    import time
+    from atlan_ext import Job, start_run
+    # Journaled on the job's thread; the sender stores it (claimed) before it sends it.
+    run = start_run(Job("ol-demo", "held"), background=True)
+    print(run.run_id, flush=True)
+    time.sleep(600)
+    """
+)
+
+# An INSERT of an event made before public.hold's time waits in the server: the writer's is
+# in flight when it dies (the time is then set: a recovery's rows, made later, go through).
+HOLD = """
+CREATE TABLE public.hold (until float8);
+INSERT INTO public.hold VALUES ('Infinity');
+CREATE FUNCTION public.held() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    WHILE EXISTS (SELECT 1 FROM public.hold WHERE NEW.created < until) LOOP
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER held BEFORE INSERT ON atlan_ext.events FOR EACH ROW
+    EXECUTE FUNCTION public.held();
+"""
+
+
+@needs_server
+class TestRecoveryAfterAKill:
+    """A writer killed while its INSERT is in flight: the event is stored once."""
+
+    def test_a_statement_committed_after_the_kill_is_not_stored_again(
+        self, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The dead writer's session commits its INSERT while the host recovers its journal;
+        the recovery waits for that session and stores nothing twice (found by review: it
+        found no row, stored the event, and the session then committed it a second time)."""
+        import psycopg
+
+        from atlan_ext._postgres import PostgresOutbox
+
+        open_outbox(pg_url).close()
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute(HOLD.encode())
+        home = tmp_path / "host"
+        env = {
+            **os.environ,
+            "ATLAN_EXT_HOME": str(home),
+            "ATLAN_EXT_OUTBOX": pg_url,
+            "ATLAN_EXT_COURIER": "off",
+            # A tenant that is down: the event is delivered by no one, only stored.
+            "ATLAN_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            "ATLAN_API_KEY": "key",
+        }
+        writer = subprocess.Popen(
+            [sys.executable, "-c", HELD_WRITER], env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert writer.stdout is not None
+            run_id = writer.stdout.readline().strip()
+            # The sender stores it once pyatlan is imported (minutes on a loaded machine).
+            assert wait_until(lambda: _waiting(pg_url, "PgSleep") == 1, 600)
+        finally:
+            writer.send_signal(signal.SIGKILL)
+            writer.wait(60)
+        assert list(home.glob("journal-pg-*/journal-*.bin")) != []  # the START is journaled
+        monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("UPDATE public.hold SET until = %s", (time.time(),))
+        # The host opens the outbox (a long wait: the release below comes first).
+        recovery = threading.Thread(target=lambda: PostgresOutbox(pg_url, wait=120).close())
+        recovery.start()
+        try:  # it waits for the dead writer's session (or, unfixed, stores the event)
+            assert wait_until(lambda: _waiting(pg_url, "Lock") == 1 or not recovery.is_alive(), 120)
+        finally:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                db.execute("DELETE FROM public.hold")  # the dead writer's statement commits
+            recovery.join(180)
+        assert wait_until(lambda: _busy_sessions(pg_url) == 0, 60)  # and its session ends
+        outbox = open_outbox(pg_url)
+        stored = outbox.events(run_id)
+        print(json.dumps({"killed": 1, "journaled": 1, "stored": len(stored)}))
+        assert [e.event_type for e in stored] == ["START"]
+        assert list(home.glob("journal-pg-*/journal-*.bin")) == []
+        outbox.close()
+
+
+def _waiting(url: str, kind: str) -> int:
+    """Sessions of the database waiting for ``kind`` (``PgSleep``: in public.held; ``Lock``:
+    for a lock another session holds)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND (wait_event = %s OR wait_event_type = %s)",
+            (kind, kind),
+        ).fetchone()
+        return int(row[0])
 
 
 @needs_server
