@@ -14,11 +14,13 @@ tests. It never touches a file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 __all__ = [
     "SHIELD",
@@ -61,6 +63,21 @@ class State:
         self.main = threading.main_thread().ident  # where signal handlers run
         self.shielded = 0  # how deep the main thread is in shielded sections
         self.deferred: Optional[Callable[[], None]] = None  # a handler's work, for their end
+        self.importing = 0  # threads importing pyatlan for a client now (see _forked)
+        #: Why pyatlan cannot be imported in this process: it was forked while another thread
+        #: imported it, and that thread's import locks stay held here, by nobody.
+        self.unimportable: Optional[str] = None
+
+    @contextlib.contextmanager
+    def importing_pyatlan(self) -> Iterator[None]:
+        """Around an import of pyatlan: a process forked meanwhile does not import it."""
+        with self.lock:
+            self.importing += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.importing -= 1
 
     def env_client(self, key: Tuple[object, ...], build: Any) -> Any:
         """The client for ``key`` (URL, API key, ...), built once by ``build()``; at most a
@@ -161,6 +178,22 @@ def _forked() -> None:
         [*STATE.outboxes.values(), *STATE.env_clients.values(), *STATE.journals.values()]
     )
     _forget_handles()
+    half = _half_imported()
+    if STATE.importing or half is not None:
+        # An import here would wait forever for the parent thread's module lock, or get a
+        # half-made module: the events wait for a process of their own (a courier).
+        STATE.unimportable = half or "pyatlan"
+    STATE.importing = 0
+
+
+def _half_imported() -> Optional[str]:
+    """A module of pyatlan that another thread was still importing when this process was
+    forked, if any."""
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        if name.split(".")[0] == "pyatlan" and getattr(spec, "_initializing", False):
+            return name
+    return None
 
 
 if hasattr(os, "register_at_fork"):

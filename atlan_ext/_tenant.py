@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from atlan_ext._state import STATE
-from atlan_ext.exceptions import TenantSettingsError
+from atlan_ext.exceptions import LineageDeliveryError, TenantSettingsError
 
 __all__ = [
     "NO_TENANT",
@@ -106,9 +106,17 @@ class Tenant:
         return STATE.env_client((self.base_url, self.api_key, self.timeout), self._build)
 
     def _build(self) -> Any:
+        if STATE.unimportable is not None:
+            raise LineageDeliveryError(
+                "pyatlan cannot be imported in this process: it was forked while another "
+                f"thread was importing it ({STATE.unimportable}); a courier process sends "
+                "these events when this process ends",
+                retryable=True,
+            )
         failure: Optional[TenantSettingsError] = None
         try:
-            from pyatlan.client.atlan import AtlanClient
+            with STATE.importing_pyatlan():
+                from pyatlan.client.atlan import AtlanClient
 
             connect, read, pause = _client_timeouts(self.timeout)
             return AtlanClient(  # type: ignore[no-untyped-call]

@@ -667,7 +667,60 @@ with lineage_run(Job("ol-spark", "parent_again")):
 """
 
 
+FORKED_WHILE_IMPORTING = """
+import importlib.abc, os, sys, time
+PARENT = os.getpid()
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyatlan.client.atlan" and os.getpid() == PARENT:
+            time.sleep(6)  # the delivery thread is importing pyatlan when the fork comes
+        return None
+sys.meta_path.insert(0, Slow())
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "parent"), delivery_timeout=1):
+    pass
+pid = os.fork()
+if pid == 0:
+    with lineage_run(Job("ol-spark", "child"), delivery_timeout=1):
+        pass
+    print("child done", flush=True)
+    sys.exit(0)
+os.waitpid(pid, 0)
+"""
+
+
 class TestFork:
+    def test_a_child_forked_while_pyatlan_is_imported_hands_its_run_to_a_courier(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Forked while the parent's delivery thread imports pyatlan, the child cannot import
+        it (the import lock stays held by a thread it does not have: it would wait forever or
+        get a half-made module, and its run was lost as a "settings" error): it says so, and
+        a courier delivers its run once it ends."""
+        done = python(
+            FORKED_WHILE_IMPORTING,
+            tmp_path,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "child done" in done.stdout
+        assert "it was forked while another thread was importing it" in done.stderr
+        assert "cannot make a client" not in done.stderr
+
+        def names() -> List[Any]:
+            return sorted(
+                (e["job"]["name"], e["eventType"])
+                for *_, body, _ in list(loopback_tenant.received)
+                for e in (body if isinstance(body, list) else [body])
+            )
+
+        expected = sorted(
+            (job, state) for job in ("parent", "child") for state in ("START", "COMPLETE")
+        )
+        assert wait_until(lambda: len(names()) >= len(expected), 180), names()
+        assert names() == expected
+
     def test_a_forked_child_sends_its_own_once_and_leaves_the_parent_working(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:
