@@ -4,14 +4,23 @@ pyatlan's real client with the tenant mocked at the httpx layer (respx)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, Dict, Iterator, List
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 import httpx
 import pytest
 import respx
 
+from atlan_ext import Job, RunId
+from atlan_ext.events import build_event
+from atlan_ext.outbox import Outbox
+from atlan_ext.replay import replay
 from atlan_ext.send import send_checked
+from atlan_ext.testing import assert_paired
 
 BASE_URL = "https://tenant.example.test"
 API_KEY = "throughput-test-key-0123456789"
@@ -87,3 +96,127 @@ class TestSameBytesAsPyatlan:
         before = json.dumps(events)
         send_checked(client(), events, "spark")
         assert json.dumps(events) == before
+
+
+class Tenant:
+    """A respx stand-in that checks, as requests arrive, that no run is in two requests in
+    flight and no event comes before its run's START was accepted; it refuses (HTTP 400)
+    every request holding an event of ``refused`` runs."""
+
+    def __init__(self, refused: Optional[Set[str]] = None) -> None:
+        self.refused = set() if refused is None else refused
+        self.lock = threading.Lock()
+        self.flying: List[Set[str]] = []
+        self.started: Set[str] = set()  # runs whose START Atlan accepted
+        self.accepted: List[Dict[str, Any]] = []
+        self.problems: List[str] = []
+        self.requests = 0
+        self.most_in_flight = 0
+        self.overlapped = threading.Event()
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        events = body if isinstance(body, list) else [body]
+        runs = {item["run"]["runId"] for item in events}
+        with self.lock:
+            self.requests += 1
+            later = self.requests > 1
+            for other in self.flying:
+                if runs & other:
+                    self.problems.append(f"runs {sorted(runs & other)} in two requests at once")
+            seen = set(self.started)
+            for item in events:
+                if item["eventType"] == "START":
+                    seen.add(item["run"]["runId"])
+                elif item["run"]["runId"] not in seen:
+                    self.problems.append(f"{item['eventType']} before START was accepted")
+            self.flying.append(runs)
+            self.most_in_flight = max(self.most_in_flight, len(self.flying))
+            if len(self.flying) > 1:
+                self.overlapped.set()
+        if later and not runs & self.refused:
+            # Hold the answer until another request is in flight too (one arrives within
+            # milliseconds while Atlan answers): the next one is sent meanwhile, or never.
+            self.overlapped.wait(timeout=20)
+        with self.lock:
+            self.flying.remove(runs)
+            if runs & self.refused:
+                return httpx.Response(400, text="refused")
+            self.accepted.extend(events)
+            self.started.update(i["run"]["runId"] for i in events if i["eventType"] == "START")
+        return httpx.Response(202)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox.db")
+    yield box
+    box.close()
+
+
+def fill(outbox: Outbox, runs: int) -> List[str]:
+    """``runs`` runs pending, each COMPLETE stored seven events after its START (a batch
+    boundary often falls between them); their run ids."""
+    job = Job("ol-spark", "nightly_orders_load")
+    first = datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc)
+    ids = [str(RunId.new()) for _ in range(runs)]
+    order = sorted(
+        [(index, "START", run_id) for index, run_id in enumerate(ids)]
+        + [(index + 3.5, "COMPLETE", run_id) for index, run_id in enumerate(ids)]
+    )
+    for at, state, run_id in order:
+        stamp = first + timedelta(seconds=at)
+        made = build_event(state, job, run_id, event_time=stamp, inputs=["snowflake://a/DB.S.T"])
+        outbox.add(made, "spark", lifecycle_state=state)
+    return ids
+
+
+@contextlib.contextmanager
+def served(tenant: Tenant) -> Iterator[Any]:
+    """pyatlan's client, its requests answered by ``tenant``."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
+        mock.post(url__regex=r"/events/openlineage/.*").mock(side_effect=tenant.answer)
+        yield client()
+
+
+class TestReplayInFlight:
+    """Replay sends a batch while another is in flight, yet keeps every run's order."""
+
+    def test_every_run_in_order_with_two_batches_in_flight(self, outbox: Outbox) -> None:
+        """40 runs in batches of 8: two requests in flight at once, never a run in both,
+        never an event before its START was accepted; all delivered."""
+        tenant = Tenant()
+        fill(outbox, 40)
+        with served(tenant) as target:
+            report = replay(target, outbox, batch_size=8)
+        assert tenant.problems == []
+        assert tenant.most_in_flight == 2
+        assert report.delivered == 80
+        assert report.left == 0
+        assert_paired(tenant.accepted)
+        assert outbox.counts() == (0, 80)
+
+    def test_a_refused_run_waits_and_the_others_go(self, outbox: Outbox) -> None:
+        """A run Atlan refuses (HTTP 400) while other batches are in flight: its batch falls
+        back to one request per event, the run waits in the outbox, every other arrives."""
+        refused: Set[str] = set()
+        tenant = Tenant(refused)
+        ids = fill(outbox, 30)
+        refused.add(ids[12])
+        with served(tenant) as target:
+            report = replay(target, outbox, batch_size=6)
+        assert tenant.problems == []
+        assert report.delivered == 58
+        assert report.left == 2
+        assert [e.run_id for e in outbox.events(pending_only=True)] == [ids[12], ids[12]]
+        assert_paired(tenant.accepted)
+
+    def test_limit_counts_the_events_in_flight(self, outbox: Outbox) -> None:
+        """``limit`` bounds the events sent, those in flight included."""
+        tenant = Tenant()
+        fill(outbox, 20)
+        with served(tenant) as target:
+            report = replay(target, outbox, batch_size=6, limit=15)
+        assert report.delivered == 15
+        assert len(tenant.accepted) == 15
+        assert tenant.problems == []
