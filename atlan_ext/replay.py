@@ -114,9 +114,12 @@ class _Flight:
         for stored in claimed:
             groups.setdefault(stored.connector, []).append(stored)
         self.groups = list(groups.items())
-        self.tries: Future[List[Optional[LineageDeliveryError]]] = senders.submit(
-            _first_tries, client, self.groups
-        )
+        self.tries: Future[List[Optional[LineageDeliveryError]]]
+        try:
+            self.tries = senders.submit(_first_tries, client, self.groups)
+        except RuntimeError:  # the interpreter is shutting down (atexit): no new threads
+            self.tries = Future()
+            self.tries.set_result(_first_tries(client, self.groups))
 
 
 def _first_tries(

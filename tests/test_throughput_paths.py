@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
+import textwrap
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -220,3 +223,45 @@ class TestReplayInFlight:
         assert report.delivered == 15
         assert len(tenant.accepted) == 15
         assert tenant.problems == []
+
+
+AT_EXIT = """
+import atexit, json, sys
+from atlan_ext import Job, RunId
+from atlan_ext.events import build_event
+from atlan_ext.outbox import Outbox
+from atlan_ext.replay import replay
+from atlan_ext.testing import MockAtlan
+
+outbox = Outbox(sys.argv[1])
+for _ in range(30):
+    run_id = RunId.new()
+    for state in ("START", "COMPLETE"):
+        made = build_event(state, Job("ol-spark", "at_exit"), run_id)
+        outbox.add(made, "spark", lifecycle_state=state)
+
+
+def at_exit():
+    with MockAtlan() as tenant:
+        report = replay(tenant.client(), outbox, batch_size=6)
+        print(json.dumps([report.delivered, report.left, len(tenant.accepted)]))
+
+
+atexit.register(at_exit)
+"""
+
+
+class TestReplayAtExit:
+    """Replay works where no thread can be started any more: in an atexit handler."""
+
+    def test_replay_from_an_atexit_handler(self, tmp_path: Path) -> None:
+        """Every event is delivered from the handler (one batch at a time there)."""
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(AT_EXIT), str(tmp_path / "outbox.db")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == [60, 0, 60]
