@@ -117,17 +117,20 @@ class Held:
         pending (held behind another sender's lease) stays owed, its runs waiting, and is
         tried again after a pause; the rest was delivered, and its runs go on."""
         with self.lock:
-            try:
-                left = self.still_pending(self.parked)
-            except OutboxError as error:
-                outbox_failed(self.outbox, error)
-                self.breaker.hold_off(FIRST_PAUSE)
-                return
-            self.parked = [event.id for event in left]
-            self.blocked = {event.run_id for event in left}
+            ids, blocked = list(self.parked), set(self.blocked)
+        try:  # not under the lock: the outbox may wait for another process's write
+            left = self.still_pending(ids)
+        except OutboxError as error:
+            outbox_failed(self.outbox, error)
+            self.breaker.hold_off(FIRST_PAUSE)
+            return
+        with self.lock:  # what was parked or blocked meanwhile stays so
+            self.parked = [event.id for event in left] + self.parked[len(ids) :]
+            self.blocked.difference_update(blocked)
+            self.blocked.update(event.run_id for event in left)
             self.blocked.update(item.run_id for item in self.unstored)
-            if left:
-                self.breaker.hold_off(FIRST_PAUSE)
+        if left:
+            self.breaker.hold_off(FIRST_PAUSE)
 
     def still_pending(self, ids: Sequence[int]) -> List[OutboxEvent]:
         """Of ``ids``, the events still pending that no other sender holds, outside runs an
@@ -182,15 +185,15 @@ class Held:
             waiting.extend(self.take())
             waiting.extend([*self.unstored, *self.moving])
             waiting = list({id(item): item for item in waiting}.values())  # queued and mine
-            # Each undelivered event once, wherever it is now (parked, in hand).
             parked = list(self.parked)
-            with contextlib.suppress(OutboxError):  # a drain may have sent some already
-                parked = [event.id for event in self.still_pending(parked)]
-            left = {("id", i) for i in parked}
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
             once.update((id(item), item) for item in self.unsaved)
             sent = list(once.values())
             self.unsaved = []
+        # Each undelivered event once, wherever it is now (parked, in hand).
+        with contextlib.suppress(OutboxError):  # a drain may have sent some already
+            parked = [event.id for event in self.still_pending(parked)]
+        left = {("id", i) for i in parked}
         self.store_items(waiting, claim=False)
         self.store_delivered(sent)
         journaled(self.outbox, in_hand + waiting)
