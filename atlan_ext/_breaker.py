@@ -1,7 +1,8 @@
 """The one retry policy of delivery: when a tenant is tried again after it did not answer.
 
-Both senders of events use it, the delivery thread of a process (:mod:`atlan_ext._sender`)
-and the courier loop (:func:`atlan_ext.courier.drain`):
+One loop applies it, :func:`atlan_ext.courier.drain`: in the detached courier, in
+``replay``/``flush`` and in the delivery thread of a process (:mod:`atlan_ext._sender`), which
+shares its breaker with that loop so its jobs see the tenant down:
 
 - a failure that can pass (refused, timed out, 429/5xx) makes the tenant *down*; the next try
   comes after a pause of :data:`FIRST_PAUSE` that doubles with each failure in a row up to
@@ -17,6 +18,7 @@ and the courier loop (:func:`atlan_ext.courier.drain`):
 from __future__ import annotations
 
 import math
+import threading
 import time
 from typing import Optional
 
@@ -50,10 +52,12 @@ REFUSED = "refused"  # this event was refused; the tenant answers
 class Breaker:
     """The state of one tenant as seen by one sender: up, down until a time, or stopped.
 
-    Not thread-safe on its own: the sender that owns it holds its lock around each call.
+    Each call is atomic: the loop that sends (:func:`atlan_ext.courier.drain`) changes it
+    while jobs of the same process read it and trip it.
     """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.down: Optional[str] = None  # why the tenant does not answer (None: it does)
         self.last_error: Optional[str] = None  # the last failure, kept after a recovery
         self.final = False  # an answer only a fixed setting changes: nothing more is tried
@@ -62,12 +66,17 @@ class Breaker:
 
     def answered(self) -> None:
         """Atlan accepted a send: the tenant is up, the pause starts over."""
-        self.down = None
-        self.final = False
-        self.pause = FIRST_PAUSE
+        with self._lock:
+            self.down = None
+            self.final = False
+            self.pause = FIRST_PAUSE
 
     def failed(self, error: LineageDeliveryError) -> str:
         """Atlan did not take a send: :data:`RETRY`, :data:`STOP` or :data:`REFUSED`."""
+        with self._lock:
+            return self._failed(error)
+
+    def _failed(self, error: LineageDeliveryError) -> str:
         self.last_error = str(error)
         if error.retryable:
             if self.down is not None:
@@ -86,13 +95,15 @@ class Breaker:
 
     def trip(self, reason: str) -> None:
         """The tenant did not answer in time (no error yet): down, tried after the pause."""
-        if self.down is None:
-            self.down = reason
-            self.retry_at = time.monotonic() + self.pause
+        with self._lock:
+            if self.down is None:
+                self.down = reason
+                self.retry_at = time.monotonic() + self.pause
 
     def hold_off(self, seconds: float) -> None:
         """Try nothing for at least ``seconds`` (e.g. the outbox failed: no busy loop)."""
-        self.retry_at = max(self.retry_at, time.monotonic() + seconds)
+        with self._lock:
+            self.retry_at = max(self.retry_at, time.monotonic() + seconds)
 
     def wait_left(self) -> float:
         """Seconds until the next try is due (0: now; infinite once stopped)."""

@@ -28,7 +28,7 @@ def stop_sending() -> None:
     (in the order they were made) by that courier, never by a sender racing the send that
     the signal interrupted."""
     for sender in senders():
-        sender.closed.set()
+        sender.close()
 
 
 def leave_to_courier() -> None:
@@ -39,7 +39,7 @@ def leave_to_courier() -> None:
     # At exit, a closed or vanished database is no reason to fail.
     left: Dict[int, int] = {}
     for sender in held:
-        sender.closed.set()
+        sender.close()
         with contextlib.suppress(Exception):
             left[id(sender)] = sender.spill()
     for outbox in {*claiming, *(sender.outbox for sender in held)}:

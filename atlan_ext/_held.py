@@ -1,8 +1,9 @@
-"""What a sender holds, and its bookkeeping: events queued, in hand, parked (stored, to send
-again), unstored (the outbox failed: in memory and the journal) and unsaved (delivered, not
-stored yet); the runs that wait behind an undelivered event; how all of it is written to the
-outbox (:func:`atlan_ext._store.store`), settled before a read and spilled at exit. The
-thread that sends is :class:`atlan_ext._sender.Sender`, built on :class:`Held`."""
+"""What a sender holds, and its bookkeeping: events queued, in hand, parked (stored and owed:
+the courier loop, :func:`atlan_ext.courier.drain`, sends them), unstored (the outbox failed:
+in memory and the journal) and unsaved (delivered, not stored yet); the runs that wait behind
+an undelivered event; how all of it is written to the outbox (:func:`atlan_ext._store.store`),
+settled before a read and spilled at exit. The thread that sends is
+:class:`atlan_ext._sender.Sender`, built on :class:`Held`."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import queue
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from atlan_ext._breaker import FIRST_PAUSE, Breaker
-from atlan_ext._state import SHIELD, STATE
+from atlan_ext._breaker import FIRST_PAUSE, RETRY, STOP, Breaker
+from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext._store import Item, ids_of, journaled, outbox_failed, store, stored_item
-from atlan_ext._tenant import Tenant
+from atlan_ext._tenant import Tenant, label
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, OutboxEvent
 
-__all__ = ["Held", "again_note", "take_earlier", "target_key"]
+__all__ = ["Held", "again_note", "take_earlier", "target_key", "undelivered_note"]
 
 _AFTER_ALL = 2**62  # an outbox id above any real one
 
@@ -29,6 +30,7 @@ class Held:
 
     def __init__(self, target: Any, connector: str, outbox: Outbox) -> None:
         self.target = target
+        self.label = label(target)
         self.connector = connector
         self.outbox = outbox
         self.queue: queue.Queue[Optional[Item]] = queue.Queue()  # None: only a wake-up
@@ -41,13 +43,19 @@ class Held:
         self.in_hand: List[Item] = []  # the batch being sent (the thread's, or a job's here)
         self.taken: List[Item] = []  # taken from the queue, waiting for a job's send here
         self.mine: List[Item] = []  # to be sent on the job's thread (see keep_mine)
-        self.moving: List[Any] = []  # parked ids and kept items on their way into hand
+        self.moving: List[Item] = []  # unstored items on their way into the outbox or hand
         self.started: Set[str] = set()  # runs whose START this sender delivered
         self.breaker = Breaker()  # down (no job waits), when to try again, or stopped
-        self.parked: List[int] = []  # stored events not delivered yet, to send again
+        self.parked: List[int] = []  # stored events owed, sent by the courier loop
         self.unstored: List[Item] = []  # events neither stored nor delivered (in memory)
         self.unsaved: List[Item] = []  # events delivered, not stored yet (in the journal)
         self.closed = threading.Event()  # shut down: no more tries, the thread leaves
+        self.wake = threading.Event()  # set by a hand-off (or close): a drain returns to it
+
+    def close(self) -> None:
+        """Shut down: nothing more is sent (a drain under way returns after its batch)."""
+        self.closed.set()
+        self.wake.set()
 
     def keep_mine(self, item: Item) -> None:
         """``item`` is to be sent on the job's thread: until it is in hand (or queued), a
@@ -104,6 +112,45 @@ class Held:
                 else:
                     self.unstored.append(item)
 
+    def settle_parked(self) -> None:
+        """After a drain that found nothing more to send: what of :attr:`parked` is still
+        pending (held behind another sender's lease) stays owed, its runs waiting, and is
+        tried again after a pause; the rest was delivered, and its runs go on."""
+        with self.lock:
+            ids, blocked = list(self.parked), set(self.blocked)
+        try:  # not under the lock: the outbox may wait for another process's write
+            left = self.still_pending(ids)
+        except OutboxError as error:
+            outbox_failed(self.outbox, error)
+            self.breaker.hold_off(FIRST_PAUSE)
+            return
+        with self.lock:  # what was parked or blocked meanwhile stays so
+            self.parked = [event.id for event in left] + self.parked[len(ids) :]
+            self.blocked.difference_update(blocked)
+            self.blocked.update(event.run_id for event in left)
+            self.blocked.update(item.run_id for item in self.unstored)
+        if left:
+            self.breaker.hold_off(FIRST_PAUSE)
+
+    def still_pending(self, ids: Sequence[int]) -> List[OutboxEvent]:
+        """Of ``ids``, the events still pending that no other sender holds, outside runs an
+        event of which Atlan refused (those are left for a replay)."""
+        left = self.outbox.claim_ids(ids) if ids else []
+        self.outbox.release([event.id for event in left])
+        return [event for event in left if event.run_id not in self.refused]
+
+    def say_undelivered(self, error: str, verdict: str) -> None:
+        """Say once that events did not reach this tenant, where they are and who sends
+        them (``verdict``: the breaker's)."""
+        say_once(
+            f"undelivered:{self.label}",
+            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s",
+            self.label,
+            error,
+            self.outbox.path,
+            undelivered_note(verdict),
+        )
+
     def finished(self, item: Item) -> None:
         """``item`` was answered (or given up on for now): its run may go on."""
         if item.terminal:
@@ -136,16 +183,17 @@ class Held:
             in_hand.extend(item for item in self.mine if id(item) not in seen)
             waiting = [item for item in in_hand if not item.sent]
             waiting.extend(self.take())
-            waiting.extend(self.unstored)
+            waiting.extend([*self.unstored, *self.moving])
             waiting = list({id(item): item for item in waiting}.values())  # queued and mine
-            # Each undelivered event once, wherever it is now (parked, moving, in hand).
-            left = {("id", i) for i in self.parked}
-            for thing in self.moving:
-                left.add(("id", thing) if isinstance(thing, int) else ("item", id(thing)))
+            parked = list(self.parked)
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
             once.update((id(item), item) for item in self.unsaved)
             sent = list(once.values())
             self.unsaved = []
+        # Each undelivered event once, wherever it is now (parked, in hand).
+        with contextlib.suppress(OutboxError):  # a drain may have sent some already
+            parked = [event.id for event in self.still_pending(parked)]
+        left = {("id", i) for i in parked}
         self.store_items(waiting, claim=False)
         self.store_delivered(sent)
         journaled(self.outbox, in_hand + waiting)
@@ -260,6 +308,19 @@ def take_earlier(
 def target_key(target: Any) -> object:
     """A sender's registry key for its target (a client by identity, a tenant by value)."""
     return target if isinstance(target, Tenant) or target is None else id(target)
+
+
+def undelivered_note(verdict: str) -> str:
+    """The end of the message for an event Atlan did not take (see the breaker's verdicts)."""
+    if verdict == RETRY:
+        return again_note()
+    if verdict == STOP:
+        return (
+            "; nothing more is sent to it until that is fixed: then send it with: "
+            "atlan-lineage replay"
+        )
+    # This event was refused; its run's later events wait behind it.
+    return "; the run's later events wait behind it (atlan-lineage status shows why)"
 
 
 def again_note() -> str:

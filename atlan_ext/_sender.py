@@ -1,12 +1,12 @@
 """The sender: one thread per tenant, outbox and connector that stores handed-over events in
-the outbox and sends them to Atlan, in order, in batches where it can.
+the outbox and sends them to Atlan, in order, in batches where it can: one attempt each.
 
-Its circuit breaker is the one retry policy (:mod:`atlan_ext._breaker`): after a failure that
-can pass (refused, timed out, 429/5xx) the tenant is *down*, no job waits for it, and the
-sender keeps what it could not send and tries again after Atlan's ``Retry-After`` or a pause
-that grows; once Atlan answers, it sends what it kept, oldest first. An answer that only a
-fixed setting changes (see :func:`atlan_ext.send.tenant_wide`) stops it from trying again at
-all. The job's side (what waits, for how long, what is said) is :mod:`atlan_ext.delivery`'s.
+What is not delivered that way (a failure that can pass, events kept while it was crowded, a
+strict run's ABORT) is in the outbox, with its run's later events behind it, and the thread
+runs the one courier loop, :func:`atlan_ext.courier.drain`, over that outbox with its own
+breaker (:mod:`atlan_ext._breaker`: ``Retry-After``, a pause that grows, a stop on an answer
+only a fixed setting changes) until nothing sendable is left; then back to its queue. The
+job's side (what waits, for how long, what is said) is :mod:`atlan_ext.delivery`'s.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, cast
 
-from atlan_ext._breaker import REFUSED, RETRY, STOP
-from atlan_ext._held import Held, again_note, target_key
-from atlan_ext._state import SHIELD, STATE, say_once
-from atlan_ext._store import Item, ids_of, journaled, outbox_failed, stored_item
-from atlan_ext._tenant import label
+from atlan_ext._breaker import FIRST_PAUSE, REFUSED, STOP
+from atlan_ext._held import Held, target_key
+from atlan_ext._state import SHIELD, STATE
+from atlan_ext._store import Item, ids_of, journaled, outbox_failed
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import (
@@ -48,15 +47,13 @@ class Sender(Held):
     :class:`~atlan_ext.send.Tenant` whose client it builds, or ``None``: store only), in
     order, in batches where it can.
 
-    Its breaker (:class:`~atlan_ext._breaker.Breaker`): after a failure that can pass, the
-    tenant is *down* and no job waits for it; the sender keeps what it could not send
-    (``parked``, see :class:`~atlan_ext._held.Held`) and tries again when the breaker says,
-    and once Atlan answers it sends what was parked, oldest first, before it goes idle.
+    After a failure that can pass the tenant is *down* (its breaker) and no job waits for
+    it; what it owes (``parked``, see :class:`~atlan_ext._held.Held`) is sent by
+    :func:`~atlan_ext.courier.drain` when the breaker says, before it goes idle.
     """
 
     def __init__(self, target: Any, connector: str, outbox: Outbox) -> None:
         super().__init__(target, connector, outbox)
-        self.label = label(target)
         self.thread: Optional[threading.Thread] = None
         self._client: Any = None if isinstance(target, Tenant) else target
         self._longest: Optional[float] = None  # the longest one send through the client can take
@@ -75,6 +72,7 @@ class Sender(Held):
         with self.lock:
             self.busy += 1
             self.queue.put(item)
+            self.wake.set()  # a drain under way returns to the queue
             if self.thread is None:
                 self._start()
 
@@ -185,7 +183,7 @@ class Sender(Held):
                     break
                 if self.owed():
                     with self.handling:
-                        self._guarded(self._again)
+                        self._guarded(self._recover)
                     continue
                 if wait < _IDLE_SECONDS:  # a short wait that ended: not idle for long yet
                     continue
@@ -242,49 +240,65 @@ class Sender(Held):
             self.hold(batch)
         breaker = self.breaker
         if breaker.down is None and not breaker.wait_left() and self.owed() and self.queue.empty():
-            self._again()
+            self._recover()
 
-    def _again(self) -> None:
-        """Send what was parked, oldest first (store what is still only in memory first)."""
+    def _recover(self) -> None:
+        """What it owes is sent by the one courier loop (:func:`atlan_ext.courier.drain`) over
+        its outbox, with this sender's breaker, until nothing sendable is left; what the
+        outbox does not take yet gets one attempt from memory. Then back to the queue."""
         with self.lock:
-            self.busy += 1  # not idle while these are in hand
+            self.busy += 1  # not idle while it drains
+            memory, self.unstored = self.unstored, []
+            self.moving = list(memory)  # seen by spill until it is parked or in hand
         try:
-            self._send_again()
+            self.store_items(memory, claim=False)
+            with self.lock:
+                self.moving = []
+                if self.target is not None:  # store only: stored is done
+                    self.parked.extend(ids_of(memory))
+                memory = [item for item in memory if item.event_id is None]
+                if self.target is None or self.breaker.final:
+                    self.unstored[:0] = memory
+                    return
+                self.in_hand = memory  # the outbox fails: from memory, in order
+            self.blocked.difference_update(item.run_id for item in memory)
+            for start in range(0, len(memory), BATCH_LIMIT):
+                chunk = memory[start : start + BATCH_LIMIT]
+                if self.breaker.down is not None and start > 0:
+                    self.hold(chunk)
+                else:
+                    self._deliver(chunk)
+            self.in_hand = []
+            if self.parked:
+                self._drain()
         finally:
             with self.lock:
                 self.busy -= 1
 
-    def _send_again(self) -> None:
-        with self.lock:
-            ids, self.parked = self.parked, []
-            memory, self.unstored = self.unstored, []
-            self.moving = [*ids, *memory]  # seen by spill until they are in hand
-        self.store_items(memory, claim=self.target is not None)
+    def _drain(self) -> None:
+        # Here: the courier module (the outbox stores, the spawner) only once something is owed.
+        from atlan_ext.courier import LIFE_SECONDS, drain
+
+        self.wake.clear()
         try:
-            items = [stored_item(stored) for stored in self.outbox.claim_ids(ids)] if ids else []
+            self.outbox.release(list(self.parked))  # a read may have leased them to us
+            done = drain(
+                self._client_now(),
+                self.outbox,
+                seconds=LIFE_SECONDS,
+                say=lambda line: log.info("atlan_ext: to %s: %s", self.label, line),
+                stop=self.wake,  # a hand-off (or shutdown) comes first: it drains again after
+                breaker=self.breaker,
+                skip_runs=self.refused,
+            )
         except OutboxError as error:
             outbox_failed(self.outbox, error)
-            with self.lock:
-                self.parked[:0] = ids
-                self.moving = list(memory)
-            items = []
-        items.extend(memory)  # after the parked ones, as they came; stored or not
-        if self.target is None:
-            self.park([item for item in items if item.event_id is None])
-            with self.lock:
-                self.moving = []
+            self.breaker.hold_off(FIRST_PAUSE)
             return
-        for item in items:
-            self.blocked.discard(item.run_id)
-        with self.lock:
-            self.in_hand, self.moving = items, []
-        for start in range(0, len(items), BATCH_LIMIT):
-            chunk = items[start : start + BATCH_LIMIT]
-            if self.breaker.down is not None and start > 0:
-                self.hold(chunk)
-            else:
-                self._deliver(chunk)
-        self.in_hand = []
+        if done.fatal is not None:
+            self.say_undelivered(done.fatal, STOP)
+        elif not self.wake.is_set() and self.breaker.down is None:
+            self.settle_parked()
 
     def _client_now(self) -> Any:
         if self._client is None:
@@ -358,21 +372,7 @@ class Sender(Held):
                 self.refused.update(item.run_id for item in items)
         if verdict != REFUSED:
             self.park(items)
-        if verdict == RETRY:
-            note = again_note()
-        elif verdict == STOP:
-            note = "; nothing more is sent to it until that is fixed: then send it with: "
-            note += "atlan-lineage replay"
-        else:  # this event was refused; its run's later events wait behind it
-            note = "; the run's later events wait behind it (atlan-lineage status shows why)"
-        say_once(
-            f"undelivered:{self.label}",
-            "atlan_ext: lineage not delivered to %s: %s. It is kept in %s%s",
-            self.label,
-            error,
-            self.outbox.path,
-            note,
-        )
+        self.say_undelivered(str(error), verdict)
 
 
 _SAVE_AFTER = 0.0005  # seconds without work before delivered events are stored

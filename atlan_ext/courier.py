@@ -71,6 +71,8 @@ def drain(
     rate_limit: Optional[float] = None,
     stop: Optional[threading.Event] = None,
     poll: float = _POLL_SECONDS,
+    breaker: Optional[Breaker] = None,
+    skip_runs: Optional[Set[str]] = None,
 ) -> Drained:
     """Deliver ``outbox``'s pending events through ``client`` (pyatlan's ``AtlanClient``)
     until nothing sendable has been left for ``linger`` seconds, or ``seconds`` passed, or
@@ -81,18 +83,28 @@ def drain(
     ``rate_limit``: requests a minute for all couriers sharing the outbox (one batch per
     request slot; a 429 then pauses them all, for its ``Retry-After`` or
     :data:`TOO_MANY_PAUSE`). ``stop``: when set, it returns after the
-    batch in flight. ``poll``: how long it sleeps when nothing is sendable."""
+    batch in flight. ``poll``: how long it sleeps when nothing is sendable.
+
+    ``breaker``: whose pauses it honours and keeps (the delivery thread of a process passes
+    its own, so that its jobs see the tenant down while this loop waits; default: a new one).
+    ``skip_runs``: runs left alone (an event of theirs was refused); runs refused here are
+    added to it."""
     done = Drained()
     wait = stop.wait if stop is not None else time.sleep
     deadline = time.monotonic() + seconds
     idle_since = time.monotonic()
-    breaker = Breaker()
-    refused: Set[str] = set()  # runs with an event Atlan refused: left for a replay
+    breaker = breaker if breaker is not None else Breaker()
+    # Runs with an event Atlan refused: left for a replay.
+    refused: Set[str] = skip_runs if skip_runs is not None else set()
     while True:
         left = deadline - time.monotonic()
         wanted = None if limit is None else limit - done.delivered
         if left <= 0 or (wanted is not None and wanted <= 0) or (stop and stop.is_set()):
             return done
+        ahead = breaker.wait_left()  # a pause set before this call (Retry-After) included
+        if ahead > 0:
+            wait(min(ahead, left))
+            continue
         paused = outbox.paused_until() - time.time()
         if paused > 0:
             wait(min(paused, left))
@@ -115,6 +127,8 @@ def drain(
         done.delivered += report.delivered
         error = report.last
         if report.fatal is not None:  # final: nothing more is tried
+            if error is not None:
+                breaker.failed(error)  # a shared breaker is final too
             done.fatal = report.fatal
             say(f"stopped: {report.fatal}")
             return done
@@ -128,8 +142,7 @@ def drain(
                 continue
             if breaker.down is None:
                 say(f"Atlan is not answering ({done.last_error}); trying again")
-            breaker.failed(error)
-            wait(min(breaker.wait_left(), max(0.0, deadline - time.monotonic())))
+            breaker.failed(error)  # waited out at the top of the loop
             idle_since = time.monotonic()
             continue
         if breaker.down is not None:

@@ -157,3 +157,26 @@ class TestSenderHonoursRetryAfter:
             pass
         assert flush(60)
         assert [event["eventType"] for event in tenant.accepted] == ["START", "COMPLETE"]
+
+    def test_a_strict_run_during_the_loops_pause_is_answered_at_once(
+        self, tenant: MockAtlan
+    ) -> None:
+        """While the delivery thread's courier loop waits out a 10-minute Retry-After, a
+        strict run is told at once that its START is not delivered (the tenant is down); it
+        does not wait its whole delivery_timeout for the loop to look up."""
+        tenant.script(*[(503, {"Retry-After": "1"})] * 2, *[(429, {"Retry-After": "600"})] * 2)
+        atlan = client(tenant)
+        with lineage_run(JOB, client=atlan, background=True):
+            pass
+        deadline = time.monotonic() + 120
+        while len(tenant.received) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the loop's second try (START again) met the 429
+        assert statuses(tenant) == [503, 503, 429, 429]
+        started = time.monotonic()
+        with (
+            pytest.raises(LineageDeliveryError),
+            lineage_run(JOB, client=atlan, strict=True, delivery_timeout=300),
+        ):
+            pass  # pragma: no cover - START raises
+        assert time.monotonic() - started < 150  # not the 300 s timeout
+        assert statuses(tenant) == [503, 503, 429, 429]  # nothing sent during the pause
