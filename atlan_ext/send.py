@@ -263,7 +263,10 @@ def _payload(events: Sequence[Dict[str, Any]]) -> Any:
     """The request for pyatlan: its own raw-event model of the batch (one event alone as a
     dict, several as an array), serialised the cheap way (see :func:`_raw_event_type`)."""
     root = events[0] if len(events) == 1 else list(events)
-    return _raw_event_type().construct(__root__=root)
+    try:
+        return _raw_event_type().construct(__root__=root)
+    except Exception:  # a pyatlan whose model differs: its own way, slower, same bytes
+        return root
 
 
 @functools.cache
@@ -286,8 +289,12 @@ def _raw_event_type() -> Any:
                 options.pop("client", None)
                 return str(super().json(**options))
             # For a root of JSON data, by_alias and exclude_unset change nothing.
-            encoder = cast(Callable[[Any], Any], self.__json_encoder__)
-            return json.dumps(self.__root__, separators=(",", ":"), default=encoder)
+            try:
+                encoder = cast(Callable[[Any], Any], self.__json_encoder__)
+                return json.dumps(self.__root__, separators=(",", ":"), default=encoder)
+            except (AttributeError, TypeError, ValueError):  # pydantic's own way, then
+                options.pop("client", None)
+                return str(super().json(**options))
 
     return _RawEvent
 
