@@ -39,7 +39,9 @@ def leave_to_courier() -> None:
     # At exit, a closed or vanished database is no reason to fail.
     left: Dict[int, int] = {}
     for sender in held:
-        sender.close()
+        sender.close()  # a drain under way claims nothing more
+    for sender in held:
+        sender.quiet(_QUIET_SECONDS)
         with contextlib.suppress(Exception):
             left[id(sender)] = sender.spill()
     for outbox in {*claiming, *(sender.outbox for sender in held)}:
@@ -96,3 +98,7 @@ def _announce(sender: Sender, count: int) -> None:
             reason,
             where,
         )
+
+
+#: How long exit waits for a drain's batches in flight (to a tenant that answers) to end.
+_QUIET_SECONDS = 5.0

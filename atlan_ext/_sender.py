@@ -64,6 +64,7 @@ class Sender(Held):
         self.save_due = False  # the thread was asked to store what jobs delivered
         self.loading_since: Optional[float] = None  # while pyatlan's client is being built
         self.cold = False  # a job's wait ended while it was: jobs do not wait until it is
+        self.draining = False  # the courier loop runs on its thread now (see quiet)
 
     # -- the job's side ------------------------------------------------------------------------
 
@@ -150,6 +151,16 @@ class Sender(Held):
                     self._start()
                 else:
                     self.queue.put(None)  # a wake-up: it stores when the job pauses
+
+    def quiet(self, seconds: float) -> None:
+        """After :meth:`close`, at exit: wait at most ``seconds`` for a drain's batches in
+        flight to get their answers, so that their leases are not freed (and the courier that
+        takes over does not send them again) while Atlan may still take them. Not for a
+        tenant known to be down, nor in a signal handler that interrupted this thread's send."""
+        if not self.draining or self.breaker.down is not None or self.interrupted_here():
+            return
+        if self.handling.acquire(timeout=seconds):
+            self.handling.release()
 
     def interrupted_here(self) -> bool:
         """True in a signal handler that interrupted this thread's own send on this sender:
@@ -280,10 +291,18 @@ class Sender(Held):
         from atlan_ext.courier import LIFE_SECONDS, drain
 
         self.wake.clear()
+        if not self.queue.empty():  # handed over before the clear: the queue comes first
+            return
+        try:
+            client = self._client_now()
+        except LineageDeliveryError as error:  # no client here (e.g. forked mid-import)
+            self.say_undelivered(str(error), self.breaker.failed(error))
+            return
+        self.draining = True
         try:
             self.outbox.release(list(self.parked))  # a read may have leased them to us
             done = drain(
-                self._client_now(),
+                client,
                 self.outbox,
                 seconds=LIFE_SECONDS,
                 say=lambda line: log.info("atlan_ext: to %s: %s", self.label, line),
@@ -295,6 +314,8 @@ class Sender(Held):
             outbox_failed(self.outbox, error)
             self.breaker.hold_off(FIRST_PAUSE)
             return
+        finally:
+            self.draining = False
         if done.fatal is not None:
             self.say_undelivered(done.fatal, STOP)
         elif not self.wake.is_set() and self.breaker.down is None:

@@ -123,6 +123,7 @@ def drain(
             time_limit=left,
             limit=wanted,
             skip_runs=refused,
+            stop=stop,
         )
         done.delivered += report.delivered
         error = report.last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,7 @@ def replay(
     limit: Optional[int] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     skip_runs: Optional[Set[str]] = None,
+    stop: Optional[threading.Event] = None,
 ) -> ReplayReport:
     """Send the outbox's pending events to Atlan with a sync client, oldest first.
 
@@ -52,7 +54,8 @@ def replay(
     answer. After a failure, one batch at a time again. Work is bounded by ``time_limit``
     seconds and ``limit`` events; it stops early when Atlan is unreachable. ``progress``, if
     given, is called with (done, total) after each batch. ``skip_runs``: runs left alone (an
-    event of theirs was refused); the runs refused here are added to it.
+    event of theirs was refused); the runs refused here are added to it. ``stop``: once set,
+    nothing more is claimed; it returns when the batches in flight have their answers.
 
     One pass: it makes one attempt per event; :func:`atlan_ext.courier.drain` calls it until
     everything is delivered or a deadline passes.
@@ -63,12 +66,12 @@ def replay(
     blocked: Set[str] = set() if skip_runs is None else skip_runs
     flights: Deque[_Flight] = deque()
     window = 1  # batches in flight at once: more only while Atlan answers
-    stop = False
+    halted = False  # a failure: no more claims
     with ThreadPoolExecutor(_IN_FLIGHT, thread_name_prefix="atlan-ext-replay") as senders:
         while True:
-            while not stop and len(flights) < window:
+            while not halted and len(flights) < window:
                 room = _room(report, flights, batch_size, limit)
-                if room <= 0 or time.monotonic() >= deadline:
+                if room <= 0 or time.monotonic() >= deadline or (stop and stop.is_set()):
                     break
                 # Nothing claimable may only mean runs wait for a batch in flight: after its
                 # answer, this claims again; replay ends when nothing is in flight either.
@@ -80,7 +83,7 @@ def replay(
                 break
             flight = flights.popleft()
             failed = report.failed
-            stop = _settle(client, outbox, flight, blocked, report, stop)
+            halted = _settle(client, outbox, flight, blocked, report, halted)
             calm = report.failed == failed and not any(flight.tries.result())
             window = _IN_FLIGHT if calm else 1
             if progress is not None:

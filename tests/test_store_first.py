@@ -636,3 +636,57 @@ class TestRefused:
         assert len(loopback_tenant.received) == 1
         assert "HTTP 400" in done.stderr
         assert [e.event_type for e in kept(home) if e.delivered is None] == ["START", "COMPLETE"]
+
+
+BACKLOG = """
+from atlan_ext import Job, lineage_run
+for number in range(1000):
+    with lineage_run(Job("ol-spark", f"old_{number}"), client="local"):
+        pass
+"""
+
+EXITS_WHILE_DRAINING = """
+import time
+import pyatlan.client.atlan  # a script of pyatlan's: its send starts at once
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "first")):  # 503: owed, so the courier loop starts
+    pass
+time.sleep(4)  # it is sending the backlog now, a batch a second
+print("exits", flush=True)
+"""
+
+
+class TestExitDuringADrain:
+    def test_exit_while_the_loop_sends_a_backlog_sends_nothing_twice(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A job exits while its delivery thread's courier loop sends a backlog other
+        processes left: the loop claims nothing more, exit waits for the batches in flight,
+        and the courier that takes over sends each event once (100 were sent twice before)."""
+        home = tmp_path / "backlog"
+        stored = python(BACKLOG, home, ATLAN_EXT_COURIER="off")
+        assert stored.returncode == 0, stored.stderr
+        loopback_tenant.script.extend([503] * 4)
+        loopback_tenant.retry_after = "1"
+        loopback_tenant.delay = 1.0
+        done = python(
+            EXITS_WHILE_DRAINING,
+            home,
+            ATLAN_BASE_URL=loopback_tenant.base_url,
+            ATLAN_API_KEY=KEY,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "exits" in done.stdout
+
+        def accepted() -> List[Any]:
+            return [
+                (event["run"]["runId"], event["eventType"])
+                for *_, body, status in list(loopback_tenant.received)
+                if status == 202
+                for event in (body if isinstance(body, list) else [body])
+            ]
+
+        assert wait_until(lambda: len(set(accepted())) >= 2002, 300), len(set(accepted()))
+        time.sleep(1)  # a duplicate in flight would land now
+        events = accepted()
+        assert len(events) == len(set(events)) == 2002
