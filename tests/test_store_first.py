@@ -657,6 +657,7 @@ print("exits", flush=True)
 
 
 class TestExitDuringADrain:
+    @pytest.mark.slow  # 2,002 events at a second a batch, then a courier: half a minute
     def test_exit_while_the_loop_sends_a_backlog_sends_nothing_twice(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:
