@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 from conftest import Tenant
-from test_courier import wait_until
+from test_courier import arrived, wait_until
 
 from atlan_ext import (
     AtlanExtError,
@@ -685,6 +685,11 @@ os.waitpid(pid, 0)
 """
 
 
+def job_states(tenant: Tenant) -> List[Any]:
+    """(job name, event type) of every event the tenant received, sorted."""
+    return sorted((e["job"]["name"], e["eventType"]) for e in arrived(tenant))
+
+
 class TestFork:
     def test_a_child_forked_while_pyatlan_is_imported_hands_its_run_to_a_courier(
         self, tmp_path: Path, loopback_tenant: Tenant
@@ -705,18 +710,13 @@ class TestFork:
         assert "cannot make a client" not in done.stderr
         assert "unexpected error" not in done.stderr  # the delivery thread ran in a loop
 
-        def names() -> List[Any]:
-            return sorted(
-                (e["job"]["name"], e["eventType"])
-                for *_, body, _ in list(loopback_tenant.received)
-                for e in (body if isinstance(body, list) else [body])
-            )
-
         expected = sorted(
             (job, state) for job in ("parent", "child") for state in ("START", "COMPLETE")
         )
-        assert wait_until(lambda: len(names()) >= len(expected), 180), names()
-        assert names() == expected
+        assert wait_until(lambda: len(job_states(loopback_tenant)) >= len(expected), 180), (
+            job_states(loopback_tenant)
+        )
+        assert job_states(loopback_tenant) == expected
 
     def test_a_forked_child_sends_its_own_once_and_leaves_the_parent_working(
         self, tmp_path: Path, loopback_tenant: Tenant
@@ -730,16 +730,11 @@ class TestFork:
              for state in ("START", "COMPLETE")]
         )  # fmt: skip
 
-        def names() -> List[Any]:
-            return sorted(
-                (e["job"]["name"], e["eventType"])
-                for *_, body, _ in list(loopback_tenant.received)
-                for e in (body if isinstance(body, list) else [body])
-            )
-
         # What pyatlan's import on a busy machine kept either process from sending goes with
         # the courier that takes over at exit: wait for it, generously.
-        assert wait_until(lambda: len(names()) >= len(expected), 180), names()
-        assert names() == expected
+        assert wait_until(lambda: len(job_states(loopback_tenant)) >= len(expected), 180), (
+            job_states(loopback_tenant)
+        )
+        assert job_states(loopback_tenant) == expected
         outbox = Outbox(tmp_path / "outbox.db")
         assert outbox.counts()[0] == 0

@@ -680,12 +680,7 @@ class TestExitDuringADrain:
         assert "exits" in done.stdout
 
         def accepted() -> List[Any]:
-            return [
-                (event["run"]["runId"], event["eventType"])
-                for *_, body, status in list(loopback_tenant.received)
-                if status == 202
-                for event in (body if isinstance(body, list) else [body])
-            ]
+            return [(e["run"]["runId"], e["eventType"]) for e in arrived(loopback_tenant)]
 
         assert wait_until(lambda: len(set(accepted())) >= 2002, 300), len(set(accepted()))
         time.sleep(1)  # a duplicate in flight would land now
