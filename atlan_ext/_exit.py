@@ -10,7 +10,6 @@ from typing import Dict
 
 from atlan_ext._sender import Sender, senders
 from atlan_ext._state import STATE, say_once
-from atlan_ext._tenant import tenant_of
 
 __all__ = ["holding", "leave_to_courier", "stop_sending"]
 
@@ -70,14 +69,7 @@ def _announce(sender: Sender, count: int) -> None:
             reason,
         )
         return
-    tenant = tenant_of(sender.target)
-    courier = False
-    if tenant is not None and not sender.breaker.final:
-        from atlan_ext._spawn import spawn  # here: the process module only when needed
-
-        with contextlib.suppress(Exception):
-            courier = spawn(tenant, where)
-    if courier:
+    if sender.courier():
         say_once(
             f"left:{sender.label}",
             "atlan_ext: %d lineage event(s) were not delivered to %s yet (%s). They are kept "

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from atlan_ext._breaker import FIRST_PAUSE, RETRY, STOP, Breaker
 from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext._store import Item, ids_of, journaled, outbox_failed, store, stored_item
-from atlan_ext._tenant import Tenant, label
+from atlan_ext._tenant import Tenant, label, tenant_of
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, OutboxEvent
 
@@ -138,6 +138,18 @@ class Held:
         left = self.outbox.claim_ids(ids) if ids else []
         self.outbox.release([event.id for event in left])
         return [event for event in left if event.run_id not in self.refused]
+
+    def courier(self) -> bool:
+        """Hand what this sender leaves in the outbox to a courier process (see
+        :func:`atlan_ext._spawn.spawn`); True if one works on it now."""
+        tenant = tenant_of(self.target)
+        if tenant is None or self.breaker.final:
+            return False
+        from atlan_ext._spawn import spawn  # here: the process module only when needed
+
+        with contextlib.suppress(Exception):
+            return spawn(tenant, self.outbox.path)
+        return False
 
     def say_undelivered(self, error: str, verdict: str) -> None:
         """Say once that events did not reach this tenant, where they are and who sends

@@ -393,6 +393,10 @@ class Sender(Held):
                 self.refused.update(item.run_id for item in items)
         if verdict != REFUSED:
             self.park(items)
+        if STATE.unimportable is not None:
+            # This process can never send (forked while pyatlan was imported) and may end
+            # with os._exit, as task runners do: a courier takes its events now, not at exit.
+            self.courier()
         self.say_undelivered(str(error), verdict)
 
 

@@ -110,7 +110,7 @@ class Tenant:
             raise LineageDeliveryError(
                 "pyatlan cannot be imported in this process: it was forked while another "
                 f"thread was importing it ({STATE.unimportable}); a courier process sends "
-                "these events when this process ends",
+                "these events",
                 retryable=True,
             )
         failure: Optional[TenantSettingsError] = None
