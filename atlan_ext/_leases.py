@@ -9,7 +9,7 @@ is gone (killed -9) is freed.
 from __future__ import annotations
 
 import time
-from typing import Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
 
 from atlan_ext._database import Database
 from atlan_ext._processes import HOST, pid_alive
@@ -34,9 +34,8 @@ class Leases(Database):
         if not ids:
             return
         with self._write():
-            self._db.executemany(
-                "UPDATE events SET claimed_by=NULL, claimed_until=NULL WHERE id=? AND claimed_by=?",
-                [(event_id, self.owner) for event_id in ids],
+            self._set_by_ids(
+                "claimed_by=NULL, claimed_until=NULL", (), ids, " AND claimed_by=?", (self.owner,)
             )
 
     def release_mine(self) -> None:
@@ -75,12 +74,31 @@ class Leases(Database):
                    {skip} ORDER BY event_time, id LIMIT ?""",  # noqa: S608 - placeholders only
                 [now, now, *excluded, limit],
             ).fetchall()
-            ids = [row[0] for row in rows]
-            self._db.executemany(
-                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
-                [(self.owner, now + lease, event_id) for event_id in ids],
+            return self._lease([row[0] for row in rows], now + lease)
+
+    def _set_by_ids(
+        self,
+        assignments: str,
+        params: Sequence[Any],
+        ids: Sequence[int],
+        where: str = "",
+        where_params: Sequence[Any] = (),
+    ) -> None:
+        """``UPDATE events SET <assignments>`` on the events ``ids`` (and ``where``), inside
+        the caller's transaction: one statement per 500 ids here (a shared backend: one)."""
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            self._db.execute(
+                f"UPDATE events SET {assignments} WHERE id IN ({marks}){where}",  # noqa: S608
+                [*params, *chunk, *where_params],
             )
-            return self._events_by_ids(ids)
+
+    def _lease(self, ids: Sequence[int], until: float) -> List[OutboxEvent]:
+        """Lease the events ``ids`` to this handle until ``until``, inside the caller's
+        transaction; returns them in the order they were made."""
+        self._set_by_ids("claimed_by=?, claimed_until=?", (self.owner, until), ids)
+        return self._events_by_ids(ids)
 
     def _held_elsewhere(self, owner: Optional[str], until: Optional[float], now: float) -> bool:
         """True for a lease another live handle holds (not ours, not expired, its process
@@ -110,11 +128,7 @@ class Leases(Database):
                     )
                     if not self._held_elsewhere(row[1], row[2], now)
                 )
-            self._db.executemany(
-                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
-                [(self.owner, now + LEASE_SECONDS, event_id) for event_id in taken],
-            )
-            return self._events_by_ids(taken)
+            return self._lease(taken, now + LEASE_SECONDS)
 
     def take_earlier(self, firsts: Dict[str, int]) -> Tuple[List[OutboxEvent], List[str]]:
         """Before a run's events in hand are sent: its pending events stored before them.
@@ -143,11 +157,7 @@ class Leases(Database):
                     held.append(run_id)
                 else:
                     taken.extend(row[0] for row in rows)
-            self._db.executemany(
-                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
-                [(self.owner, now + LEASE_SECONDS, event_id) for event_id in taken],
-            )
-            return self._events_by_ids(taken), held
+            return self._lease(taken, now + LEASE_SECONDS), held
 
     def _release_dead_claims(self) -> None:
         """Free leases held by processes of this host that no longer exist (killed -9).

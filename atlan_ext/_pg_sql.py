@@ -11,20 +11,25 @@ import os
 import threading
 import time
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from atlan_ext._processes import HOST
-from atlan_ext._records import run_row
+from atlan_ext._records import EVENT_COLUMNS, run_row
+from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._values import run_key
+from atlan_ext.exceptions import OutboxError
 from atlan_ext.outbox import RunRecord
 
 __all__ = [
     "BEAT",
     "FORGET_BEATS",
+    "LEASE",
     "OPEN_STATES",
+    "SCHEMA",
     "WRITER_BEAT_SECONDS",
     "Db",
     "beat_while_alive",
+    "open_schema",
     "stored",
     "writer_alive",
     "writer_key",
@@ -39,6 +44,16 @@ WRITER_GONE = 3 * WRITER_BEAT_SECONDS
 WRITER_FORGET = 86400.0  # beats of writers silent this long are deleted
 OPEN_STATES = ("START", "RUNNING")
 _WRITER_LOCKS = 0x61746C61  # the first key of writer_lock's advisory locks
+SCHEMA = "atlan_ext"  # every session's search_path: set in its startup options
+_SCHEMA_LOCK = 0x61746C616E  # pg_advisory_xact_lock key while the schema is created
+
+# Opening a session is this one statement (no lock, no transaction: the schema nearly always
+# exists): the search_path the session got, this process's writer lock taken shared (see
+# writer_lock), and the schema's identity and version. It fails with UndefinedTable when the
+# schema is still to be created (open_schema creates it, under a lock, and asks again).
+_OPENED = f"""SELECT current_setting('search_path'), pg_advisory_lock_shared(?, ?) IS NULL,
+    (SELECT value FROM {SCHEMA}.meta WHERE key='schema'),
+    (SELECT value FROM {SCHEMA}.meta WHERE key='version')"""  # noqa: S608 - constants only
 
 # Storing an event is one statement: the run's record (for lifecycle events) and the event
 # in one INSERT, atomic on its own. Its columns and conflict rule are those of
@@ -53,6 +68,9 @@ RUN_AND_EVENT_INSERT = f"""WITH run AS (
     ON CONFLICT (run_id) DO UPDATE SET state=excluded.state, inputs=excluded.inputs,
         outputs=excluded.outputs, updated=excluded.updated)
 {EVENT_INSERT}"""  # noqa: S608 - constant text only
+# A batch of events leased, and read back, in one statement (not one UPDATE per event).
+LEASE = f"""UPDATE events SET claimed_by=?, claimed_until=? WHERE id = ANY(?)
+    RETURNING {EVENT_COLUMNS}"""  # noqa: S608 - constant columns
 
 # A writer's beat: ``<since> <server time>``. The server's clock judges freshness (hosts'
 # clocks differ); ``since`` is compared with the times of runs the same host wrote.
@@ -196,3 +214,50 @@ def writer_alive(record: RunRecord, beats: Dict[str, str], now: float) -> bool:
     except ValueError:
         return False
     return since <= record.created and now - at <= WRITER_GONE
+
+
+def open_schema(db: Db, lock: Tuple[int, int], shown: str, missing: Type[Exception]) -> None:
+    """A new session's checks: its search_path is the outbox's schema (else OutboxError: a
+    pooler dropped the startup options), the schema exists (created under an advisory lock
+    when not; ``missing`` is the driver's UndefinedTable) and has this release's version.
+    ``lock``, this process's writer lock, is taken shared; ``shown`` names the outbox."""
+    try:
+        path, _, schema, version = db.execute(_OPENED, lock).fetchone()
+    except missing:
+        _check_path(db.execute("SELECT current_setting('search_path')").fetchone()[0], shown)
+        with db.connection.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            found = db.execute("SELECT to_regclass('meta')").fetchone()
+            if found is None or found[0] is None:
+                for statement in statements("postgresql"):
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO meta VALUES ('schema', ?), ('version', ?) ON CONFLICT DO NOTHING",
+                    (SCHEMA_ID, SCHEMA_VERSION),
+                )
+        path, _, schema, version = db.execute(_OPENED, lock).fetchone()
+    _check_path(path, shown)
+    if schema != SCHEMA_ID:
+        raise OutboxError(
+            f"the schema {SCHEMA} of {shown} is not an atlan-ext outbox; it was left "
+            "untouched: point ATLAN_EXT_OUTBOX at another database"
+        )
+    if version != SCHEMA_VERSION:
+        raise OutboxError(
+            f"the outbox {shown} has schema version {version}, this atlan-ext reads "
+            f"{SCHEMA_VERSION}: upgrade atlan-ext"
+        )
+
+
+def _check_path(path: str, shown: str) -> None:
+    """Refuse a session whose search_path is not the one its startup options set: a pooler
+    (PgBouncer) drops those options, and the events would go to another schema's tables."""
+    if path.replace('"', "").strip() != SCHEMA:
+        raise OutboxError(
+            f"the outbox {shown} is not usable through this connection: its search_path is "
+            f"{path!r}, not {SCHEMA!r}, so the server did not get the connection's options "
+            "(a pooler such as PgBouncer drops them); connect to PostgreSQL directly, or "
+            f"behind a session-mode pooler run ALTER ROLE <user> SET search_path = {SCHEMA} "
+            "(transaction-mode pooling is not supported: the outbox holds session locks)"
+        )

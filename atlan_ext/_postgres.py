@@ -23,16 +23,19 @@ from typing import Any, Callable, Collection, Dict, Iterator, List, Optional, Se
 from atlan_ext._journal import writer_pid
 from atlan_ext._leases import LEASE_SECONDS as _LEASE_SECONDS
 from atlan_ext._pg_sql import (
+    LEASE,
     OPEN_STATES,
+    SCHEMA,
     Db,
     beat_while_alive,
+    open_schema,
     stored,
     writer_alive,
     writer_lock,
 )
 from atlan_ext._pg_url import is_url, password_of, passwords, redacted, remember_password
 from atlan_ext._processes import HOST
-from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
+from atlan_ext._records import event_from_row
 from atlan_ext._state import SHIELD
 from atlan_ext._tenant import redact
 from atlan_ext._values import run_key
@@ -41,8 +44,6 @@ from atlan_ext.outbox import Outbox, OutboxEvent, RunRecord, default_path
 
 __all__ = ["PostgresOutbox", "is_url", "password_of", "redacted"]
 
-_SCHEMA = "atlan_ext"
-_SCHEMA_LOCK = 0x61746C616E  # pg_advisory_xact_lock key while the schema is created
 _APP_PREFIX = "atlan-ext "  # + the handle's id: how other hosts know it is still connected
 
 
@@ -87,7 +88,7 @@ class PostgresOutbox(Outbox):
                 connect_timeout=max(1, int(self.wait)),
                 application_name=self._app_name(),
                 # Waits for another session's locks end after `wait`, as SQLite's busy timeout.
-                options=f"{theirs} -c search_path={_SCHEMA}"
+                options=f"{theirs} -c search_path={SCHEMA}"
                 f" -c lock_timeout={max(1, int(self.wait * 1000))}".strip(),
             )
         except psycopg.Error as error:
@@ -97,38 +98,19 @@ class PostgresOutbox(Outbox):
             ) from None
         db = Db(connection)
         try:
-            # Held while this session lives: a recovery of this process's journal waits for it.
-            db.execute("SELECT pg_advisory_lock_shared(?, ?)", writer_lock(HOST, os.getpid()))
-            self._check_and_create_pg(db)
+            # The writer lock is held shared while this session lives: a recovery of this
+            # process's journal waits for it.
+            open_schema(
+                db, writer_lock(HOST, os.getpid()), self.path, psycopg.errors.UndefinedTable
+            )
+        except OutboxError:
+            db.close()
+            raise
         except psycopg.Error as error:
             db.close()
             text = redact(str(error), passwords(self.__url))
             raise OutboxError(f"the outbox {self.path} cannot be used ({text})") from None
         return db
-
-    def _check_and_create_pg(self, db: Db) -> None:
-        with db.connection.transaction():
-            db.execute(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
-            db.execute(f"CREATE SCHEMA IF NOT EXISTS {_SCHEMA}")
-            found = db.execute("SELECT to_regclass('meta')").fetchone()
-            if found is None or found[0] is None:
-                for statement in statements("postgresql"):
-                    db.execute(statement)
-                db.execute(
-                    "INSERT INTO meta VALUES ('schema', ?), ('version', ?) ON CONFLICT DO NOTHING",
-                    (SCHEMA_ID, SCHEMA_VERSION),
-                )
-            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        if rows.get("schema") != SCHEMA_ID:
-            raise OutboxError(
-                f"the schema {_SCHEMA} of {self.path} is not an atlan-ext outbox; it was left "
-                "untouched: point ATLAN_EXT_OUTBOX at another database"
-            )
-        if rows.get("version") != SCHEMA_VERSION:
-            raise OutboxError(
-                f"the outbox {self.path} has schema version {rows.get('version')}, this "
-                f"atlan-ext reads {SCHEMA_VERSION}: upgrade atlan-ext"
-            )
 
     def _fence(self, journal: Path) -> None:
         """Wait (at most :attr:`wait`; else this journal is left for the next recovery) until
@@ -295,7 +277,7 @@ class PostgresOutbox(Outbox):
         beat_while_alive(self.path, self._execute_alone, lambda: self._closed)
 
     def _execute_alone(self, statement: str, params: Sequence[Any]) -> None:
-        with self._write():
+        with self._read():  # autocommit: one statement, one round trip (no BEGIN/COMMIT)
             self._db.execute(statement, params)
 
     def health(self) -> List[str]:
@@ -373,8 +355,33 @@ class PostgresOutbox(Outbox):
                 ):
                     taken.append(event_id)
                     chosen.add(event_id)
-            self._db.executemany(
-                "UPDATE events SET claimed_by=?, claimed_until=? WHERE id=?",
-                [(self.owner, now + lease, event_id) for event_id in taken],
+            return self._lease(taken, now + lease)
+
+    # -- claims and marks: one statement for a whole batch (a round trip each costs most) ---
+
+    def _set_by_ids(
+        self,
+        assignments: str,
+        params: Sequence[Any],
+        ids: Sequence[int],
+        where: str = "",
+        where_params: Sequence[Any] = (),
+    ) -> None:
+        if ids:
+            self._db.execute(
+                f"UPDATE events SET {assignments} WHERE id = ANY(?){where}",  # noqa: S608
+                [*params, list(ids), *where_params],
             )
-            return self._events_by_ids(taken)
+
+    def _lease(self, ids: Sequence[int], until: float) -> List[OutboxEvent]:
+        if not ids:
+            return []
+        found = [
+            event_from_row(row)
+            for row in self._db.execute(
+                LEASE,
+                (self.owner, until, list(ids)),
+            )
+        ]
+        found.sort(key=lambda stored: (stored.event.get("eventTime", ""), stored.id))
+        return found

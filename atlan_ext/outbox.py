@@ -310,10 +310,12 @@ class Outbox(Leases, SharedState):
             return
         now = time.time()
         with self._write():
-            self._db.executemany(
-                "UPDATE events SET delivered=?, attempts=attempts+1, last_error=NULL,"
-                " claimed_by=NULL, claimed_until=NULL WHERE id=? AND delivered IS NULL",
-                [(now, event_id) for event_id in ids],
+            self._set_by_ids(
+                "delivered=?, attempts=attempts+1, last_error=NULL, claimed_by=NULL,"
+                " claimed_until=NULL",
+                (now,),
+                ids,
+                " AND delivered IS NULL",
             )
 
     def mark_failed(self, ids: Sequence[int], error: str, *, attempted: bool = True) -> None:
@@ -322,10 +324,11 @@ class Outbox(Leases, SharedState):
         if not ids:
             return
         with self._write():
-            self._db.executemany(
-                "UPDATE events SET attempts=attempts+?, last_error=?, claimed_by=NULL,"
-                " claimed_until=NULL WHERE id=? AND delivered IS NULL",
-                [(int(attempted), error[:500], event_id) for event_id in ids],
+            self._set_by_ids(
+                "attempts=attempts+?, last_error=?, claimed_by=NULL, claimed_until=NULL",
+                (int(attempted), error[:500]),
+                ids,
+                " AND delivered IS NULL",
             )
 
     def _remember(self, event: Dict[str, Any], connector: str, state: str, now: float) -> None:
