@@ -7,10 +7,12 @@ user may create databases; ``.ci/run`` starts a server and sets it) and skip wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -413,7 +415,10 @@ class TestFleet:
             out, _ = process.communicate(timeout=300)
             killed_here = process.returncode == -signal.SIGKILL
             # A killed writer's last printed run may not have its COMPLETE stored yet.
-            finished.extend(out.split()[: -1 if killed_here else None])
+            # communicate() reads the pipe itself, past what readline() buffered: the first
+            # id it sees may be the tail of one (whole ids only).
+            whole = [run_id for run_id in out.split() if len(run_id) == 36]
+            finished.extend(whole[: -1 if killed_here else None])
             # The host opening the outbox again takes in what its killed process journaled.
             monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
             open_outbox(pg_url).close()
@@ -834,3 +839,231 @@ class TestSchema:
         open_outbox(pg_url).close()
         assert postgres_shape(pg_url) == postgres_shape(old_pg_url)
         round_trip(open_outbox(old_pg_url))
+
+
+# -- a loopback stand-in for what sits between a client and the server -------------------------
+
+_SSL_OR_GSS = (80877103, 80877104)  # requests for encryption: answered "N" (not here)
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+class WireTap:
+    """A TCP proxy on 127.0.0.1 in front of the test server that reads the protocol a client
+    speaks: the text of every statement it runs, in order (``Q`` and ``E`` messages), and,
+    with ``drop_options``, the ``options`` startup parameter left out, as PgBouncer does."""
+
+    def __init__(self, server: str, *, drop_options: bool = False) -> None:
+        import psycopg
+
+        self.drop_options = drop_options
+        self.statements: List[str] = []
+        self._lock = threading.Lock()
+        self._sockets: List[socket.socket] = []
+        found = psycopg.conninfo.conninfo_to_dict(server)
+        host, port = str(found.get("host") or "/tmp"), int(found.get("port") or 5432)
+        self._upstream: Any = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, database_url: str) -> str:
+        """``database_url`` (user, password, database) reached through this proxy."""
+        parts = urlsplit(database_url)
+        user = parts.netloc.rpartition("@")[0]
+        return f"postgresql://{user}@127.0.0.1:{self.port}{parts.path}?sslmode=disable"
+
+    def run(self, *, control: bool = False) -> List[str]:
+        """The statements run since the last call; transaction control left out unless
+        ``control``."""
+        with self._lock:
+            taken, self.statements = self.statements, []
+        return [text for text in taken if control or not text.strip().upper().startswith(_CONTROL)]
+
+    def close(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        family = socket.AF_UNIX if isinstance(self._upstream, str) else socket.AF_INET
+        server = socket.socket(family, socket.SOCK_STREAM)
+        self._sockets += [client, server]
+        with contextlib.suppress(OSError, ConnectionError):
+            server.connect(self._upstream)
+            while True:
+                size = int.from_bytes(_read_exactly(client, 4), "big")
+                body = _read_exactly(client, size - 4)
+                if int.from_bytes(body[:4], "big") not in _SSL_OR_GSS:
+                    break
+                client.sendall(b"N")
+            if int.from_bytes(body[:4], "big") == 196608:  # protocol 3.0: a startup packet
+                pieces = body[4:].split(b"\0")
+                pairs = list(zip(pieces[0::2], pieces[1::2]))
+                kept = [
+                    (k, v) for k, v in pairs if k and not (self.drop_options and k == b"options")
+                ]
+                body = body[:4] + b"".join(k + b"\0" + v + b"\0" for k, v in kept) + b"\0"
+            server.sendall((len(body) + 4).to_bytes(4, "big") + body)
+            threading.Thread(target=self._copy, args=(server, client), daemon=True).start()
+            self._read_messages(client, server)
+        for sock in (client, server):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    @staticmethod
+    def _copy(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _read_messages(self, client: socket.socket, server: socket.socket) -> None:
+        prepared: Dict[bytes, str] = {}
+        portals: Dict[bytes, str] = {}
+        while True:
+            head = _read_exactly(client, 5)
+            body = _read_exactly(client, int.from_bytes(head[1:], "big") - 4)
+            kind, fields = head[:1], body.split(b"\0")
+            if kind == b"P":  # Parse: statement name, query
+                prepared[fields[0]] = fields[1].decode()
+            elif kind == b"B":  # Bind: portal, statement name
+                portals[fields[0]] = prepared.get(fields[1], "?")
+            elif kind in (b"E", b"Q"):  # Execute a portal; a simple query
+                text = portals.get(fields[0], "?") if kind == b"E" else fields[0].decode()
+                with self._lock:
+                    self.statements.append(text)
+            server.sendall(head + body)
+
+
+@pytest.fixture
+def tap() -> Iterator[WireTap]:
+    """A proxy that reads the statements its clients run."""
+    proxy = WireTap(SERVER)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def pooler() -> Iterator[WireTap]:
+    """A proxy that drops the ``options`` startup parameter, as PgBouncer does."""
+    proxy = WireTap(SERVER, drop_options=True)
+    yield proxy
+    proxy.close()
+
+
+def _tables_in_public(url: str) -> List[str]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute("SELECT tablename FROM pg_tables WHERE schemaname='public'").fetchall()
+    return sorted(row[0] for row in rows)
+
+
+@needs_server
+class TestStatements:
+    """A batch costs a few statements on PostgreSQL, whatever its size (read off the wire)."""
+
+    def test_a_courier_batch_of_100_is_a_few_statements(self, pg_url: str, tap: WireTap) -> None:
+        """Claiming and marking 100 events: no statement per event (204 before, 5 now)."""
+        outbox = open_outbox(tap.url(pg_url))
+        assert outbox.claim_pending(100) == []  # its first look for dead claims, done
+        runs = [str(uuid.uuid4()) for _ in range(50)]
+        outbox.add_many(
+            [
+                (event(kind, run_id, 1), "c", kind)
+                for run_id in runs
+                for kind in ("START", "COMPLETE")
+            ]
+        )
+        tap.run()
+        taken = outbox.claim_pending(100)
+        outbox.mark_delivered([e.id for e in taken[:60]])
+        outbox.mark_failed([e.id for e in taken[60:80]], "boom")
+        outbox.release([e.id for e in taken[80:]])
+        run = tap.run()
+        assert len(taken) == 100
+        assert outbox.counts() == (40, 60)
+        assert len([text for text in run if text.lstrip().upper().startswith("UPDATE")]) == 4
+        assert len(run) <= 8, run  # lease: SET, SELECT, SELECT, UPDATE; each mark: one UPDATE
+
+    def test_opening_an_existing_outbox_takes_no_exclusive_lock(
+        self, pg_url: str, tap: WireTap
+    ) -> None:
+        """The schema exists: one statement checks it (and a read of when it was pruned)."""
+        open_outbox(tap.url(pg_url)).close()
+        tap.run()
+        open_outbox(tap.url(pg_url)).close()
+        run = tap.run()
+        assert not [text for text in run if "xact_lock" in text or "CREATE" in text], run
+        assert len(run) == 2, run
+
+    def test_the_writers_beat_is_one_statement_without_a_transaction(
+        self, pg_url: str, tap: WireTap
+    ) -> None:
+        """Storing a START begins this process's beat: its statements run with no BEGIN."""
+        outbox = open_outbox(tap.url(pg_url))
+        tap.run()
+        outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        sent = tap.run(control=True)
+        assert any("writer:" in text or "INSERT INTO meta" in text for text in sent), sent
+        assert not [text for text in sent if text.strip().upper().startswith(_CONTROL)], sent
+
+
+@needs_server
+class TestPoolers:
+    """A pooler that drops the connection's options (PgBouncer) is refused, not written
+    through to another schema."""
+
+    def test_a_new_outbox_behind_a_pooler_is_refused(self, pg_url: str, pooler: WireTap) -> None:
+        """No schema yet: a typed error naming the cause and the fix; nothing created."""
+        with pytest.raises(OutboxError, match=r"search_path.*pooler.*PgBouncer") as raised:
+            open_outbox(pooler.url(pg_url))
+        assert "connect to PostgreSQL directly" in str(raised.value)
+        assert _tables_in_public(pg_url) == []
+
+    def test_an_existing_outbox_behind_a_pooler_is_refused(
+        self, pg_url: str, pooler: WireTap
+    ) -> None:
+        """The schema exists: still refused, and no event goes to another schema."""
+        open_outbox(pg_url).close()
+        with pytest.raises(OutboxError, match="search_path"):
+            outbox = open_outbox(pooler.url(pg_url))
+            outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        assert _tables_in_public(pg_url) == []
+
+    def test_the_roles_search_path_is_the_fix(self, pg_url: str, pooler: WireTap) -> None:
+        """With the role's search_path set in that database (the fix the error names), the
+        same pooler works and the events land in the outbox's schema."""
+        import psycopg
+
+        open_outbox(pg_url).close()
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            name = db.execute("SELECT current_database()").fetchone()[0]
+            db.execute(f"ALTER ROLE CURRENT_USER IN DATABASE {name} SET search_path = atlan_ext")
+        outbox = open_outbox(pooler.url(pg_url))
+        outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
+        assert open_outbox(pg_url).counts() == (1, 0)
+        assert _tables_in_public(pg_url) == []
