@@ -87,9 +87,15 @@ class Sender(Held):
         already, its run's later events behind it. Nothing is dropped."""
         with self.lock:
             self.blocked.add(item.run_id)
+            if item.run_id in self.refused and item.event_id is not None:
+                return  # stored behind a refused event: a replay's, not owed
+                return
+        self.park([item])
+        with self.lock:  # parked first: the thread, started or woken, sees it owed
             if self.thread is None:
                 self._start()
-        self.park([item])
+            else:
+                self.queue.put(None)
 
     def _start(self) -> None:
         self.thread = threading.Thread(target=self._work, name="atlan-ext-sender", daemon=True)

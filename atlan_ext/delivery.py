@@ -107,7 +107,7 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.005)
-    return all(sender.idle() and not sender.parked for sender in senders())
+    return all(sender.idle() and not sender.parked and not sender.refused for sender in senders())
 
 
 def shutdown(wait: bool = True) -> None:

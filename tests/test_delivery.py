@@ -138,6 +138,20 @@ class TestCheckedSubmission:
         assert caught.value.status == 400
         assert caught.value.retryable is False
 
+    def test_a_refused_run_is_not_waited_for(self, tenant: MockAtlan) -> None:
+        """A strict run whose START Atlan refused (400): its ABORT waits in the outbox behind
+        it for a replay, and nothing else is owed: flush says at once that not everything
+        was delivered (it used to wait 10 s for the sender to look, then answer True)."""
+        from atlan_ext.delivery import flush
+
+        tenant.script((400, {}, "bad event"))
+        with pytest.raises(LineageDeliveryError):
+            with lineage_run(JOB, client=tenant.client(), strict=True):
+                pass
+        assert flush(timeout=60) is False
+        assert [e["eventType"] for e in tenant.events] == ["START"]
+        assert pending_states() == ["START", "ABORT"]
+
     def test_strict_start_failure_skips_the_body(self, tenant: MockAtlan) -> None:
         """In strict mode a START that is not delivered raises before the body runs."""
         tenant.script(*[503] * 6)
