@@ -89,7 +89,6 @@ class Sender(Held):
             self.blocked.add(item.run_id)
             if item.run_id in self.refused and item.event_id is not None:
                 return  # stored behind a refused event: a replay's, not owed
-                return
         self.park([item])
         with self.lock:  # parked first: the thread, started or woken, sees it owed
             if self.thread is None:
