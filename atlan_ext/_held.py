@@ -189,7 +189,7 @@ class Held:
     def spill(self) -> int:
         """At exit: every event still only in memory goes to the outbox, for a replay.
         Returns how many events this sender leaves undelivered."""
-        with self.lock:  # one view: an event is either still waiting or sent (see _deliver)
+        with self.lock:  # one view: an event is either still waiting or sent (see Sender.deliver)
             in_hand = [*self.in_hand, *self.taken]
             seen = {id(item) for item in in_hand}
             in_hand.extend(item for item in self.mine if id(item) not in seen)

@@ -3,7 +3,8 @@ the outbox and sends them to Atlan, in order, in batches where it can: one attem
 
 What is not delivered that way (a failure that can pass, events kept while it was crowded, a
 strict run's ABORT) is in the outbox, with its run's later events behind it, and the thread
-runs the one courier loop, :func:`atlan_ext.courier.drain`, over that outbox with its own
+runs the one courier loop, :func:`atlan_ext.courier.drain`, over that outbox
+(:class:`atlan_ext._owed.Owed`: what it owes and how it is sent again) with its own
 breaker (:mod:`atlan_ext._breaker`: ``Retry-After``, a pause that grows, a stop on an answer
 only a fixed setting changes) until nothing sendable is left; then back to its queue. The
 job's side (what waits, for how long, what is said) is :mod:`atlan_ext.delivery`'s.
@@ -18,12 +19,13 @@ import math
 import queue
 import threading
 import time
-from typing import Any, Callable, List, Optional, Sequence, cast
+from typing import Any, Callable, List, Optional, Sequence
 
-from atlan_ext._breaker import FIRST_PAUSE, REFUSED, STOP
-from atlan_ext._held import Held, target_key
+from atlan_ext._breaker import REFUSED
+from atlan_ext._held import target_key
+from atlan_ext._owed import Owed
 from atlan_ext._state import SHIELD, STATE
-from atlan_ext._store import Item, ids_of, journaled, outbox_failed
+from atlan_ext._store import Item, ids_of, journaled
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import (
@@ -42,7 +44,7 @@ _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 
 
-class Sender(Held):
+class Sender(Owed):
     """One thread that stores and sends the events of one tenant (a sync pyatlan client, a
     :class:`~atlan_ext.send.Tenant` whose client it builds, or ``None``: store only), in
     order, in batches where it can.
@@ -55,16 +57,10 @@ class Sender(Held):
     def __init__(self, target: Any, connector: str, outbox: Outbox) -> None:
         super().__init__(target, connector, outbox)
         self.thread: Optional[threading.Thread] = None
-        self._client: Any = None if isinstance(target, Tenant) else target
         self._longest: Optional[float] = None  # the longest one send through the client can take
-        self.handling = threading.Lock()  # one batch at a time: the thread's, or a job's here
-        self.here: Optional[int] = None  # the job's thread that is sending on it now
         self.answered_at = -math.inf  # when Atlan last accepted a send (monotonic)
         self.active_at = 0.0  # when a job last sent on its own thread
         self.save_due = False  # the thread was asked to store what jobs delivered
-        self.loading_since: Optional[float] = None  # while pyatlan's client is being built
-        self.cold = False  # a job's wait ended while it was: jobs do not wait until it is
-        self.draining = False  # the courier loop runs on its thread now (see quiet)
 
     # -- the job's side ------------------------------------------------------------------------
 
@@ -115,7 +111,7 @@ class Sender(Held):
         if size > _HERE_SIZE or time.monotonic() - self.answered_at > _WARM_SECONDS:
             return False
         if self._longest is None:
-            self._longest = longest_send(self._client) or math.inf
+            self._longest = longest_send(self.client) or math.inf
         if self._longest > timeout or not self.handling.acquire(blocking=False):
             return False
         try:
@@ -135,7 +131,7 @@ class Sender(Held):
                 self.here = threading.get_ident()
             self.in_hand = [item]
             try:
-                self._guarded(functools.partial(self._deliver, [item]))
+                self._guarded(functools.partial(self.deliver, [item]))
             finally:
                 self.in_hand = []
                 self.here = None
@@ -156,21 +152,6 @@ class Sender(Held):
                     self._start()
                 else:
                     self.queue.put(None)  # a wake-up: it stores when the job pauses
-
-    def quiet(self, seconds: float) -> None:
-        """After :meth:`close`, at exit: wait at most ``seconds`` for a drain's batches in
-        flight to get their answers, so that their leases are not freed (and the courier that
-        takes over does not send them again) while Atlan may still take them. Not for a
-        tenant known to be down, nor in a signal handler that interrupted this thread's send."""
-        if not self.draining or self.breaker.down is not None or self.interrupted_here():
-            return
-        if self.handling.acquire(timeout=seconds):
-            self.handling.release()
-
-    def interrupted_here(self) -> bool:
-        """True in a signal handler that interrupted this thread's own send on this sender:
-        what it sends cannot wait for that send (it waits for the handler)."""
-        return self.here == threading.get_ident()
 
     # -- the sender's thread -------------------------------------------------------------------
 
@@ -199,7 +180,7 @@ class Sender(Held):
                     break
                 if self.owed():
                     with self.handling:
-                        self._guarded(self._recover)
+                        self._guarded(self.recover)
                     continue
                 if wait < _IDLE_SECONDS:  # a short wait that ended: not idle for long yet
                     continue
@@ -251,94 +232,14 @@ class Sender(Held):
             self.park([item for item in batch if item.event_id is None])
             return
         if self.breaker.due():
-            self._deliver(batch)
+            self.deliver(batch)
         else:
             self.hold(batch)
         breaker = self.breaker
         if breaker.down is None and not breaker.wait_left() and self.owed() and self.queue.empty():
-            self._recover()
+            self.recover()
 
-    def _recover(self) -> None:
-        """What it owes is sent by the one courier loop (:func:`atlan_ext.courier.drain`) over
-        its outbox, with this sender's breaker, until nothing sendable is left; what the
-        outbox does not take yet gets one attempt from memory. Then back to the queue."""
-        with self.lock:
-            self.busy += 1  # not idle while it drains
-            memory, self.unstored = self.unstored, []
-            self.moving = list(memory)  # seen by spill until it is parked or in hand
-        try:
-            self.store_items(memory, claim=False)
-            with self.lock:
-                self.moving = []
-                if self.target is not None:  # store only: stored is done
-                    self.parked.extend(ids_of(memory))
-                memory = [item for item in memory if item.event_id is None]
-                if self.target is None or self.breaker.final:
-                    self.unstored[:0] = memory
-                    return
-                self.in_hand = memory  # the outbox fails: from memory, in order
-            self.blocked.difference_update(item.run_id for item in memory)
-            for start in range(0, len(memory), BATCH_LIMIT):
-                chunk = memory[start : start + BATCH_LIMIT]
-                if self.breaker.down is not None and start > 0:
-                    self.hold(chunk)
-                else:
-                    self._deliver(chunk)
-            self.in_hand = []
-            if self.parked:
-                self._drain()
-        finally:
-            with self.lock:
-                self.busy -= 1
-
-    def _drain(self) -> None:
-        # Here: the courier module (the outbox stores, the spawner) only once something is owed.
-        from atlan_ext.courier import LIFE_SECONDS, drain
-
-        self.wake.clear()
-        if not self.queue.empty():  # handed over before the clear: the queue comes first
-            return
-        try:
-            client = self._client_now()
-        except LineageDeliveryError as error:  # no client here (e.g. forked mid-import)
-            self.say_undelivered(str(error), self.breaker.failed(error))
-            return
-        self.draining = True
-        try:
-            self.outbox.release(list(self.parked))  # a read may have leased them to us
-            done = drain(
-                client,
-                self.outbox,
-                seconds=LIFE_SECONDS,
-                say=lambda line: log.info("atlan_ext: to %s: %s", self.label, line),
-                stop=self.wake,  # a hand-off (or shutdown) comes first: it drains again after
-                breaker=self.breaker,
-                skip_runs=self.refused,
-            )
-        except OutboxError as error:
-            outbox_failed(self.outbox, error)
-            self.breaker.hold_off(FIRST_PAUSE)
-            return
-        finally:
-            self.draining = False
-        if done.fatal is not None:
-            self.say_undelivered(done.fatal, STOP)
-        elif not self.wake.is_set() and self.breaker.down is None:
-            self.settle_parked()
-
-    def _client_now(self) -> Any:
-        if self._client is None:
-            # pyatlan's import, here, once (seconds; up to 30 on a busy machine): a job whose
-            # wait ends meanwhile is told so, and the tenant is not blamed for it.
-            self.loading_since = time.monotonic()
-            try:
-                self._client = cast(Tenant, self.target).client()
-            finally:
-                self.loading_since = None
-                self.cold = False
-        return self._client
-
-    def _deliver(self, batch: List[Item]) -> None:
+    def deliver(self, batch: List[Item]) -> None:
         if self.closed.is_set():  # shut down: nothing more goes out (the outbox keeps it)
             self.hold(batch)
             return
@@ -346,12 +247,12 @@ class Sender(Held):
         if not sendable:
             return
         try:
-            send_checked(self._client_now(), [item.event for item in sendable], self.connector)
+            send_checked(self.client_now(), [item.event for item in sendable], self.connector)
         except LineageDeliveryError as error:
             if len(sendable) > 1 and not error.retryable and not tenant_wide(error):
                 # The endpoint may refuse an array: fall back to one request per event.
                 for item in sendable:
-                    self._deliver([item])
+                    self.deliver([item])
                 return
             self._failed(sendable, error)
             return
