@@ -152,7 +152,7 @@ class RunId:
     @staticmethod
     def new() -> str:
         """A fresh UUIDv7 for the current time."""
-        return str(_uuid7(time.time_ns() // 1_000_000, _random_bits()))
+        return _uuid7_text(time.time_ns() // 1_000_000, _random_bits())
 
     @staticmethod
     def from_key(*parts: object, at: Optional[datetime] = None) -> str:
@@ -207,7 +207,7 @@ class RunId:
         instant = instant.astimezone(timezone.utc)
         data = json.dumps([str(part) for part in parts]).encode("utf-8")
         digest = hashlib.sha1(instant.isoformat().encode("utf-8") + data).digest()  # noqa: S324
-        return str(_uuid7(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84))
+        return _uuid7_text(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84)
 
     @staticmethod
     def check(value: object) -> str:
@@ -239,8 +239,11 @@ def run_key(run_id: object) -> str:
         return text
 
 
-def _uuid7(timestamp_ms: int, node: int) -> uuid.UUID:
+def _uuid7_text(timestamp_ms: int, node: int) -> str:
+    """The UUIDv7 of these bits as its canonical string, formatted directly (what
+    ``str(uuid.UUID(int=...))`` gives, without building the object: a run's hand-off)."""
     value = (timestamp_ms & 0xFFFFFFFFFFFF) << 80 | (node & 0xFFFFFFFFFFFFFFFFFFFF)
     value = (value & ~(0xF000 << 64)) | (7 << 76)
     value = (value & ~(0xC000 << 48)) | (0x8000 << 48)
-    return uuid.UUID(int=value)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

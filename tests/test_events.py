@@ -321,6 +321,10 @@ class TestRunId:
         ids = [RunId.new() for _ in range(1000)]
         assert len(set(ids)) == 1000
         assert all(uuid.UUID(value).version == 7 for value in ids)
+        # Canonical text (lowercase, hyphens where uuid puts them) with RFC 4122's variant:
+        # the id is formatted directly, not through uuid.UUID.
+        assert all(str(uuid.UUID(value)) == value for value in ids)
+        assert all(uuid.UUID(value).variant == uuid.RFC_4122 for value in ids)
 
     def test_from_key_is_deterministic(self) -> None:
         """The same key gives the same UUID; another key another one."""
