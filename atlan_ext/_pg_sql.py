@@ -132,6 +132,18 @@ def beat_while_alive(
     beat()
     threading.Thread(target=beat_on, name="atlan-ext-writer-beat", daemon=True).start()
     atexit.register(ended)
+    _ENDINGS.append(ended)  # also after exit's own stores (see end_beats)
+
+
+#: Each beat's end, for :func:`end_beats`.
+_ENDINGS: List[Callable[[], None]] = []
+
+
+def end_beats() -> None:
+    """End this process's beats now: exit calls it after its senders stored what they held,
+    since a store at exit may begin a beat after the atexit hooks it would register ran."""
+    for ended in list(_ENDINGS):
+        ended()
 
 
 def writer_lock(host: str, pid: int) -> Tuple[int, int]:

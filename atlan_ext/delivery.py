@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import sys
 import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple, cast
@@ -120,6 +121,11 @@ def shutdown(wait: bool = True) -> None:
         _wait(exit_flush_seconds, give_up_when_down=True)
     with SHIELD:  # a SIGTERM now comes after this, not into it
         leave_to_courier()
+    # A no-tenant sender may store a run's first event only now: its writer's beat ends after
+    # it (as it would have at exit), so a step command's open run is judged by its age.
+    beats = sys.modules.get("atlan_ext._pg_sql")  # not imported here: SQLite never needs it
+    if beats is not None:
+        beats.end_beats()
 
 
 def _registered() -> None:
@@ -200,18 +206,21 @@ class Delivery:
         """The API keys that must not appear in what the run sends or stores."""
         return secrets_of(self.client)
 
+    def _say_kept(self, outbox: Outbox) -> None:
+        say_once(
+            f"no-tenant:{self.unconfigured}",
+            "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
+            "atlan-lineage replay",
+            self.unconfigured,
+            outbox.path,
+        )
+
     def _store(self, item: Item, check: Optional[StateCheck] = None) -> None:
         """Store ``item`` on the job's thread (claimed when it is to be sent); its id stays
         ``None`` when the outbox failed: the event then travels in memory."""
         outbox = self.outbox
         if self.client is None and self.unconfigured:
-            say_once(
-                f"no-tenant:{self.unconfigured}",
-                "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
-                "atlan-lineage replay",
-                self.unconfigured,
-                outbox.path,
-            )
+            self._say_kept(outbox)
         if not outbox_troubled(outbox):
             claim = self.client is not None
             store(outbox, self.connector, [item], claim=claim, check=check, wait=self.timeout)
@@ -327,10 +336,13 @@ class Delivery:
         item = item_of(event, lifecycle)
         outbox, client = self.outbox, self.client
         crowded = False
-        if client is not None:
+        if client is None and self.unconfigured:
+            self._say_kept(outbox)
+        if client is not None or check is None:
             # One hold of the lock for the usual case: the event is journaled (kept through a
-            # kill; its sender stores it in the outbox) and given to its sender, which stays
-            # registered until it has the item.
+            # kill; its sender stores it in the outbox, one commit a batch) and given to its
+            # sender, which stays registered until it has the item. With no tenant that sender
+            # only stores: the job's thread pays one journal append, not an outbox commit.
             with STATE.lock:
                 sender = sender_for(client, self.connector, outbox)
                 crowded = sender.crowded()

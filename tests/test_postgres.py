@@ -867,6 +867,8 @@ class WireTap:
 
         self.drop_options = drop_options
         self.statements: List[str] = []
+        self.open = threading.Event()  # cleared: what clients send waits here (a stalled server)
+        self.open.set()
         self._lock = threading.Lock()
         self._sockets: List[socket.socket] = []
         found = psycopg.conninfo.conninfo_to_dict(server)
@@ -955,6 +957,7 @@ class WireTap:
                 text = portals.get(fields[0], "?") if kind == b"E" else fields[0].decode()
                 with self._lock:
                     self.statements.append(text)
+            self.open.wait()
             server.sendall(head + body)
 
 
@@ -1067,3 +1070,93 @@ class TestPoolers:
         outbox.add(event("START", str(uuid.uuid4()), 1), "c", lifecycle_state="START")
         assert open_outbox(pg_url).counts() == (1, 0)
         assert _tables_in_public(pg_url) == []
+
+
+NO_TENANT_WORKER = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from atlan_ext import Job, start_run
+    from atlan_ext.stores import open_outbox
+    outbox = open_outbox(sys.argv[1])
+    for n in range(3):
+        with start_run(Job("ol-demo", f"job-{n}"), client="local", outbox=outbox):
+            pass
+    print("ran", flush=True)
+    if sys.argv[2] == "wait":
+        time.sleep(600)
+    """
+)
+
+
+@needs_server
+class TestNoTenantWorker:
+    """A worker with no tenant (a courier service delivers) hands its events off through the
+    journal, as one with a tenant does: they are in the outbox once it ends, however."""
+
+    def _worker(self, pg_url: str, home: Path, mode: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "ATLAN_EXT_COURIER": "off", "ATLAN_EXT_HOME": str(home)}
+        worker = subprocess.Popen(
+            [sys.executable, "-c", NO_TENANT_WORKER, pg_url, mode],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ran"
+        return worker
+
+    def test_normal_exit_and_sigterm_leave_every_event_stored(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """Six events a worker, stored by exit (normal or SIGTERM); nothing said of replay."""
+        done = self._worker(pg_url, tmp_path / "a", "exit")
+        _out, err = done.communicate(timeout=120)
+        assert done.returncode == 0, err
+        assert "replay" not in err, err
+        assert "not delivered" not in err, err
+        assert open_outbox(pg_url).counts() == (6, 0)
+        termed = self._worker(pg_url, tmp_path / "b", "wait")
+        termed.send_signal(signal.SIGTERM)
+        _out, err = termed.communicate(timeout=120)
+        assert "not delivered" not in err, err
+        assert open_outbox(pg_url).counts() == (12, 0)
+
+    def test_kill_9_keeps_the_events_for_the_host_s_next_open(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """Killed at once after its runs: the events stored by the sender, or else in the
+        journal, which the same host takes in when it next opens the outbox."""
+        killed = self._worker(pg_url, tmp_path / "k", "wait")
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=60)
+        later = self._worker(pg_url, tmp_path / "k", "exit")  # the same host opens it again
+        _out, err = later.communicate(timeout=120)
+        assert later.returncode == 0, err
+        assert open_outbox(pg_url).counts() == (12, 0)
+
+    def test_a_run_does_not_wait_for_the_server(
+        self, pg_url: str, tap: WireTap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The server stalls (the tap holds what the client sends): a no-tenant run still ends
+        at once (one journal append on its thread), and its events are stored once the
+        server answers. Before, each event was committed on the job's thread: it waited."""
+        from atlan_ext import Job, start_run
+
+        monkeypatch.setenv("ATLAN_EXT_HOME", str(tmp_path))
+        monkeypatch.setenv("ATLAN_EXT_COURIER", "off")
+        outbox = open_outbox(tap.url(pg_url))
+        ended = threading.Event()
+
+        def job() -> None:
+            with start_run(Job("ol-demo", "stalled"), client="local", outbox=outbox):
+                pass
+            ended.set()
+
+        tap.open.clear()
+        try:
+            threading.Thread(target=job, daemon=True).start()
+            assert ended.wait(10)
+        finally:
+            tap.open.set()
+        assert wait_until(lambda: outbox.counts() == (2, 0), 120)
