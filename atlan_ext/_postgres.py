@@ -188,6 +188,8 @@ class PostgresOutbox(Outbox):
         event are one statement, committed on its own. With ``check`` (or a ``wait`` shorter
         than :attr:`wait`), two: the run's row is locked and read first, then the statement
         and the commit go together."""
+        if check is not None:  # judged on everything this process handed over so far
+            self._settle()
         if lifecycle_state in OPEN_STATES:
             self._beat_while_alive()
         statement, params = stored(

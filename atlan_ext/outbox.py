@@ -243,6 +243,8 @@ class Outbox(Leases, SharedState):
         ``wait`` bounds the wait for another process's transaction (else :attr:`wait`).
         Raises :class:`OutboxError` when the event cannot be stored.
         """
+        if check is not None:  # judged on everything this process handed over so far
+            self._settle()
         with self._write(wait):
             if check is not None:
                 row = self._db.execute(

@@ -486,8 +486,11 @@ class TestSigterm:
         assert types([e.event for e in stored(tmp_path)]) == ["START", "RUNNING", "ABORT"]
 
     def test_default_action_is_restored(self) -> None:
-        """Once the last run ends, SIGTERM has its default action again."""
-        with lineage_run(JOB):
+        """Once the last run ends and the process holds nothing undelivered, SIGTERM has its
+        default action again (captured: nothing is handed to a sender). While a sender still
+        holds events (even a store-only one: no tenant), the handler stays, so that SIGTERM
+        stores them before the process dies (test_postgres.TestNoTenantWorker)."""
+        with capture_lineage(), lineage_run(JOB):
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
