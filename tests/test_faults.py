@@ -305,6 +305,10 @@ class TestOneTimeoutPerJob:
 
 class TestWhichFailure:
     def run_strict(self, url: str, monkeypatch: pytest.MonkeyPatch) -> LineageDeliveryError:
+        # pyatlan loaded first, without a deadline (3-30 s): the 2 s below are Atlan's alone,
+        # else a first test here is told "pyatlan was still being imported" instead.
+        import pyatlan.client.atlan  # noqa: F401
+
         monkeypatch.setenv("ATLAN_BASE_URL", url)
         monkeypatch.setenv("ATLAN_API_KEY", KEY)
         with (
