@@ -206,21 +206,10 @@ class Delivery:
         """The API keys that must not appear in what the run sends or stores."""
         return secrets_of(self.client)
 
-    def _say_kept(self, outbox: Outbox) -> None:
-        say_once(
-            f"no-tenant:{self.unconfigured}",
-            "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
-            "atlan-lineage replay",
-            self.unconfigured,
-            outbox.path,
-        )
-
     def _store(self, item: Item, check: Optional[StateCheck] = None) -> None:
         """Store ``item`` on the job's thread (claimed when it is to be sent); its id stays
         ``None`` when the outbox failed: the event then travels in memory."""
         outbox = self.outbox
-        if self.client is None and self.unconfigured:
-            self._say_kept(outbox)
         if not outbox_troubled(outbox):
             claim = self.client is not None
             store(outbox, self.connector, [item], claim=claim, check=check, wait=self.timeout)
@@ -337,7 +326,13 @@ class Delivery:
         outbox, client = self.outbox, self.client
         crowded = False
         if client is None and self.unconfigured:
-            self._say_kept(outbox)
+            say_once(
+                f"no-tenant:{self.unconfigured}",
+                "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
+                "atlan-lineage replay",
+                self.unconfigured,
+                outbox.path,
+            )
         if client is not None or check is None:
             # One hold of the lock for the usual case: the event is journaled (kept through a
             # kill; its sender stores it in the outbox, one commit a batch) and given to its
