@@ -1,10 +1,10 @@
 """Building a run's events from values checked already, and their JSON, for the job's thread.
 
-:func:`made_event` is the one place the shape of a run event is written (``build_event``
-checks its arguments, then calls it; a run calls it directly, its values checked when it was
-planned). :func:`event_text` is the event as compact JSON, the same text as encoding it whole,
-made from each job's and dataset's JSON encoded once: a run's hand-off encodes only its time,
-ids and run facets. :func:`check_facets` checks and detaches facets.
+:func:`made_event` writes the shape of a run event as a dict (``build_event`` checks its
+arguments, then calls it). :func:`event_text` writes the same event as compact JSON, the same
+text as encoding that dict whole (tests/test_handoff.py holds the two equal): a run hands over
+only the text, made from its job's and datasets' JSON encoded once, so its hand-off encodes
+only its time and ids. :func:`check_facets` checks and detaches facets.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ __all__ = [
     "Part",
     "check_facets",
     "event_text",
+    "facets_text",
+    "head_text",
     "made_event",
+    "parts_text",
 ]
 
 RUN_EVENT_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -122,16 +125,31 @@ def _json_of(value: Part) -> str:
     return text
 
 
-def event_text(event: Event, job: JobPart, inputs: Sequence[Part], outputs: Sequence[Part]) -> str:
-    """``event`` (made by :func:`made_event` of ``job`` and these datasets) as compact ASCII
-    JSON, the same text as encoding it whole, made from the job's and datasets' JSON encoded
-    once: a run's hand-off encodes only its time, ids and run facets."""
-    run = event["run"]
-    facets = _ENCODER.encode(run["facets"]) if run["facets"] else "{}"
+def parts_text(job: JobPart, inputs: Sequence[Part], outputs: Sequence[Part]) -> str:
+    """The end of a run event's JSON (after its ``run``): the job, inputs and outputs, made
+    from each one's JSON encoded once. A run keeps it until its datasets change."""
     return (
-        f'{{"eventTime":"{event["eventTime"]}","producer":{_ENCODER.encode(event["producer"])},'
-        f'"schemaURL":{_SCHEMA_JSON},"eventType":"{event["eventType"]}",'
-        f'"run":{{"runId":"{run["runId"]}","facets":{facets}}},'
         f'"job":{_json_of(job)},"inputs":[{",".join(map(_json_of, inputs))}],'
         f'"outputs":[{",".join(map(_json_of, outputs))}]}}'
+    )
+
+
+def head_text(job: JobPart) -> str:
+    """The producer of ``job``'s run events, as JSON (the job's own, else atlan-ext's)."""
+    return _ENCODER.encode(job.producer or PRODUCER)
+
+
+def facets_text(run_facets: Dict[str, Any]) -> str:
+    """Run facets (checked) as compact ASCII JSON."""
+    return _ENCODER.encode(run_facets) if run_facets else "{}"
+
+
+def event_text(kind: str, when: str, run_id: str, facets: str, producer: str, parts: str) -> str:
+    """The run event :func:`made_event` makes, as compact ASCII JSON: the same text as
+    encoding that dict whole. ``facets``: :func:`facets_text`; ``producer``:
+    :func:`head_text`; ``parts``: :func:`parts_text`. A run's hand-off encodes only its time
+    and ids; its dict is read back from this text when something needs it."""
+    return (
+        f'{{"eventTime":"{when}","producer":{producer},"schemaURL":{_SCHEMA_JSON},'
+        f'"eventType":"{kind}","run":{{"runId":"{run_id}","facets":{facets}}},{parts}'
     )

@@ -38,10 +38,14 @@ __all__ = ["Journal", "pending_records", "writer_pid"]
 _FIRST_SIZE = 1024 * 1024  # allocated up front: a page of a map that the disk cannot back
 _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is never sparse
 _HEADER = struct.Struct("<B3xII")
+_SIZES = struct.Struct("<II")  # the header's length and checksum, written before its state
+_NO_HEADER = bytes(_HEADER.size)  # where the next record starts: none yet
 _END, _PENDING, _DONE = 0, 1, 2
 _PREFIX = "journal-"
 # One encoder, not one per call as json.dumps; ASCII, compact: the outbox stores events alike.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
+# A record's start for each (connector, lifecycle) seen: {"c":...,"l":...,"e":
+_HEADS: Dict[Tuple[str, Optional[str]], str] = {}
 
 Record = Tuple[str, Optional[str], Dict[str, Any]]  # connector, lifecycle state, event
 
@@ -90,39 +94,31 @@ class Journal:
             return False
         return True
 
-    def append(
-        self,
-        connector: str,
-        lifecycle: Optional[str],
-        event: Dict[str, Any],
-        text: Optional[str] = None,
-    ) -> Tuple[int, str]:
-        """Leave ``event`` in the journal: its record's offset, and the event as JSON (ASCII:
-        as many characters as bytes) for whoever stores it next; the offset is -1 when the
-        journal cannot take it (no file, or full: the caller then stores it in the outbox
-        itself). ``text``: the event as compact ASCII JSON already (encoded here if not)."""
-        if text is None:
-            text = _ENCODER.encode(event)
-        payload = (
-            f'{{"c":{_ENCODER.encode(connector)},"l":{_ENCODER.encode(lifecycle)},"e":{text}}}'
-        ).encode()
+    def append(self, connector: str, lifecycle: Optional[str], text: str) -> int:
+        """Leave an event (``text``: compact ASCII JSON) in the journal: its record's offset,
+        or -1 when the journal cannot take it (no file, or full: the caller then stores it in
+        the outbox itself)."""
+        head = _HEADS.get((connector, lifecycle))
+        if head is None:
+            head = f'{{"c":{_ENCODER.encode(connector)},"l":{_ENCODER.encode(lifecycle)},"e":'
+            if len(_HEADS) < 64:
+                _HEADS[(connector, lifecycle)] = head
+        payload = f"{head}{text}}}".encode()
         with SHIELD, self._lock:
             memory = self._open()
             start = self._position
             end = start + _HEADER.size + len(payload)
             if memory is None:
-                return -1, text
+                return -1
             if end + _HEADER.size > len(memory) and not self._grow(memory, end + _HEADER.size):
-                return -1, text
+                return -1
             memory[start + _HEADER.size : end] = payload
-            memory[end : end + _HEADER.size] = bytes(_HEADER.size)
-            memory[start + 4 : start + _HEADER.size] = struct.pack(
-                "<II", len(payload), zlib.crc32(payload)
-            )
+            memory[end : end + _HEADER.size] = _NO_HEADER
+            _SIZES.pack_into(memory, start + 4, len(payload), zlib.crc32(payload))
             memory[start] = _PENDING
             self._position = end
             self._pending += 1
-            return start, text
+            return start
 
     def done(self, offset: int) -> None:
         """The record at ``offset`` is in the outbox (or delivered): no recovery needs it.
@@ -136,7 +132,7 @@ class Journal:
             memory[offset] = _DONE
             self._pending -= 1
             if self._pending == 0:
-                memory[0 : _HEADER.size] = bytes(_HEADER.size)
+                memory[0 : _HEADER.size] = _NO_HEADER
                 self._position = 0
 
     def close(self) -> None:

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from atlan_ext import _sigterm, display
-from atlan_ext._event_build import check_facets, event_text, made_event
+from atlan_ext._event_build import check_facets, event_text, facets_text, head_text, parts_text
 from atlan_ext._outcome import Aborted, outcome_facets
 from atlan_ext._run_plan import Settings
+from atlan_ext._store import Item
 from atlan_ext.delivery import Delivery
 from atlan_ext.events import Dataset, DatasetLike, Job, as_dataset
 from atlan_ext.exceptions import LineageDeliveryError, RunInUseError
@@ -26,15 +27,12 @@ from atlan_ext.parent import Parent
 from atlan_ext.send import NO_TENANT, tenant_from_settings
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
 
-__all__ = ["Facets", "Prepared", "RunBase", "current_run"]
+__all__ = ["Facets", "RunBase", "current_run"]
 
 log = logging.getLogger("atlan_ext")
 
 #: Extra run facets for one event.
 Facets = Optional[Mapping[str, Any]]
-#: An event ready to hand over, with the lifecycle state it records (``None`` for OTHER) and
-#: the event as compact JSON.
-Prepared = Tuple[Dict[str, Any], Optional[str], str]
 
 _current: contextvars.ContextVar[Optional[RunBase]] = contextvars.ContextVar(
     "atlan_ext_current_run", default=None
@@ -100,6 +98,11 @@ class RunBase:
         self.parent = parent
         if parent is not None:
             self._run_facets["parent"] = parent.facet()
+        # The event's JSON parts that change rarely, made once (None: not made yet, or the
+        # datasets changed since): see _prepare.
+        self._facets_json: Optional[str] = None
+        self._parts: Optional[str] = None
+        self._producer = head_text(job)
         self._lock = threading.RLock()  # RLock: SIGTERM may end the run inside its own call
         # A resumed run began elsewhere; it is checked against what the outbox remembers.
         self._lifecycle: Optional[RunState] = RunState.START if resumed else None
@@ -145,14 +148,18 @@ class RunBase:
         """Add an input dataset found during the run (a ``Dataset`` or a URI); it is sent
         with the run's next event."""
         checked = as_dataset(dataset)
-        self._inputs[(checked.namespace, checked.name)] = checked
+        with self._lock:
+            self._inputs[(checked.namespace, checked.name)] = checked
+            self._parts = None
         return checked
 
     def add_output(self, dataset: DatasetLike) -> Dataset:
         """Add an output dataset found during the run (a ``Dataset`` or a URI); it is sent
         with the run's next event."""
         checked = as_dataset(dataset)
-        self._outputs[(checked.namespace, checked.name)] = checked
+        with self._lock:
+            self._outputs[(checked.namespace, checked.name)] = checked
+            self._parts = None
         return checked
 
     def as_parent(self) -> Parent:
@@ -179,32 +186,41 @@ class RunBase:
 
     # -- events, built under the lock; the state moves only if the event is legal -------------
 
-    def _prepare(self, state: RunState, facets: Facets) -> Prepared:
+    def _prepare(self, state: RunState, facets: Facets) -> Item:
         # The job, run id, datasets and the run's own facets were checked when the run was
         # planned (or added): only facets given now are checked here, as build_event would.
+        # The event is made as JSON text only (see atlan_ext._event_build.event_text).
         with self._lock:
             state = check_transition(self._lifecycle, state)
-            run_facets = dict(self._run_facets)
             if facets:
+                run_facets = dict(self._run_facets)
                 run_facets.update(check_facets(facets, "run"))
+                facets_json = facets_text(run_facets)
+            elif self._facets_json is not None:
+                facets_json = self._facets_json
+            else:
+                facets_json = self._facets_json = facets_text(self._run_facets)
+            parts = self._parts
+            if parts is None:
+                parts = self._parts = parts_text(self.job, self.inputs, self.outputs)
             when = datetime.now(timezone.utc)
-            inputs, outputs = self.inputs, self.outputs
-            event = made_event(
-                state,
-                self.job,
+            kind: str = state._value_  # (the value property is a descriptor call)
+            text = event_text(
+                kind,
+                when.isoformat(timespec="microseconds"),
                 self.run_id,
-                inputs=inputs,
-                outputs=outputs,
-                run_facets=run_facets,
-                when=when.isoformat(timespec="microseconds"),
+                facets_json,
+                self._producer,
+                parts,
             )
-            text = event_text(event, self.job, inputs, outputs)
+            lifecycle = None
             if state is not RunState.OTHER:
                 self._lifecycle = state
+                lifecycle = kind
             self.history.append((state, when))
-        return event, None if state is RunState.OTHER else state.value, text
+        return Item.of_text(text, self.run_id, kind, lifecycle)
 
-    def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Prepared]:
+    def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Item]:
         """The terminal event for ``outcome``; ``None`` when the run already ended (an
         explicit second ending raises :class:`InvalidTransitionError` instead)."""
         state = terminal_state(outcome)
@@ -221,12 +237,12 @@ class RunBase:
             self.error_message = error.get("message") if isinstance(error, dict) else None
             return self._prepare(state, merged)
 
-    def _check(self, event: Dict[str, Any]) -> Optional[Callable[[Optional[str]], None]]:
-        """For a run that began elsewhere: ``event``'s transition checked against the state
+    def _check(self, item: Item) -> Optional[Callable[[Optional[str]], None]]:
+        """For a run that began elsewhere: ``item``'s transition checked against the state
         the outbox remembers, inside its transaction (no record: it cannot be checked here)."""
         if not self._checked:
             return None
-        new = event["eventType"]
+        new = item.lifecycle or RunState.OTHER.value
 
         def still_legal(stored: Optional[str]) -> None:
             if stored is not None:
@@ -243,7 +259,7 @@ class RunBase:
             explicit=False,
         )
         if prepared is not None:
-            self._delivery.keep(prepared[0], prepared[1])
+            self._delivery.keep(prepared)
         self._closed()
 
     def _refused(self, previous: Optional[RunState]) -> None:

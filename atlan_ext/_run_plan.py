@@ -123,6 +123,7 @@ def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
 #: The options of lineage_run, start_run and resume_run besides job, datasets, run_id and
 #: parent: _settings' keyword arguments.
 _OPTIONS = tuple(inspect.signature(_settings).parameters)[1:]
+_KNOWN = frozenset(_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def make_plan(
 ) -> Plan:
     """The :class:`Plan` of these arguments, each checked; ``options`` are those of
     :class:`atlan_ext.lineage_run` (an unknown one is named, with the closest known one)."""
-    unknown = sorted(set(options) - set(_OPTIONS))
+    unknown = sorted(options.keys() - _KNOWN)
     if unknown:
         name = unknown[0]
         close = difflib.get_close_matches(name, _OPTIONS, n=1)

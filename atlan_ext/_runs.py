@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Union, cast
 
 from atlan_ext._outcome import Aborted, failure
-from atlan_ext._run_base import Facets, Prepared, RunBase, current_run
+from atlan_ext._run_base import Facets, RunBase, current_run
 from atlan_ext._run_plan import Plan, make_plan
 from atlan_ext._state import SHIELD
+from atlan_ext._store import Item
 from atlan_ext.events import DatasetLike, RunId
 from atlan_ext.exceptions import InvalidClientError, InvalidTransitionError, LineageDeliveryError
 from atlan_ext.parent import Parent
@@ -42,7 +43,7 @@ class Run(RunBase):
     #: SIGTERM ends it with ABORT (see :mod:`atlan_ext._sigterm`).
     ends_on_signal = True
 
-    def _send(self, make: Callable[[], Optional[Prepared]]) -> None:
+    def _send(self, make: Callable[[], Optional[Item]]) -> None:
         """Make an event (``make`` checks the transition and moves the state) and deliver it.
         Making it and handing it over are one shielded section: a SIGTERM landing between
         them is handled once the event is handed over, so the ABORT it sends always comes
@@ -51,14 +52,11 @@ class Run(RunBase):
         try:
             with SHIELD:
                 previous = self._lifecycle
-                prepared = make()
-                if prepared is None:
+                item = make()
+                if item is None:
                     return
                 try:
-                    event, lifecycle, text = prepared
-                    handed = self._delivery.hand_over(
-                        event, lifecycle, self._check(event), text=text
-                    )
+                    handed = self._delivery.hand_over(item, self._check(item))
                 except InvalidTransitionError:
                     self._refused(previous)
                     raise
@@ -93,13 +91,13 @@ class Run(RunBase):
         """End the run for ``outcome`` (``None``: success; an exception; a process exit
         status, negative for a signal) and return its terminal state. Idempotent: once the
         run has ended, nothing more is sent and ``None`` is returned."""
-        made: List[Prepared] = []
+        made: List[Item] = []
 
-        def make() -> Optional[Prepared]:
-            prepared = self._prepare_end(outcome, facets, explicit=False)
-            if prepared is not None:
-                made.append(prepared)
-            return prepared
+        def make() -> Optional[Item]:
+            item = self._prepare_end(outcome, facets, explicit=False)
+            if item is not None:
+                made.append(item)
+            return item
 
         self._send(make)
         return self._lifecycle if made else None
@@ -150,12 +148,11 @@ class AsyncRun(RunBase):
     :func:`resume_run_async`): the sending methods are coroutines. ``add_input`` and
     ``add_output`` send nothing, so they are plain methods here too."""
 
-    async def _send(self, prepared: Optional[Prepared], previous: Optional[RunState]) -> None:
-        if prepared is None:
+    async def _send(self, item: Optional[Item], previous: Optional[RunState]) -> None:
+        if item is None:
             return
         try:
-            event, lifecycle, text = prepared
-            await self._delivery.send_async(event, lifecycle, self._check(event), text=text)
+            await self._delivery.send_async(item, self._check(item))
         except InvalidTransitionError:
             self._refused(previous)
             raise
@@ -239,7 +236,7 @@ def _make(cls: Any, plan: Plan, resumed: bool) -> Any:
 
 def begin(plan: Plan) -> Run:
     """A new sync run of ``plan``, its START sent."""
-    run = cast(Run, _make(Run, plan, False))
+    run: Run = _make(Run, plan, False)
     run._start()
     return run
 

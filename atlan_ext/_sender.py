@@ -69,13 +69,14 @@ class Sender(Owed):
         with self.lock:
             self.busy += 1
             self.queue.put(item)
-            self.wake.set()  # a drain under way returns to the queue
+            if not self.wake.is_set():
+                self.wake.set()  # a drain under way returns to the queue
             if self.thread is None:
                 self._start()
 
     def crowded(self) -> bool:
         """True while more events wait in memory than it should hold (see :meth:`keep`)."""
-        return self.queue.qsize() >= _QUEUE_LIMIT
+        return len(self.queue.queue) >= _QUEUE_LIMIT  # a heuristic: read without a lock
 
     def keep(self, item: Item) -> None:
         """An event the job kept itself (stored while this sender was crowded, or the ABORT

@@ -29,7 +29,7 @@ def watch(run: Any) -> None:
     take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
     with STATE.lock:
         STATE.open_runs[id(run)] = run
-    if threading.current_thread() is not threading.main_thread():
+    if threading.get_ident() != STATE.main:
         return
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -48,7 +48,7 @@ def unwatch(run: Any) -> None:
         STATE.open_runs.pop(id(run), None)
         if STATE.open_runs:
             return
-    if threading.current_thread() is not threading.main_thread() or holding():
+    if threading.get_ident() != STATE.main or holding():
         return
     try:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:

@@ -217,8 +217,6 @@ def pop_capture(events: List[Dict[str, Any]]) -> None:
 
 def captured(event: Dict[str, Any]) -> bool:
     """True when ``event`` went into the innermost capture (nothing else is done with it)."""
-    if not STATE.captures:  # the usual case, read without a lock hold on every hand-off
-        return False
     with STATE.lock:
         if not STATE.captures:
             return False

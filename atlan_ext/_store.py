@@ -6,10 +6,10 @@ the outbox's.)"""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, cast
 
 from atlan_ext._journal import Journal
 from atlan_ext._state import STATE, say_once
@@ -34,24 +34,74 @@ Event = Dict[str, Any]
 
 TERMINAL = ("COMPLETE", "ABORT", "FAIL")
 
+# Compact and ASCII, as the journal and the outbox store events.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 _TROUBLE_SECONDS = 30.0  # after the outbox failed the job's thread, it is left alone this long
 
 
-@dataclass
 class Item:
-    """One handed-over event on its way to Atlan, and what became of it."""
+    """One handed-over event on its way to Atlan, and what became of it. A run hands over
+    its event as JSON text only (:meth:`of_text`): the dict is read from the text when
+    something needs it (the outbox, the sender), off the job's thread."""
 
-    event: Event
-    event_id: Optional[int]  # None while it is not in the outbox (the outbox failed)
-    run_id: str
-    terminal: bool
-    lifecycle: Optional[str] = None
-    journal: int = -1  # its record in this process's journal, until it is stored
-    text: Optional[str] = None  # the event as JSON, when the journal made it
-    sent: bool = False  # Atlan accepted it (it may not be stored as delivered yet)
-    done: Optional[threading.Event] = None  # set when answered, for a job that waits
-    answered: bool = False
-    error: Optional[LineageDeliveryError] = None
+    __slots__ = (
+        "_event",
+        "answered",
+        "done",
+        "error",
+        "event_id",
+        "journal",
+        "lifecycle",
+        "run_id",
+        "sent",
+        "terminal",
+        "text",
+    )
+
+    def __init__(
+        self,
+        event: Optional[Event],
+        event_id: Optional[int],
+        run_id: str,
+        terminal: bool,
+        lifecycle: Optional[str] = None,
+        text: Optional[str] = None,
+    ) -> None:
+        self._event = event
+        self.event_id = event_id  # None while it is not in the outbox (the outbox failed)
+        self.run_id = run_id
+        self.terminal = terminal
+        self.lifecycle = lifecycle
+        self.text = text  # the event as compact ASCII JSON, once made
+        self.journal = -1  # its record in this process's journal, until it is stored
+        self.sent = False  # Atlan accepted it (it may not be stored as delivered yet)
+        self.done: Optional[threading.Event] = None  # set when answered, for a job waiting
+        self.answered = False
+        self.error: Optional[LineageDeliveryError] = None
+
+    @classmethod
+    def of_text(cls, text: str, run_id: str, kind: str, lifecycle: Optional[str]) -> Item:
+        """A run's new event, as the compact JSON it made (``kind``: its eventType)."""
+        return cls(None, None, run_id, kind in TERMINAL, lifecycle, text)
+
+    @property
+    def event(self) -> Event:
+        """The event as a dict (read from its text once, when it was handed over as text)."""
+        event = self._event
+        if event is None:
+            event = self._event = json.loads(cast(str, self.text))
+        return event
+
+    def json(self) -> str:
+        """The event as compact ASCII JSON (encoded once, when it was handed over as a dict)."""
+        text = self.text
+        if text is None:
+            text = self.text = _ENCODER.encode(self._event)
+        return text
+
+    def __repr__(self) -> str:
+        return f"<Item {self.run_id} {self.lifecycle or 'OTHER'} id={self.event_id}>"
 
     def answer(self) -> None:
         """Atlan answered (or the sender gave up on it for now): a job waiting may go on."""
@@ -82,8 +132,11 @@ def journal_for(outbox: Outbox) -> Optional[Journal]:
     """This process's hand-off journal for ``outbox`` (none for an outbox in memory)."""
     if outbox.path == ":memory:":
         return None
+    journal: Optional[Journal] = STATE.journals.get(outbox.path)  # made once: no lock to find
+    if journal is not None:
+        return journal
     with STATE.lock:
-        journal: Optional[Journal] = STATE.journals.get(outbox.path)
+        journal = STATE.journals.get(outbox.path)
         if journal is None:
             journal = STATE.journals[outbox.path] = Journal(outbox.journal_folder)
         return journal
@@ -102,8 +155,8 @@ def journaled(outbox: Outbox, items: Sequence[Item]) -> None:
 
 def outbox_troubled(outbox: Outbox) -> bool:
     """True for a while after the outbox failed to store (the job's thread leaves it alone)."""
-    with STATE.lock:
-        return STATE.outbox_trouble.get(outbox.path, 0.0) > time.monotonic()
+    until = STATE.outbox_trouble.get(outbox.path)  # one read of a dict: no lock needed
+    return until is not None and until > time.monotonic()
 
 
 def outbox_failed(outbox: Outbox, error: OutboxError) -> None:

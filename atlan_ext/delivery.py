@@ -214,13 +214,12 @@ class Delivery:
             claim = self.client is not None
             store(outbox, self.connector, [item], claim=claim, check=check, wait=self.timeout)
 
-    def keep(self, event: Event, lifecycle: Optional[str]) -> None:
-        """Keep ``event`` without sending it now: stored, and held by the sender behind the
+    def keep(self, item: Item) -> None:
+        """Keep ``item`` without sending it now: stored, and held by the sender behind the
         run's undelivered START (sent after it on the sender's next try; in memory when the
         outbox does not take it, spilled at exit)."""
-        if captured(event):
+        if STATE.captures and captured(item.event):
             return
-        item = item_of(event, lifecycle)
         store(self.outbox, self.connector, [item], claim=False, wait=self.timeout)
         if self.client is not None:
             with STATE.lock:
@@ -244,26 +243,18 @@ class Delivery:
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
         with SHIELD:  # a SIGTERM's ABORT comes after this event, not into its hand-off
-            handed = self.hand_over(event, lifecycle, check)
+            handed = self.hand_over(item_of(event, lifecycle), check)
         self.finish(handed)
 
-    def hand_over(
-        self,
-        event: Event,
-        lifecycle: Optional[str] = None,
-        check: Optional[StateCheck] = None,
-        *,
-        text: Optional[str] = None,
-    ) -> Optional[Handed]:
-        """The first half of :meth:`send`, which never waits for Atlan: ``event`` left where
+    def hand_over(self, item: Item, check: Optional[StateCheck] = None) -> Optional[Handed]:
+        """The first half of :meth:`send`, which never waits for Atlan: ``item`` left where
         a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
         together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
-        comes between the two. ``text``: the event as compact JSON, when the caller has it
-        (a run's events: see :func:`atlan_ext._event_build.event_text`). ``None``: nothing
-        more to do."""
-        if captured(event):
+        comes between the two. A run hands over its events as text (see
+        :meth:`atlan_ext._store.Item.of_text`). ``None``: nothing more to do."""
+        if STATE.captures and captured(item.event):  # read without a lock: usually empty
             return None
-        return self._hand_over(event, lifecycle, check, text)
+        return self._hand_over(item, check)
 
     def finish(self, handed: Optional[Handed]) -> None:
         """The second half of :meth:`send`: send it here or wait for its answer, per the
@@ -311,18 +302,11 @@ class Delivery:
         if item.error is not None:
             self._report(item.error)
 
-    def _hand_over(
-        self,
-        event: Event,
-        lifecycle: Optional[str],
-        check: Optional[StateCheck],
-        text: Optional[str],
-    ) -> Optional[Handed]:
-        """Leave ``event`` where a kill cannot lose it (the journal, else the outbox) and give
+    def _hand_over(self, item: Item, check: Optional[StateCheck]) -> Optional[Handed]:
+        """Leave ``item`` where a kill cannot lose it (the journal, else the outbox) and give
         it to its sender, unless the job sends it itself (see :data:`Handed`); ``None``:
         stored, nothing to send."""
         offset = -1
-        item = item_of(event, lifecycle)
         outbox, client = self.outbox, self.client
         crowded = False
         if client is None and self.unconfigured:
@@ -349,33 +333,35 @@ class Delivery:
                 ):
                     journal = journal_for(outbox)
                     if journal is not None:
-                        offset, text = journal.append(self.connector, lifecycle, event, text)
+                        offset = journal.append(self.connector, item.lifecycle, item.json())
                 if offset >= 0:
-                    return self._give(sender, item, offset, text, crowded)
+                    return self._give(sender, item, offset, crowded)
         self._store(item, check)
         if client is None and item.event_id is not None:
             return None
         with STATE.lock:  # the sender stays registered until it has this item
             sender = sender_for(client, self.connector, outbox)
-            return self._give(sender, item, offset, text, crowded)
+            return self._give(sender, item, offset, crowded)
 
-    def _give(
-        self, sender: Sender, item: Item, offset: int, text: Optional[str], crowded: bool
-    ) -> Handed:
+    def _give(self, sender: Sender, item: Item, offset: int, crowded: bool) -> Handed:
         """Give ``item`` (journal ``offset``, or -1) to ``sender``; under ``STATE.lock``."""
-        item.journal, item.text = offset, text
+        item.journal = offset
         if crowded and item.event_id is not None:
             sender.keep(item)
             return sender, item, False, False
         # strict waits for the answer every time (a tenant that is down answers at once);
         # others do not wait for a tenant that is down, a run already late, or a client
         # whose pyatlan import outlasted a job's wait already.
-        late = item.run_id in sender.slow or sender.breaker.down is not None or sender.cold
         waiting = (
             self.client is not None
             and not self.background
             and not sender.closed.is_set()
-            and (self.strict or not late)
+            and (
+                self.strict
+                or not (
+                    item.run_id in sender.slow or sender.breaker.down is not None or sender.cold
+                )
+            )
         )
         if waiting and sender.interrupted_here():  # a signal handler: see interrupted_here
             waiting = False
@@ -388,18 +374,11 @@ class Delivery:
             sender.submit(item)
         return sender, item, here, waiting
 
-    async def send_async(
-        self,
-        event: Event,
-        lifecycle: Optional[str] = None,
-        check: Optional[StateCheck] = None,
-        *,
-        text: Optional[str] = None,
-    ) -> None:
-        """Deliver ``event`` from a coroutine: handed over as :meth:`send` does, and the
+    async def send_async(self, item: Item, check: Optional[StateCheck] = None) -> None:
+        """Deliver ``item`` from a coroutine: handed over as :meth:`send` does, and the
         answer awaited (when the run waits for it) off the event loop."""
         with SHIELD:  # as in send: a SIGTERM's spill never finds the queue's lock held
-            handed = self.hand_over(event, lifecycle, check, text=text)
+            handed = self.hand_over(item, check)
         if handed is None or not handed[3]:  # nothing to wait for: no thread hop
             return
         import asyncio  # here: only async code pays for it

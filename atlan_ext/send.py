@@ -67,6 +67,7 @@ SUPPORTED_CONNECTORS = (
     "airflow-cloud-composer",
     "generic-openlineage",
 )
+_SUPPORTED = frozenset(SUPPORTED_CONNECTORS)
 
 #: Events in one POST, at most.
 BATCH_LIMIT = 100
@@ -90,6 +91,8 @@ def connector_value(connector: object) -> str:
 
     Raises :class:`UnsupportedConnectorError` for a connector without an OpenLineage endpoint.
     """
+    if type(connector) is str and connector in _SUPPORTED:  # checked already: as it is
+        return connector
     raw = getattr(connector, "value", connector)
     if isinstance(raw, tuple):  # AtlanConnectorType members are (value, category) tuples
         raw = raw[0]
