@@ -111,10 +111,12 @@ def beat_while_alive(
         since = found[1] if found is not None and found[0] == pid else time.time()
         _BEATING[outbox] = (pid, since, closed)
     key = writer_key(pid)
+    shown = [False]  # whether this beat's row was written and not deleted since
 
     def beat() -> None:
         with contextlib.suppress(Exception):  # a missed beat only ages the last one
             execute(BEAT, (key, repr(since)))
+            shown[0] = True
 
     def beat_on() -> None:
         while not closed():
@@ -123,9 +125,12 @@ def beat_while_alive(
                 beat()
 
     def ended() -> None:
-        if os.getpid() == pid and not closed():  # not a forked child leaving: its parent lives
+        # Called by atexit and by end_beats at exit: the row is deleted once (the beat
+        # writes it again if the process goes on, as after the testing kit's shutdown).
+        if os.getpid() == pid and not closed() and shown[0]:  # a forked child: its parent lives
             with contextlib.suppress(Exception):
                 execute("DELETE FROM meta WHERE key=?", (key,))
+                shown[0] = False
 
     with contextlib.suppress(Exception):
         execute(FORGET_BEATS, (WRITER_FORGET,))

@@ -248,7 +248,8 @@ class Sender(Owed):
         if not sendable:
             return
         try:
-            send_checked(self.client_now(), [item.event for item in sendable], self.connector)
+            events = [item.event if item.text is None else item.text for item in sendable]
+            send_checked(self.client_now(), events, self.connector)
         except LineageDeliveryError as error:
             if len(sendable) > 1 and not error.retryable and not tenant_wide(error):
                 # The endpoint may refuse an array: fall back to one request per event.

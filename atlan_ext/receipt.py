@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
 from atlan_ext._catalog import Catalog, relation_name, status_of
+from atlan_ext._crawled import HIDDEN, crawled_match, leaf_of, spec_names
 from atlan_ext.events import dataset_uri
 from atlan_ext.exceptions import InvalidClientError, InvalidOptionError, InvalidRunIdError
-from atlan_ext.naming import SOURCES, lint_dataset, name_of_asset
+from atlan_ext.naming import SOURCES, lint_dataset
 from atlan_ext.send import is_async_client
 
 __all__ = ["Finding", "Receipt", "crawled_match", "verify"]
 
-_HIDDEN = "or the API token's personas and purposes do not let it see it"
 _LATER = "Atlan builds it from the events a little later: verify again with a longer --wait"
 
 
@@ -293,7 +293,7 @@ def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
         return [failed]
     if state.connection is None:
         hint = (
-            f"no {run.connector} connection of that name, {_HIDDEN}: check with "
+            f"no {run.connector} connection of that name, {HIDDEN}: check with "
             f"atlan-lineage doctor --connection {run.namespace} --connector {run.connector}"
         )
         return [Finding("connection", repr(run.namespace), "not found", hint)]
@@ -301,7 +301,7 @@ def _findings(catalog: Catalog, run: _RunFacts, state: _State) -> List[Finding]:
     found.append(Finding("connection", repr(run.namespace), "found", "", connection))
     for kind, asset in (("job", state.job), ("process", state.process)):
         if asset is None:
-            found.append(Finding(kind, repr(run.job), "not found", f"{_LATER}, {_HIDDEN}"))
+            found.append(Finding(kind, repr(run.job), "not found", f"{_LATER}, {HIDDEN}"))
         else:
             label = f"{run.job!r} ({asset.type_name})"
             found.append(Finding(kind, label, "found", "", str(asset.qualified_name)))
@@ -342,64 +342,11 @@ def _partial_hint(catalog: Catalog, namespace: str, name: str) -> str:
     source = SOURCES.get(namespace.split(":", 1)[0])
     if source is None:
         return said
-    leaf = _leaf(name, source.scheme)
+    leaf = leaf_of(name, source.scheme)
     try:
-        names = [uri for uri, _ in _spec_names(catalog, source.connector, leaf)]
+        names = [uri for uri, _ in spec_names(catalog, source.connector, leaf)]
     except Exception:
         return said
     if not names:
-        return f"{said}, and no crawled {source.connector} asset is named {leaf!r} ({_HIDDEN})"
+        return f"{said}, and no crawled {source.connector} asset is named {leaf!r} ({HIDDEN})"
     return f"{said}; a crawled asset of that name is {' or '.join(names)} (Dataset.from_asset)"
-
-
-def _leaf(name: str, scheme: str) -> str:
-    """The last part of a dataset's name, as its asset is named: a table's name, an object's
-    file name."""
-    if scheme in ("s3", "gs", "abfss", "file"):
-        return name.rstrip("/").rsplit("/", 1)[-1]
-    return name.split(".")[-1]
-
-
-def _spec_names(catalog: Catalog, connector: str, leaf: str) -> List[Tuple[str, str]]:
-    """``(uri, qualified name)`` by the naming spec of the crawled assets named ``leaf``."""
-    candidates = catalog.crawled(connector, leaf)[:5]
-    hosts = catalog.connections(
-        [str(c.connection_qualified_name) for c in candidates if c.connection_qualified_name]
-    )
-    found = []
-    for asset in candidates:
-        try:
-            namespace, name = name_of_asset(asset, hosts.get(str(asset.connection_qualified_name)))
-        except Exception:  # noqa: S112 - an asset without the attributes names nothing
-            continue
-        found.append((dataset_uri(namespace, name), str(asset.qualified_name)))
-    return found
-
-
-def crawled_match(client: Any, uri: str) -> str:
-    """What a tenant has for dataset ``uri``: the crawled asset it would link to, the crawled
-    assets of its name (with their spec names) when none matches, or that none is visible."""
-    from atlan_ext.events import Dataset
-
-    dataset = Dataset.parse(uri)
-    source = SOURCES.get(dataset.namespace.split(":", 1)[0])
-    if source is None:
-        return "Atlan crawls no source of this scheme"
-    leaf = _leaf(dataset.name, source.scheme)
-    try:
-        names = _spec_names(Catalog(client), source.connector, leaf)
-    except Exception as error:
-        status = status_of(error)
-        return (
-            f"could not search Atlan ({type(error).__name__}{f', HTTP {status}' if status else ''})"
-        )
-    for spec, qualified in names:
-        if spec.lower() == dataset.uri.lower():
-            return f"links to the crawled asset {qualified}"
-    if names:
-        listed = " or ".join(spec for spec, _ in names)
-        return (
-            f"matches no crawled asset; crawled {source.connector} assets named {leaf!r}: {listed}"
-        )
-    visible = f"no crawled {source.connector} asset named {leaf!r} is visible ({_HIDDEN})"
-    return f"{visible}: it will be partial"

@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from atlan_ext._tenant import (
     NO_TENANT,
@@ -262,14 +262,29 @@ def tenant_wide(error: LineageDeliveryError) -> bool:
     ) or error.status in (404, 405)
 
 
-def _payload(events: Sequence[Dict[str, Any]]) -> Any:
+#: An event to send: a dict, or its compact JSON (as a run made it: see
+#: :func:`atlan_ext._event_build.event_text`).
+Sendable = Union[Dict[str, Any], str]
+
+
+class _Json(str):
+    """A batch written as JSON already (one event, or an array): sent as it is."""
+
+
+def _payload(events: Sequence[Sendable]) -> Any:
     """The request for pyatlan: its own raw-event model of the batch (one event alone as a
     dict, several as an array), serialised the cheap way (see :func:`_raw_event_type`)."""
-    root = events[0] if len(events) == 1 else list(events)
+    root: Any
+    if events and all(isinstance(event, str) for event in events):
+        texts = cast(Sequence[str], events)
+        root = _Json(texts[0] if len(texts) == 1 else f"[{','.join(texts)}]")
+    else:
+        loaded = [json.loads(event) if isinstance(event, str) else event for event in events]
+        root = loaded[0] if len(loaded) == 1 else loaded
     try:
         return _raw_event_type().construct(__root__=root)
     except Exception:  # a pyatlan whose model differs: its own way, slower, same bytes
-        return root
+        return json.loads(root) if isinstance(root, _Json) else root
 
 
 @functools.cache
@@ -282,13 +297,20 @@ def _raw_event_type() -> Any:
     request then re-reads that JSON, applies its tag re-translation and writes it out. Those
     walks were 80 % of a replay's time. Built with ``construct`` (the events are ours, read
     from JSON: nothing to validate), this subclass's ``json()`` writes the same data with
-    ``json.dumps`` in one pass; the re-translation and what goes on the wire stay pyatlan's.
+    ``json.dumps`` in one pass (a batch written as JSON already is that JSON: a run's events
+    are not encoded again); the re-translation and what goes on the wire stay pyatlan's.
     Any other use of ``json()`` (include, exclude...) is pydantic's own."""
     from pyatlan.model.open_lineage import OpenLineageRawEvent
 
     class _RawEvent(OpenLineageRawEvent):
         def json(self, **options: Any) -> str:
-            if options.keys() - {"by_alias", "exclude_unset", "client"}:
+            root = self.__root__
+            fast = not options.keys() - {"by_alias", "exclude_unset", "client"}
+            if isinstance(root, _Json):
+                if fast:  # by_alias and exclude_unset change nothing for JSON data
+                    return str.__str__(root)
+                self.__root__ = json.loads(root)  # pydantic's own way, on the data
+            if not fast:
                 options.pop("client", None)
                 return str(super().json(**options))
             # For a root of JSON data, by_alias and exclude_unset change nothing.
@@ -302,9 +324,10 @@ def _raw_event_type() -> Any:
     return _RawEvent
 
 
-def send_checked(client: Any, events: Sequence[Dict[str, Any]], connector: str) -> None:
-    """Send ``events`` (one POST) with a sync ``AtlanClient``; return only when Atlan
-    answered 202, else raise a :class:`LineageDeliveryError`."""
+def send_checked(client: Any, events: Sequence[Sendable], connector: str) -> None:
+    """Send ``events`` (one POST; each a dict or its compact JSON) with a sync
+    ``AtlanClient``; return only when Atlan answered 202, else raise a
+    :class:`LineageDeliveryError`."""
     _install_hook(client)
     box: List[_Answer] = []
     token = _observed.set(box)
