@@ -17,7 +17,10 @@ __all__ = ["holding", "leave_to_courier", "stop_sending"]
 def holding() -> bool:
     """True while a sender of this process holds events not yet delivered (queued, in hand,
     kept to send again, or delivered but not yet recorded)."""
-    return any(not sender.idle() or sender.parked or sender.unstored for sender in senders())
+    return any(
+        not sender.idle() or sender.parked or sender.unstored or sender.unrecorded
+        for sender in senders()
+    )
 
 
 def stop_sending() -> None:

@@ -49,6 +49,9 @@ class Held:
         self.parked: List[int] = []  # stored events owed, sent by the courier loop
         self.unstored: List[Item] = []  # events neither stored nor delivered (in memory)
         self.unsaved: List[Item] = []  # events delivered, not stored yet (in the journal)
+        # ... and those whose store failed: stored with the next ones, or at exit (a sender
+        # is idle without them: they wait for the outbox, not for Atlan)
+        self.unrecorded: List[Item] = []
         self.closed = threading.Event()  # shut down: no more tries, the thread leaves
         self.wake = threading.Event()  # set by a hand-off (or close): a drain returns to it
 
@@ -94,13 +97,16 @@ class Held:
                 taken.append(item)
         return taken
 
-    def store_items(self, items: Sequence[Item], claim: bool, delivered: bool = False) -> None:
+    def store_items(self, items: Sequence[Item], claim: bool, delivered: bool = False) -> bool:
         """Write items not yet in the outbox (see :func:`~atlan_ext._store.store`); if the
-        outbox fails they stay in memory (and in the journal), tried again after a pause."""
+        outbox fails they stay in memory (and in the journal), tried again after a pause:
+        False then."""
         with self.store_lock:
             if not store(self.outbox, self.connector, items, claim=claim, delivered=delivered):
                 with self.lock:  # tried again after a pause, not in a loop
                     self.breaker.hold_off(FIRST_PAUSE)
+                return False
+        return True
 
     def park(self, items: Sequence[Item]) -> None:
         """Keep items to send again: by outbox id, or in memory when the outbox failed (and
@@ -199,9 +205,9 @@ class Held:
             waiting = list({id(item): item for item in waiting}.values())  # queued and mine
             parked = list(self.parked)
             once = {id(item): item for item in in_hand if item.sent}  # in hand, and unsaved
-            once.update((id(item), item) for item in self.unsaved)
+            once.update((id(item), item) for item in [*self.unrecorded, *self.unsaved])
             sent = list(once.values())
-            self.unsaved = []
+            self.unsaved, self.unrecorded = [], []
         # Each undelivered event once, wherever it is now (parked, in hand).
         with contextlib.suppress(OutboxError):  # a drain may have sent some already
             parked = [event.id for event in self.still_pending(parked)]
@@ -223,7 +229,8 @@ class Held:
         """Store the events sent before they were stored, as delivered (one transaction)."""
         with self.store_lock:
             with self.lock:
-                items, self.unsaved = self.unsaved, []
+                items, self.unsaved = [*self.unrecorded, *self.unsaved], []
+                self.unrecorded = []
             self.store_delivered(items)
 
     def store_delivered(self, items: Sequence[Item]) -> None:
@@ -234,7 +241,9 @@ class Held:
             if stored:
                 with contextlib.suppress(OutboxError):  # at worst, sent again
                     self.outbox.mark_delivered(stored)
-            self.store_items(items, claim=False, delivered=True)
+            if not self.store_items(items, claim=False, delivered=True):
+                with self.lock:  # Atlan has them: only the outbox's record of them waits
+                    self.unrecorded.extend(item for item in items if item.event_id is None)
 
     def settle(self) -> None:
         """Write now what this sender holds only in memory: events delivered but not stored

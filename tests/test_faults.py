@@ -299,6 +299,59 @@ class TestOneTimeoutPerJob:
         assert "locked" in err
         assert Outbox(tmp_path / "outbox.db").counts() == (6, 0)
 
+    def test_delivered_while_the_outbox_is_locked_is_recorded_as_delivered(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Atlan takes the events while another process holds the outbox: they are recorded
+        as delivered once it is free (at the latest at exit), not left in the journal for
+        a later replay to send again."""
+        Outbox(tmp_path / "outbox.db").close()
+        holder = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        code = """
+        import sys
+        from atlan_ext import Job, lineage_run
+        from atlan_ext.delivery import flush
+        for number in range(3):
+            with lineage_run(Job("ol-spark", "locked-sent"), background=True):
+                pass
+        print(flush(120), flush=True)
+        sys.stdin.readline()  # the test frees the outbox first
+        """
+        process = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env=child_env(
+                tmp_path,
+                ATLAN_BASE_URL=loopback_tenant.base_url,
+                ATLAN_API_KEY="k",
+                ATLAN_EXT_COURIER="off",
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdin is not None
+        assert process.stderr is not None
+        said: List[str] = []
+        reader = threading.Thread(target=lambda: said.extend(process.stderr), daemon=True)
+        reader.start()
+        try:
+            assert process.stdout.readline().strip() == "True", said
+            assert len(arrived(loopback_tenant)) == 6
+            # The sender's store as delivered waited for the lock and gave up meanwhile.
+            assert wait_until(lambda: any("locked" in line for line in said), 60), said
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        process.stdin.write("\n")
+        process.stdin.close()
+        assert process.wait(timeout=120) == 0, said
+        reader.join(10)
+        assert Outbox(tmp_path / "outbox.db").counts() == (0, 6), said
+        assert len(arrived(loopback_tenant)) == 6
+
 
 # -- errors say which: refused, timed out, HTTP status; 401/403 at once -------------------------
 
