@@ -111,12 +111,13 @@ def _wait(timeout: float, give_up_when_down: bool) -> bool:
     return all(sender.idle() and not sender.parked and not sender.refused for sender in senders())
 
 
-def shutdown(wait: bool = True) -> None:
+def shutdown(wait: bool = True, *, exiting: bool = True) -> None:
     """Give unsent events a bounded moment (:data:`exit_flush_seconds`, none for a tenant
     that is down; none at all with ``wait=False``), then leave them in the outbox, with this
     process's claims released, to a courier process that delivers them once Atlan answers
     (where couriers may start: see :mod:`atlan_ext._spawn`), and say once how many that is.
-    Runs at interpreter exit, and before a process dies of SIGTERM."""
+    Runs at interpreter exit, and before a process dies of SIGTERM. ``exiting=False``: the
+    process goes on (the testing kit between tests): its PostgreSQL writer beats go on too."""
     if wait:
         _wait(exit_flush_seconds, give_up_when_down=True)
     with SHIELD:  # a SIGTERM now comes after this, not into it
@@ -124,7 +125,7 @@ def shutdown(wait: bool = True) -> None:
     # A no-tenant sender may store a run's first event only now: its writer's beat ends after
     # it (as it would have at exit), so a step command's open run is judged by its age.
     beats = sys.modules.get("atlan_ext._pg_sql")  # not imported here: SQLite never needs it
-    if beats is not None:
+    if exiting and beats is not None:
         beats.end_beats()
 
 

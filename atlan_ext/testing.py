@@ -68,7 +68,7 @@ def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
     """Point ``ATLAN_EXT_HOME`` at ``folder`` for the block and yield its outbox. What the
     block leaves undelivered stays there: no courier process is started for it."""
     before = os.environ.get("ATLAN_EXT_HOME")
-    _delivery.shutdown()
+    _delivery.shutdown(exiting=False)
     _state.reset()
     os.environ["ATLAN_EXT_HOME"] = str(folder)
     # No courier process takes over what the block leaves: it would send test events past
@@ -77,7 +77,7 @@ def isolated_outbox(folder: Union[str, os.PathLike[str]]) -> Iterator[Outbox]:
     try:
         yield _delivery.default_outbox()
     finally:
-        _delivery.shutdown()  # the block's senders stop: none of them outlives it
+        _delivery.shutdown(exiting=False)  # the block's senders stop: none of them outlives it
         _state.reset()
         _state.STATE.couriers = couriers
         if before is None:
@@ -313,7 +313,7 @@ class MockAtlan:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        _delivery.shutdown()  # no sender keeps trying once the mock tenant is gone
+        _delivery.shutdown(exiting=False)  # no sender keeps trying once the mock tenant is gone
         try:
             self._router.__exit__(*exc_info)
         finally:
