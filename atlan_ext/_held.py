@@ -8,11 +8,11 @@ settled before a read and spilled at exit. The thread that sends is
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from atlan_ext._breaker import FIRST_PAUSE, RETRY, STOP, Breaker
+from atlan_ext._inbox import Empty, Inbox
 from atlan_ext._state import SHIELD, STATE, say_once
 from atlan_ext._store import Item, ids_of, journaled, outbox_failed, store, stored_item
 from atlan_ext._tenant import Tenant, label, tenant_of
@@ -33,7 +33,7 @@ class Held:
         self.label = label(target)
         self.connector = connector
         self.outbox = outbox
-        self.queue: queue.Queue[Optional[Item]] = queue.Queue()  # None: only a wake-up
+        self.queue: Inbox[Optional[Item]] = Inbox()  # None: only a wake-up
         self.lock = threading.RLock()  # RLock: SIGTERM may end a run while a submit holds it
         self.blocked: Set[str] = set()  # runs with an undelivered event: later ones wait
         self.refused: Set[str] = set()  # runs with an event Atlan refused: left for a replay
@@ -91,7 +91,7 @@ class Held:
         while limit is None or len(taken) < limit:
             try:
                 item = self.queue.get_nowait()
-            except queue.Empty:
+            except Empty:
                 break
             if item is not None:
                 taken.append(item)
@@ -250,8 +250,7 @@ class Held:
         (as delivered), and events still waiting (as pending, leased to it). Called before
         a read of its outbox, from the reader's thread."""
         with SHIELD, self.store_lock:
-            with self.queue.mutex:
-                queued = [item for item in self.queue.queue if item is not None]
+            queued = [item for item in self.queue.queued() if item is not None]
             with self.lock:  # in order: in hand, taken, queued (an item may have moved on)
                 held = [*self.in_hand, *self.taken, *queued]
                 waiting = [i for i in held if not i.sent and i.event_id is None]

@@ -16,13 +16,13 @@ import contextlib
 import functools
 import logging
 import math
-import queue
 import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
 from atlan_ext._breaker import REFUSED
 from atlan_ext._held import target_key
+from atlan_ext._inbox import Empty
 from atlan_ext._owed import Owed
 from atlan_ext._state import SHIELD, STATE
 from atlan_ext._store import Item, ids_of, journaled
@@ -76,7 +76,7 @@ class Sender(Owed):
 
     def crowded(self) -> bool:
         """True while more events wait in memory than it should hold (see :meth:`keep`)."""
-        return len(self.queue.queue) >= _QUEUE_LIMIT  # a heuristic: read without a lock
+        return len(self.queue) >= _QUEUE_LIMIT
 
     def keep(self, item: Item) -> None:
         """An event the job kept itself (stored while this sender was crowded, or the ABORT
@@ -172,8 +172,8 @@ class Sender(Owed):
                 jobs_send = time.monotonic() - self.active_at < _SAVE_LATER
                 wait = min(wait, _SAVE_LATER if jobs_send else _SAVE_AFTER)
             try:
-                first = self.queue.get(timeout=wait)
-            except queue.Empty:
+                first = self.queue.get(wait)
+            except Empty:
                 if self.unsaved:
                     self._guarded(self.save)
                     continue

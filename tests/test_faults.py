@@ -626,6 +626,7 @@ class TestCliNeverTracebacks:
             pass
         with lineage_run(JOB, client="local", outbox=Outbox(tmp_path / "outbox.db")):
             pass
+        assert flush(60)  # stored by this process's delivery thread before the outbox is shared
         mount = tmp_path / "ro"
         mount.mkdir()
         made = subprocess.run(

@@ -416,16 +416,17 @@ with lineage_run(Job("ol-demo", "script"), client="local"):
 
 
 IN_A_HAND_OFF = """
-import os, queue, signal, sys, zlib
+import os, signal, sys, zlib
 import atlan_ext.delivery
 from atlan_ext import Job, lineage_run
+from atlan_ext._inbox import Inbox
 
 atlan_ext.delivery.exit_flush_seconds = 1
 armed = []
 
 def hook(frame, event, arg):
     journal = event == "c_call" and arg is zlib.crc32  # the journal's lock is held
-    handed = event == "call" and frame.f_code is queue.Queue._put.__code__  # the queue's
+    handed = event == "call" and frame.f_code is Inbox.put.__code__  # into the queue
     if armed and (journal if sys.argv[1] == "journal" else handed):
         armed.clear()
         os.kill(os.getpid(), signal.SIGTERM)
@@ -467,9 +468,10 @@ class TestSigterm:
     @pytest.mark.parametrize("where", ["journal", "queue"])
     def test_sigterm_inside_a_hand_off_waits_for_its_end(self, tmp_path: Path, where: str) -> None:
         """SIGTERM landing while the job's thread holds the lock of the hand-off journal (as
-        it takes a record's checksum) or of the delivery queue is handled once the hand-off
-        is done, instead of waiting for that lock forever: the process dies of SIGTERM, and
-        the interrupted RUNNING is kept before the ABORT."""
+        it takes a record's checksum) or puts the event in the delivery queue (between the
+        item and its token) is handled once the hand-off is done, instead of waiting for
+        that lock forever or spilling a queue that does not show the event yet: the process
+        dies of SIGTERM, and the interrupted RUNNING is kept before the ABORT."""
         process = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(IN_A_HAND_OFF), where],
             env=env(tmp_path, f"http://127.0.0.1:{free_port()}"),
