@@ -217,7 +217,7 @@ def _lint_tenant(args: argparse.Namespace) -> Any:
 
 def _crawled_matches(client: Any, uris: List[str]) -> Dict[str, str]:
     """For each dataset URI: which crawled asset it would link to, or which exist of its name."""
-    from atlan_ext.receipt import crawled_match
+    from atlan_ext._crawled import crawled_match
 
     return {uri: crawled_match(client, uri) for uri in uris}
 

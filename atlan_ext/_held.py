@@ -1,6 +1,7 @@
 """What a sender holds, and its bookkeeping: events queued, in hand, parked (stored and owed:
 the courier loop, :func:`atlan_ext.courier.drain`, sends them), unstored (the outbox failed:
-in memory and the journal) and unsaved (delivered, not stored yet); the runs that wait behind
+in memory and the journal), unsaved (delivered, not stored yet) and unrecorded (delivered,
+their store failed: tried again later, and at exit); the runs that wait behind
 an undelivered event; how all of it is written to the outbox (:func:`atlan_ext._store.store`),
 settled before a read and spilled at exit. The thread that sends is
 :class:`atlan_ext._sender.Sender`, built on :class:`Held`."""
@@ -14,7 +15,15 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from atlan_ext._breaker import FIRST_PAUSE, RETRY, STOP, Breaker
 from atlan_ext._inbox import Empty, Inbox
 from atlan_ext._state import SHIELD, STATE, say_once
-from atlan_ext._store import Item, ids_of, journaled, outbox_failed, store, stored_item
+from atlan_ext._store import (
+    Item,
+    ids_of,
+    journaled,
+    outbox_failed,
+    outbox_troubled,
+    store,
+    stored_item,
+)
 from atlan_ext._tenant import Tenant, label, tenant_of
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox, OutboxEvent
@@ -227,10 +236,12 @@ class Held:
 
     def save(self) -> None:
         """Store the events sent before they were stored, as delivered (one transaction)."""
+        troubled = outbox_troubled(self.outbox)  # then only a later try records the refused
         with self.store_lock:
             with self.lock:
-                items, self.unsaved = [*self.unrecorded, *self.unsaved], []
-                self.unrecorded = []
+                items, self.unsaved = self.unsaved, []
+                if not troubled:
+                    items, self.unrecorded = [*self.unrecorded, *items], []
             self.store_delivered(items)
 
     def store_delivered(self, items: Sequence[Item]) -> None:

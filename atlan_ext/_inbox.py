@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import queue
+import time
 from typing import Deque, Generic, List, TypeVar
 
 __all__ = ["Empty", "Inbox"]
@@ -20,8 +22,10 @@ class Inbox(Generic[T]):
     Python-level locking. What is queued can be read whole (a settle before a read, the
     spill at exit) and counted without taking anything out.
 
-    Each token is put after its item, and each taker takes a token before an item: no taker
-    finds the deque empty, whichever item it then takes (the oldest)."""
+    The deque is what is queued; a token is only a wake-up. A taker takes from the deque and
+    waits for a token only when it is empty, so an item whose token never came (an
+    exception, Ctrl-C say, landing between the two calls of a put) is still taken, by the
+    next take; a spare token only wakes a taker that finds nothing and waits again."""
 
     def __init__(self) -> None:
         self._items: Deque[T] = collections.deque()
@@ -33,13 +37,22 @@ class Inbox(Generic[T]):
 
     def get(self, timeout: float) -> T:
         """The oldest item, waiting up to ``timeout`` seconds for one; else :data:`Empty`."""
-        self._tokens.get(timeout=max(0.0, timeout))
-        return self._items.popleft()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.get_nowait()
+            except Empty:
+                self._tokens.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def get_nowait(self) -> T:
         """The oldest item, else :data:`Empty`."""
-        self._tokens.get_nowait()
-        return self._items.popleft()
+        try:
+            item = self._items.popleft()
+        except IndexError:
+            raise Empty from None
+        with contextlib.suppress(Empty):  # its token, unless a taker used it to wake up
+            self._tokens.get_nowait()
+        return item
 
     def empty(self) -> bool:
         return not self._items

@@ -112,9 +112,10 @@ def beat_while_alive(
         _BEATING[outbox] = (pid, since, closed)
     key = writer_key(pid)
     shown = [False]  # whether this beat's row was written and not deleted since
+    order = threading.Lock()  # a beat and the end: each statement with its flag
 
     def beat() -> None:
-        with contextlib.suppress(Exception):  # a missed beat only ages the last one
+        with order, contextlib.suppress(Exception):  # a missed beat only ages the last one
             execute(BEAT, (key, repr(since)))
             shown[0] = True
 
@@ -127,10 +128,13 @@ def beat_while_alive(
     def ended() -> None:
         # Called by atexit and by end_beats at exit: the row is deleted once (the beat
         # writes it again if the process goes on, as after the testing kit's shutdown).
-        if os.getpid() == pid and not closed() and shown[0]:  # a forked child: its parent lives
-            with contextlib.suppress(Exception):
-                execute("DELETE FROM meta WHERE key=?", (key,))
-                shown[0] = False
+        if os.getpid() != pid or closed():  # a forked child leaving: its parent lives
+            return
+        with order:
+            if shown[0]:
+                with contextlib.suppress(Exception):
+                    execute("DELETE FROM meta WHERE key=?", (key,))
+                    shown[0] = False
 
     with contextlib.suppress(Exception):
         execute(FORGET_BEATS, (WRITER_FORGET,))

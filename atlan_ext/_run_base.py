@@ -253,13 +253,13 @@ class RunBase:
     def _withdraw(self, error: LineageDeliveryError) -> None:
         """A strict run whose START was not delivered does not begin, and leaves no lone
         START behind: its ABORT is stored after it, for the same replay."""
-        prepared = self._prepare_end(
+        item = self._prepare_end(
             Aborted(f"the run did not begin: its START was not delivered ({error})"),
             None,
             explicit=False,
         )
-        if prepared is not None:
-            self._delivery.keep(prepared)
+        if item is not None:
+            self._delivery.keep(item)
         self._closed()
 
     def _refused(self, previous: Optional[RunState]) -> None:

@@ -25,7 +25,7 @@ from atlan_ext._held import target_key
 from atlan_ext._inbox import Empty
 from atlan_ext._owed import Owed
 from atlan_ext._state import SHIELD, STATE
-from atlan_ext._store import Item, ids_of, journaled
+from atlan_ext._store import Item, ids_of, journaled, outbox_troubled
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import (
@@ -41,6 +41,7 @@ __all__ = ["Sender", "sender_for", "senders"]
 log = logging.getLogger("atlan_ext")
 
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
+_RECORD_AGAIN = 5.0  # seconds between tries to record delivered events the outbox refused
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 
 
@@ -171,10 +172,12 @@ class Sender(Owed):
                 # larger store later does.
                 jobs_send = time.monotonic() - self.active_at < _SAVE_LATER
                 wait = min(wait, _SAVE_LATER if jobs_send else _SAVE_AFTER)
+            if self.unrecorded:  # delivered, their store failed: tried again after a while
+                wait = min(wait, _RECORD_AGAIN)
             try:
                 first = self.queue.get(wait)
             except Empty:
-                if self.unsaved:
+                if self.unsaved or (self.unrecorded and not outbox_troubled(self.outbox)):
                     self._guarded(self.save)
                     continue
                 if self.closed.is_set():
@@ -196,6 +199,7 @@ class Sender(Owed):
                             and not self.owed()
                             and not self.busy
                             and not self.unsaved
+                            and not self.unrecorded
                         ):
                             self.forget()
                         return

@@ -43,7 +43,9 @@ _TROUBLE_SECONDS = 30.0  # after the outbox failed the job's thread, it is left 
 class Item:
     """One handed-over event on its way to Atlan, and what became of it. A run hands over
     its event as JSON text only (:meth:`of_text`): the dict is read from the text when
-    something needs it (the outbox, the sender), off the job's thread."""
+    something needs it (a store in the outbox, a capture): on the sender's thread, unless
+    the job's thread stores the event itself (a checked or durable store, a crowded
+    sender, a failing journal)."""
 
     __slots__ = (
         "_event",

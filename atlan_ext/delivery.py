@@ -243,6 +243,8 @@ class Delivery:
                 "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; "
                 "use `async with` (or an async function) for an AsyncAtlanClient"
             )
+        if STATE.captures and captured(event):  # as given, whatever its shape
+            return
         with SHIELD:  # a SIGTERM's ABORT comes after this event, not into its hand-off
             handed = self.hand_over(item_of(event, lifecycle), check)
         self.finish(handed)

@@ -299,17 +299,23 @@ class TestOneTimeoutPerJob:
         assert "locked" in err
         assert Outbox(tmp_path / "outbox.db").counts() == (6, 0)
 
+    @pytest.mark.parametrize(
+        "idle",
+        # Idle longer than a sender thread lives without work (10 s): it stays for them.
+        [0, pytest.param(12, marks=pytest.mark.slow)],
+    )
     def test_delivered_while_the_outbox_is_locked_is_recorded_as_delivered(
-        self, tmp_path: Path, loopback_tenant: Tenant
+        self, tmp_path: Path, loopback_tenant: Tenant, idle: int
     ) -> None:
         """Atlan takes the events while another process holds the outbox: they are recorded
-        as delivered once it is free (at the latest at exit), not left in the journal for
-        a later replay to send again."""
+        as delivered once it is free (at the latest at exit), not forgotten: the outbox is
+        what status, verify and a resumed run's checks read."""
         Outbox(tmp_path / "outbox.db").close()
         holder = sqlite3.connect(tmp_path / "outbox.db", isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
         code = """
         import sys
+        import time
         from atlan_ext import Job, lineage_run
         from atlan_ext.delivery import flush
         for number in range(3):
@@ -317,9 +323,10 @@ class TestOneTimeoutPerJob:
                 pass
         print(flush(120), flush=True)
         sys.stdin.readline()  # the test frees the outbox first
+        time.sleep(float(sys.argv[1]))
         """
         process = subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(code)],
+            [sys.executable, "-c", textwrap.dedent(code), str(idle)],
             env=child_env(
                 tmp_path,
                 ATLAN_BASE_URL=loopback_tenant.base_url,

@@ -426,7 +426,11 @@ armed = []
 
 def hook(frame, event, arg):
     journal = event == "c_call" and arg is zlib.crc32  # the journal's lock is held
-    handed = event == "call" and frame.f_code is Inbox.put.__code__  # into the queue
+    handed = (  # between the item and its token, in the queue's put
+        event == "c_return"
+        and frame.f_code is Inbox.put.__code__
+        and getattr(arg, "__name__", "") == "append"
+    )
     if armed and (journal if sys.argv[1] == "journal" else handed):
         armed.clear()
         os.kill(os.getpid(), signal.SIGTERM)
@@ -438,6 +442,56 @@ with lineage_run(Job("ol-demo", "script"), background=True) as run:
     sys.setprofile(None)
     print("not killed", flush=True)
 """
+
+
+CTRL_C_IN_A_HAND_OFF = """
+import os, signal, sys
+from atlan_ext import Job, lineage_run
+from atlan_ext._inbox import Inbox
+from atlan_ext.delivery import flush
+
+armed = []
+
+def hook(frame, event, arg):
+    if (
+        armed
+        and event == "c_return"
+        and frame.f_code is Inbox.put.__code__
+        and getattr(arg, "__name__", "") == "append"
+    ):
+        armed.clear()
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the item and its token
+
+try:
+    with lineage_run(Job("ol-demo", "ctrl-c"), background=True) as run:
+        armed.append(True)
+        sys.setprofile(hook)
+        try:
+            run.running()
+        finally:
+            sys.setprofile(None)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+print(flush(60), flush=True)
+"""
+
+
+class TestCtrlC:
+    def test_ctrl_c_inside_a_hand_off_strands_nothing(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Ctrl-C landing inside the hand-off of RUNNING (after the event is queued, before
+        the sender is woken for it): the user gets their KeyboardInterrupt, and RUNNING and
+        the block's ABORT are still delivered, in order, without waiting out a timeout."""
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(CTRL_C_IN_A_HAND_OFF)],
+            env=env(tmp_path, loopback_tenant.base_url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.stdout.split() == ["interrupted", "True"], done.stderr
+        assert types(arrived(loopback_tenant)) == ["START", "RUNNING", "ABORT"]
 
 
 class TestSigterm:
