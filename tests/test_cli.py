@@ -225,9 +225,9 @@ class TestTenantDownThenReplay:
         loopback_tenant.retry_after = "1"
         # The command ends once the START's 503 is recorded (pyatlan's import, which can take
         # 30 s on a busy machine, comes first): wrap's --timeout is then only its wait for a
-        # tenant that keeps answering 503 (a few more tries). It also sets the client's read
-        # timeout (20 s: about 7 s): a try that timed out on a loaded machine would replace the
-        # recorded 503, so it is not shorter.
+        # tenant that keeps answering 503 (a few more tries), all of which wrap waits out. It
+        # also sets the client's read timeout (10 s: about 3.4 s, for a loopback answer that
+        # needs milliseconds): a try that timed out would replace the recorded 503.
         answered = tmp_path / "answered"
         process = subprocess.Popen(
             [
@@ -236,7 +236,7 @@ class TestTenantDownThenReplay:
                 "atlan_ext.cli",
                 *WRAP,
                 "--timeout",
-                "20",
+                "10",
                 "--",
                 sys.executable,
                 "-c",
