@@ -95,8 +95,17 @@ while True:
 
 
 class TestSigterm:
-    @pytest.mark.parametrize("mode", ["sync", "background"])
-    @pytest.mark.parametrize("trials", [4, pytest.param(50, marks=pytest.mark.slow)])
+    # Each trial is two fresh processes importing pyatlan (the loop, then its courier): the
+    # suite runs 4 trials of the background loop, .ci/run's slow stage 50 of each mode.
+    @pytest.mark.parametrize(
+        ("trials", "mode"),
+        [
+            (4, "background"),
+            pytest.param(50, "sync", marks=pytest.mark.slow),
+            pytest.param(50, "background", marks=pytest.mark.slow),
+        ],
+        ids=["4-background", "50-sync", "50-background"],
+    )
     def test_sigterm_at_random_moments_loses_no_abort_and_never_reorders(
         self, tmp_path: Path, loopback_tenant: Tenant, mode: str, trials: int
     ) -> None:
