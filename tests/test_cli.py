@@ -49,7 +49,7 @@ def cli(
         env=env(home, base_url, courier),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # ends with the process: generous for a busy machine
         **kwargs,
     )
 
