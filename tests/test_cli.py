@@ -49,7 +49,7 @@ def cli(
         env=env(home, base_url, courier),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # ends with the process: generous for a busy machine
         **kwargs,
     )
 
@@ -225,9 +225,9 @@ class TestTenantDownThenReplay:
         loopback_tenant.retry_after = "1"
         # The command ends once the START's 503 is recorded (pyatlan's import, which can take
         # 30 s on a busy machine, comes first): wrap's --timeout is then only its wait for a
-        # tenant that keeps answering 503 (a few more tries). It also sets the client's read
-        # timeout (20 s: about 7 s): a try that timed out on a loaded machine would replace the
-        # recorded 503, so it is not shorter.
+        # tenant that keeps answering 503 (a few more tries), all of which wrap waits out. It
+        # also sets the client's read timeout (10 s: about 3.4 s, for a loopback answer that
+        # needs milliseconds): a try that timed out would replace the recorded 503.
         answered = tmp_path / "answered"
         process = subprocess.Popen(
             [
@@ -236,7 +236,7 @@ class TestTenantDownThenReplay:
                 "atlan_ext.cli",
                 *WRAP,
                 "--timeout",
-                "20",
+                "10",
                 "--",
                 sys.executable,
                 "-c",
@@ -552,7 +552,7 @@ class TestTools:
                 str(key_file),
                 *WRAP,
                 "--timeout",
-                "60",  # the first send imports pyatlan: 10 s and more on a busy machine
+                "120",  # the first send imports pyatlan: up to a minute on a busy machine
                 "--",
                 sys.executable,
                 "-c",
@@ -561,7 +561,7 @@ class TestTools:
             env=env(tmp_path),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=300,  # beyond the import and wrap's own --timeout; ends when wrap does
         )
         assert done.returncode == 0, done.stderr
         assert loopback_tenant.received[0][1]["authorization"] == "Bearer file-key-0123456789"

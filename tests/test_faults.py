@@ -87,7 +87,7 @@ def child_env(home: Path, **values: str) -> Dict[str, str]:
 
 
 def python(
-    code: str, home: Path, timeout: float = 120, **values: str
+    code: str, home: Path, timeout: float = 300, **values: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -99,7 +99,7 @@ def python(
 
 
 def lineage_cli(
-    *args: str, home: Path, timeout: float = 120, **values: str
+    *args: str, home: Path, timeout: float = 300, **values: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "atlan_ext.cli", *args],

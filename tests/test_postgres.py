@@ -774,24 +774,30 @@ STEP_ELSEWHERE = textwrap.dedent(
 class TestOrphansAcrossHosts:
     """close-orphans judges a run of another host by its writer's beat, not by a local pid."""
 
-    def test_a_live_writer_elsewhere_is_no_orphan_until_killed(
-        self, pg_url: str, tmp_path: Path
-    ) -> None:
-        """A run held open on "host-b" is not an orphan (even at age 0) until its writer is
-        killed -9 and its beat goes stale; a step run of "host-c" is judged by age."""
-        env = {**os.environ, "ATLAN_EXT_COURIER": "off"}
+    def _writer(self, pg_url: str, home: Path) -> Tuple[subprocess.Popen[str], str]:
+        """A process playing "host-b" that holds a run open; and that run's id."""
         writer = subprocess.Popen(
             [sys.executable, "-c", ELSEWHERE, pg_url, "host-b"],
-            env={**env, "ATLAN_EXT_HOME": str(tmp_path / "b")},
+            env={**os.environ, "ATLAN_EXT_COURIER": "off", "ATLAN_EXT_HOME": str(home)},
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert writer.stdout is not None
+        return writer, writer.stdout.readline().strip()
+
+    def test_a_live_writer_elsewhere_is_no_orphan(self, pg_url: str, tmp_path: Path) -> None:
+        """A run held open on "host-b" is not an orphan (even at age 0) while its writer
+        lives; a step run of "host-c" is judged by age."""
+        writer, _held = self._writer(pg_url, tmp_path / "b")
         try:
-            assert writer.stdout is not None
-            held = writer.stdout.readline().strip()
             step = subprocess.run(
                 [sys.executable, "-c", STEP_ELSEWHERE, "host-c"],
-                env={**env, "ATLAN_EXT_HOME": str(tmp_path / "c"), "ATLAN_EXT_OUTBOX": pg_url},
+                env={
+                    **os.environ,
+                    "ATLAN_EXT_COURIER": "off",
+                    "ATLAN_EXT_HOME": str(tmp_path / "c"),
+                    "ATLAN_EXT_OUTBOX": pg_url,
+                },
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -805,7 +811,19 @@ class TestOrphansAcrossHosts:
         finally:
             writer.send_signal(signal.SIGKILL)
             writer.wait(60)
-        assert wait_until(lambda: {r.run_id for r in outbox.orphans(0)} == {held, stepped}, 120)
+
+    @pytest.mark.slow  # the beat goes stale 15 s after the kill (three missed beats)
+    def test_a_writer_elsewhere_killed_is_an_orphan_once_its_beat_is_stale(
+        self, pg_url: str, tmp_path: Path
+    ) -> None:
+        """Killed -9, the writer of "host-b" stops beating: its open run becomes an orphan
+        (judged by the beat, not by a local pid), and its process is not said to live."""
+        writer, held = self._writer(pg_url, tmp_path / "b")
+        outbox = open_outbox(pg_url)
+        assert outbox.orphans(0) == []
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(60)
+        assert wait_until(lambda: [r.run_id for r in outbox.orphans(0)] == [held], 120)
         assert [r.run_id for r in outbox.orphans(0) if r.process_alive] == []
 
 
