@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 from atlan_ext._processes import HOST
 from atlan_ext._records import EVENT_COLUMNS, run_row
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
+from atlan_ext._state import start_thread
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import OutboxError
 from atlan_ext.outbox import RunRecord
@@ -139,7 +140,7 @@ def beat_while_alive(
     with contextlib.suppress(Exception):
         execute(FORGET_BEATS, (WRITER_FORGET,))
     beat()
-    threading.Thread(target=beat_on, name="atlan-ext-writer-beat", daemon=True).start()
+    start_thread(beat_on, "atlan-ext-writer-beat")
     atexit.register(ended)
     _ENDINGS.append(ended)  # also after exit's own stores (see end_beats)
 

@@ -24,7 +24,7 @@ from atlan_ext._breaker import REFUSED
 from atlan_ext._held import target_key
 from atlan_ext._inbox import Empty
 from atlan_ext._owed import Owed
-from atlan_ext._state import SHIELD, STATE
+from atlan_ext._state import SHIELD, STATE, start_thread
 from atlan_ext._store import Item, ids_of, journaled, outbox_troubled
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox
@@ -95,8 +95,7 @@ class Sender(Owed):
                 self.queue.put(None)
 
     def _start(self) -> None:
-        self.thread = threading.Thread(target=self._work, name="atlan-ext-sender", daemon=True)
-        self.thread.start()
+        self.thread = start_thread(self._work, "atlan-ext-sender")
 
     def trip(self, reason: str) -> None:
         """The tenant did not answer in time: no job waits for it until it does."""

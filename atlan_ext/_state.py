@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 import threading
 from collections import OrderedDict
@@ -32,6 +33,7 @@ __all__ = [
     "push_capture",
     "reset",
     "say_once",
+    "start_thread",
 ]
 
 log = logging.getLogger("atlan_ext")
@@ -222,3 +224,24 @@ def captured(event: Dict[str, Any]) -> bool:
             return False
         STATE.captures[-1].append(event)
         return True
+
+
+_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name)
+)
+
+
+def start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread of ours that never receives SIGTERM or SIGINT: the kernel may
+    hand a process-wide signal to any thread that does not block it, and one handed to ours
+    would leave the main thread asleep (in ``time.sleep``, say) until its sleep ends, its
+    handler not run (seen: a worker that slept on after SIGTERM)."""
+
+    def quiet() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        target()
+
+    thread = threading.Thread(target=quiet, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Optional
 
+from atlan_ext._state import start_thread
 from atlan_ext.display import summary_bundle
 from atlan_ext.send import tenant_from_settings
 
@@ -61,7 +62,7 @@ class Summary:
         if not watch or self._settled():
             self.done.set()
             return
-        threading.Thread(target=self._watch, name="atlan-ext-summary", daemon=True).start()
+        start_thread(self._watch, "atlan-ext-summary")
 
     def _settled(self) -> bool:
         return self.state == "delivered" or self.state.startswith("kept in the outbox")

@@ -31,6 +31,7 @@ from atlan_ext import _breaker
 from atlan_ext._breaker import FIRST_PAUSE, Breaker, shared_pause
 from atlan_ext._breaker import LAST_PAUSE as LAST_PAUSE  # where it was
 from atlan_ext._spawn import lock
+from atlan_ext._state import start_thread
 from atlan_ext.outbox import Outbox
 from atlan_ext.replay import replay
 from atlan_ext.send import BATCH_LIMIT, Tenant, redact, shown_url
@@ -255,7 +256,7 @@ def serve(
                 outbox.beat(SERVICE)
             halt.wait(_BEAT_SECONDS)
 
-    threading.Thread(target=beat, name="atlan-ext-beat", daemon=True).start()
+    start_thread(beat, "atlan-ext-beat")
     say(f"serving {outbox.path} for {tenant.base_url}, at most {rate_limit:g} requests a minute")
     client = tenant.client()
     while not stop.is_set():
