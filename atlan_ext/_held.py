@@ -232,7 +232,9 @@ class Held:
         for item in waiting:
             left.discard(("item", id(item)))
             left.add(("id", item.event_id) if item.event_id is not None else ("item", id(item)))
-        return len(left)
+        # What a process gone since the outbox was opened left in its journal (a forked child
+        # that ended with os._exit) goes with this process's courier too.
+        return len(left) + self.outbox.recover()
 
     def save(self) -> None:
         """Store the events sent before they were stored, as delivered (one transaction)."""

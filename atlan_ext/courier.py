@@ -42,6 +42,9 @@ __all__ = ["LIFE_SECONDS", "LINGER_SECONDS", "Drained", "drain", "main", "serve"
 LINGER_SECONDS = 3.0  # an idle courier waits this long for the next step's event
 LIFE_SECONDS = 3600.0  # and, while Atlan does not answer, keeps trying this long at most
 _POLL_SECONDS = 0.1
+#: While nothing is sendable, journals of processes gone since (a forked child killed after
+#: this loop began) are taken in this often.
+_RECOVER_EVERY = 1.0
 #: After HTTP 429 without ``Retry-After``, with ``rate_limit``: every courier waits this long
 #: (Atlan blocks programmatic calls for a minute).
 TOO_MANY_PAUSE = _breaker.TOO_MANY_PAUSE
@@ -97,6 +100,7 @@ def drain(
     breaker = breaker if breaker is not None else Breaker()
     # Runs with an event Atlan refused: left for a replay.
     refused: Set[str] = skip_runs if skip_runs is not None else set()
+    recovered_at = time.monotonic()  # opening the outbox took in what was left until then
     while True:
         left = deadline - time.monotonic()
         wanted = None if limit is None else limit - done.delivered
@@ -156,7 +160,13 @@ def drain(
             idle_since = time.monotonic()
             continue
         # Nothing was sendable: all delivered, or leased by another sender for now.
-        if time.monotonic() - idle_since >= linger:
+        now = time.monotonic()
+        if now - recovered_at >= _RECOVER_EVERY:
+            recovered_at = now
+            if outbox.recover():  # a process died since and left events in its journal
+                idle_since = now
+                continue
+        if now - idle_since >= linger:
             return done
         wait(poll)
 

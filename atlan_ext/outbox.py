@@ -113,8 +113,8 @@ class Outbox(Leases, SharedState):
 
     def __init__(self, path: os.PathLike[str] | str, *, wait: float = WAIT_SECONDS) -> None:
         super().__init__(path, wait=wait)
+        self.recover()
         if self.path != ":memory:":
-            self.recover()
             with contextlib.suppress(OutboxError):
                 self._prune_if_due()
 
@@ -160,6 +160,8 @@ class Outbox(Leases, SharedState):
         """Take in the events that processes now gone left in their journals (killed
         before their sender stored them); returns how many were new. Never raises."""
         taken = 0
+        if self.path == ":memory:":  # no journal folder
+            return taken
         for path, records in pending_records(self.journal_folder):
             try:
                 with self._write():

@@ -33,8 +33,10 @@ from atlan_ext import (
     LineageDeliveryError,
     lineage_run,
 )
+from atlan_ext.courier import drain
 from atlan_ext.delivery import flush
 from atlan_ext.outbox import Outbox
+from atlan_ext.send import Tenant as AtlanTenant
 from atlan_ext.testing import MockAtlan, assert_paired
 
 JOB = Job("ol-spark", "fault_job")
@@ -751,6 +753,28 @@ os.waitpid(pid, 0)
 """
 
 
+FORKED_AND_GONE = """
+import os
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "parent")):
+    pass
+pid = os.fork()
+if pid == 0:  # hands its run over and is gone at once: the run is in its journal, or sent
+    with lineage_run(Job("ol-spark", "child"), background=True):
+        pass
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+GONE_AT_ONCE = """
+import os, signal
+from atlan_ext import Job, lineage_run
+with lineage_run(Job("ol-spark", "gone"), background=True):
+    pass
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 def job_states(tenant: Tenant) -> List[Any]:
     """(job name, event type) of every event the tenant received, sorted."""
     return sorted((e["job"]["name"], e["eventType"]) for e in arrived(tenant))
@@ -783,6 +807,61 @@ class TestFork:
             job_states(loopback_tenant)
         )
         assert job_states(loopback_tenant) == expected
+
+    def test_what_a_child_gone_at_once_left_goes_with_the_parent_s_courier(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """The child hands its run over and ends with os._exit: what its journal holds is
+        taken in by the parent at exit (the parent delivered all of its own) and delivered by
+        the parent's courier. Before, it waited for some later process to open the outbox."""
+        done = python(
+            FORKED_AND_GONE, tmp_path, ATLAN_BASE_URL=loopback_tenant.base_url, ATLAN_API_KEY=KEY
+        )
+        assert done.returncode == 0, done.stderr
+        expected = sorted(
+            (job, state) for job in ("parent", "child") for state in ("START", "COMPLETE")
+        )
+        assert wait_until(lambda: len(job_states(loopback_tenant)) >= len(expected), 180), (
+            job_states(loopback_tenant),
+            done.stderr,
+        )
+        assert job_states(loopback_tenant) == expected
+
+    def test_a_running_courier_takes_in_the_journal_of_a_process_gone_since(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """A courier loop already running when a process is killed right after its run (no
+        tenant of its own: its run is in its journal, or stored) delivers that run without
+        any other process opening the outbox. Before, the loop took in journals only when the
+        outbox was opened."""
+        outbox = Outbox(tmp_path / "outbox.db")
+        stop = threading.Event()
+        results: List[Any] = []
+        courier = threading.Thread(
+            target=lambda: results.append(
+                drain(
+                    AtlanTenant(loopback_tenant.base_url, KEY, 10.0).client(),
+                    outbox,
+                    seconds=300,
+                    linger=300,
+                    stop=stop,
+                )
+            ),
+            daemon=True,
+        )
+        courier.start()
+        try:
+            killed = python(GONE_AT_ONCE, tmp_path)
+            assert killed.returncode == -signal.SIGKILL, killed.stderr
+            assert wait_until(lambda: len(job_states(loopback_tenant)) >= 2, 180), (
+                job_states(loopback_tenant),
+                killed.stderr,
+            )
+        finally:
+            stop.set()
+            courier.join(60)
+        assert job_states(loopback_tenant) == [("gone", "COMPLETE"), ("gone", "START")]
+        assert outbox.counts()[0] == 0
 
     def test_a_forked_child_sends_its_own_once_and_leaves_the_parent_working(
         self, tmp_path: Path, loopback_tenant: Tenant
