@@ -229,10 +229,15 @@ class RunBase:
                 if explicit:
                     check_transition(self._lifecycle, state)
                 return None
-            merged = outcome_facets(
-                outcome, self._settings.include_stack_trace, self._delivery.secrets
+            merged = (
+                {}  # a success has no errorMessage
+                if state is RunState.COMPLETE
+                else outcome_facets(
+                    outcome, self._settings.include_stack_trace, self._delivery.secrets
+                )
             )
-            merged.update(facets or {})
+            if facets:
+                merged.update(facets)
             error = merged.get("errorMessage")
             self.error_message = error.get("message") if isinstance(error, dict) else None
             return self._prepare(state, merged)

@@ -29,11 +29,12 @@ def watch(run: Any) -> None:
     take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
     with STATE.lock:
         STATE.open_runs[id(run)] = run
-    if threading.get_ident() != STATE.main:
-        return
+    if threading.get_ident() != STATE.main or STATE.sigterm_taken:
+        return  # (taken: set here, and cleared by unwatch; a handler set since is the user's)
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
+            STATE.sigterm_taken = True
     except (ValueError, OSError):  # no signals here (an embedded interpreter)
         return
 
@@ -48,8 +49,9 @@ def unwatch(run: Any) -> None:
         STATE.open_runs.pop(id(run), None)
         if STATE.open_runs:
             return
-    if threading.get_ident() != STATE.main or holding():
+    if threading.get_ident() != STATE.main or not STATE.sigterm_taken or holding():
         return
+    STATE.sigterm_taken = False
     try:
         if signal.getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -79,6 +81,7 @@ def _on_sigterm(number: int, frame: Any) -> None:
                 log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
     shutdown(wait=False)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    STATE.sigterm_taken = False
     os.kill(os.getpid(), signal.SIGTERM)
     # Still here: a process that ignores SIGTERM's default action (PID 1 of a container).
     # It was asked to stop, and sends nothing more: leave as SIGTERM's default would.

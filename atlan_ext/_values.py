@@ -9,11 +9,10 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 import uuid
 from datetime import date, datetime, timezone
-from typing import Optional, Type
+from typing import List, Optional, Type
 
 from atlan_ext.exceptions import AtlanExtError, InvalidRunIdError, InvalidTimeError
 
@@ -113,37 +112,18 @@ def _zoneless(part: object) -> bool:
         return False
 
 
-class _Entropy:
-    """Random bytes from the operating system, fetched 4 KiB at a time: one system call per
-    few hundred run ids instead of one per id. A forked child starts with none of its
-    parent's (it would repeat the parent's ids)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.buffer = b""
-        self.position = 0
-
-    def take(self, size: int) -> bytes:
-        with self.lock:
-            if self.position + size > len(self.buffer):
-                self.buffer, self.position = os.urandom(4096), 0
-            chunk = self.buffer[self.position : self.position + size]
-            self.position += size
-            return chunk
-
-    def forget(self) -> None:
-        self.buffer, self.position = b"", 0
-        self.lock = threading.Lock()
-
-
-_ENTROPY = _Entropy()
+#: 76-bit random numbers (a UUIDv7's rand_a and rand_b) from the operating system, made a
+#: few hundred at a time (one system call per few hundred run ids); ``list.pop`` takes one
+#: without a lock. A forked child starts with none of its parent's (it would repeat its ids).
+_RANDOM: List[int] = []
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_ENTROPY.forget)
+    os.register_at_fork(after_in_child=_RANDOM.clear)
 
 
-def _random_bits() -> int:
-    """76 random bits (a UUIDv7's rand_a and rand_b)."""
-    return int.from_bytes(_ENTROPY.take(10), "big") >> 4
+def _more_random_bits() -> int:
+    data = os.urandom(4000)
+    _RANDOM.extend(int.from_bytes(data[i : i + 10], "big") >> 4 for i in range(0, 4000, 10))
+    return _RANDOM.pop()
 
 
 class RunId:
@@ -152,7 +132,11 @@ class RunId:
     @staticmethod
     def new() -> str:
         """A fresh UUIDv7 for the current time."""
-        return _uuid7_text(time.time_ns() // 1_000_000, _random_bits())
+        try:
+            bits = _RANDOM.pop()
+        except IndexError:
+            bits = _more_random_bits()
+        return _uuid7_text(time.time_ns() // 1_000_000, bits)
 
     @staticmethod
     def from_key(*parts: object, at: Optional[datetime] = None) -> str:

@@ -9,10 +9,11 @@ accepts all of them, by value, plus plain strings; the ``to_*`` methods convert 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from atlan_ext._values import run_key
 from atlan_ext.exceptions import (
@@ -155,6 +156,12 @@ def check_transition(previous: Optional[object], new: object) -> RunState:
     needs its START and terminal event (:func:`run_cycle_problems` says so when they are
     missing). Anything else raises :class:`InvalidTransitionError`.
     """
+    if (
+        type(new) is RunState
+        and (previous is None or type(previous) is RunState)
+        and (previous, new) in _LEGAL
+    ):  # a run's own states, and legal: the common case, in one look-up
+        return new
     state = RunState.coerce(new)
     if previous is None:
         if state in (RunState.START, RunState.OTHER):
@@ -178,6 +185,22 @@ def check_transition(previous: Optional[object], new: object) -> RunState:
             f"START cannot follow {before}: a run sends START once; use a new run id"
         )
     return state
+
+
+def _legal_pairs() -> FrozenSet[Tuple[Optional[RunState], RunState]]:
+    """Every (previous, new) pair of RunStates that :func:`check_transition` allows, found by
+    asking its rule once, so that a run's own checks look one pair up."""
+    pairs = set()
+    for previous in (None, *RunState):
+        for new in RunState:
+            with contextlib.suppress(InvalidTransitionError):
+                check_transition(previous, new)
+                pairs.add((previous, new))
+    return frozenset(pairs)
+
+
+_LEGAL: FrozenSet[Tuple[Optional[RunState], RunState]] = frozenset()
+_LEGAL = _legal_pairs()
 
 
 def run_cycle_problems(events: Sequence[Any]) -> List[Tuple[int, str]]:
