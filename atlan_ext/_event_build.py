@@ -135,8 +135,13 @@ def parts_text(job: JobPart, inputs: Sequence[Part], outputs: Sequence[Part]) ->
 
 
 def head_text(job: JobPart) -> str:
-    """The producer of ``job``'s run events, as JSON (the job's own, else atlan-ext's)."""
-    return _ENCODER.encode(job.producer or PRODUCER)
+    """The producer of ``job``'s run events, as JSON (the job's own, else atlan-ext's),
+    encoded once per job (it is frozen)."""
+    text: Optional[str] = job.__dict__.get("_producer_json")
+    if text is None:
+        text = _ENCODER.encode(job.producer or PRODUCER)
+        object.__setattr__(job, "_producer_json", text)
+    return text
 
 
 def facets_text(run_facets: Dict[str, Any]) -> str:

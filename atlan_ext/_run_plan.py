@@ -139,6 +139,15 @@ class Plan:
     outputs: Tuple[Dataset, ...]
 
 
+#: The plans of recent arguments, as :mod:`re` keeps compiled patterns: a job run in a loop
+#: with the same arguments has them checked once. Keyed by value and type, the job, client
+#: and outbox by identity (the plan holds them, so their ids are not reused while it is
+#: kept; a Job is frozen, and its JSON is made once per object anyway).
+_PLANS: Dict[Tuple[Any, ...], Plan] = {}
+_PLANS_KEPT = 256
+_BY_IDENTITY = frozenset({"client", "outbox"})
+
+
 def make_plan(
     job: object,
     run_id: Optional[object],
@@ -148,7 +157,41 @@ def make_plan(
     options: Dict[str, Any],
 ) -> Plan:
     """The :class:`Plan` of these arguments, each checked; ``options`` are those of
-    :class:`atlan_ext.lineage_run` (an unknown one is named, with the closest known one)."""
+    :class:`atlan_ext.lineage_run` (an unknown one is named, with the closest known one).
+    Arguments seen recently give the plan made then (a Job, datasets as URIs in a list or
+    tuple, no run id, parent or run facets)."""
+    if (
+        type(job) is not Job
+        or run_id is not None
+        or parent is not None
+        or (type(inputs) is not list and type(inputs) is not tuple)
+        or (type(outputs) is not list and type(outputs) is not tuple)
+    ):
+        return _checked_plan(job, run_id, parent, inputs, outputs, options)
+    parts = [id(job), tuple(inputs), tuple(outputs)]  # datasets as URIs: hashable
+    for name, value in options.items():
+        parts.append((name, type(value), id(value) if name in _BY_IDENTITY else value))
+    key = tuple(parts)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable argument (a Dataset, a dict): checked each time
+        return _checked_plan(job, run_id, parent, inputs, outputs, options)
+    if plan is None or plan.job is not job:
+        plan = _checked_plan(job, run_id, parent, inputs, outputs, options)
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+def _checked_plan(
+    job: object,
+    run_id: Optional[object],
+    parent: object,
+    inputs: Iterable[DatasetLike],
+    outputs: Iterable[DatasetLike],
+    options: Dict[str, Any],
+) -> Plan:
     unknown = sorted(options.keys() - _KNOWN)
     if unknown:
         name = unknown[0]

@@ -18,7 +18,7 @@ from atlan_ext._store import Item
 from atlan_ext.events import DatasetLike, RunId
 from atlan_ext.exceptions import InvalidClientError, InvalidTransitionError, LineageDeliveryError
 from atlan_ext.parent import Parent
-from atlan_ext.send import Tenant, is_async_client
+from atlan_ext.send import Tenant
 from atlan_ext.states import Outcome, RunState
 
 if TYPE_CHECKING:
@@ -220,18 +220,18 @@ class AsyncRun(RunBase):
 
 
 def _make(cls: Any, plan: Plan, resumed: bool) -> Any:
-    settings = plan.settings
-    if cls is Run and settings.client is not None and is_async_client(settings.client):
-        raise InvalidClientError(
-            "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
-            "`async with` (or an async function) for an AsyncAtlanClient"
-        )
     parent = plan.parent
     if parent is None:
         enclosing = current_run()
         parent = enclosing.as_parent() if enclosing is not None else Parent.from_env()
     run_id = plan.run_id if plan.run_id is not None else RunId.new()
-    return cls(plan.job, run_id, settings, plan.inputs, plan.outputs, parent, resumed)
+    run = cls(plan.job, run_id, plan.settings, plan.inputs, plan.outputs, parent, resumed)
+    if cls is Run and run._delivery.is_async:  # made, nothing sent
+        raise InvalidClientError(
+            "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
+            "`async with` (or an async function) for an AsyncAtlanClient"
+        )
+    return run
 
 
 def begin(plan: Plan) -> Run:

@@ -189,7 +189,8 @@ class Delivery:
         self.strict = strict
         self.unconfigured = unconfigured
         self.durable = durable  # in the outbox itself before send() returns (not the journal)
-        _registered()
+        if not STATE.exit_hooked:
+            _registered()
         self.is_async = client is not None and is_async_client(client)
         if self.is_async:
             # One delivery path: an AsyncAtlanClient's events go through the same sender as

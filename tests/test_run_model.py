@@ -100,6 +100,27 @@ class TestStartAndEnd:
         assert len({e["run"]["runId"] for e in events}) == 2
         assert_paired(events)
 
+    def test_the_same_arguments_again_are_checked_as_before(self) -> None:
+        """A loop of runs with the same arguments has them checked once (as re keeps its
+        patterns): each run is still its own, a changed list names its new datasets, and an
+        argument equal to an earlier good one but of another type is still refused."""
+        outputs = ["s3://b/out"]
+        with capture_lineage() as events:
+            for _ in range(2):
+                with lineage_run(JOB, inputs=["s3://b/in"], outputs=outputs, background=True):
+                    pass
+            outputs.append("s3://b/more")
+            with lineage_run(JOB, inputs=["s3://b/in"], outputs=outputs, background=True):
+                pass
+        assert len({e["run"]["runId"] for e in events}) == 3
+        assert [len(e["outputs"]) for e in events] == [1, 1, 1, 1, 2, 2]
+        assert_paired(events)
+        with pytest.raises(InvalidOptionError, match="background must be True or False, got 1"):
+            lineage_run(JOB, inputs=["s3://b/in"], outputs=outputs, background=1)
+        with pytest.raises(InvalidOptionError, match="delivery_timeout"):
+            lineage_run(JOB, delivery_timeout=1)
+            lineage_run(JOB, delivery_timeout=True)  # == 1, yet no number of seconds
+
 
 class TestResume:
     def test_resume_sends_no_start(self) -> None:
