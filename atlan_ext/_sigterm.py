@@ -30,11 +30,13 @@ def watch(run: Any) -> None:
     with STATE.lock:
         STATE.open_runs[id(run)] = run
     if threading.get_ident() != STATE.main or STATE.sigterm_taken:
-        return  # (taken: set here, and cleared by unwatch; a handler set since is the user's)
+        return  # ours already (looked up once: a lookup per run costs an exception inside)
     try:
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        current = signal.getsignal(signal.SIGTERM)
+        if current is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
-            STATE.sigterm_taken = True
+            current = _on_sigterm
+        STATE.sigterm_taken = current is _on_sigterm  # (ours, put back by whoever saved it)
     except (ValueError, OSError):  # no signals here (an embedded interpreter)
         return
 
@@ -49,7 +51,7 @@ def unwatch(run: Any) -> None:
         STATE.open_runs.pop(id(run), None)
         if STATE.open_runs:
             return
-    if threading.get_ident() != STATE.main or not STATE.sigterm_taken or holding():
+    if threading.get_ident() != STATE.main or holding():
         return
     STATE.sigterm_taken = False
     try:

@@ -572,6 +572,24 @@ class TestSigterm:
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+    def test_a_handler_saved_and_put_back_is_ours_again(self) -> None:
+        """Code that saves SIGTERM's handler, sets its own and later puts ours back (as
+        ``wrap`` does around a command): its own is left be while set, and ours, put back,
+        still gives SIGTERM its default action back once the last run ends."""
+
+        def theirs(number: int, frame: Any) -> None:
+            pass
+
+        with capture_lineage():
+            with lineage_run(JOB):
+                saved = signal.signal(signal.SIGTERM, theirs)
+            assert signal.getsignal(signal.SIGTERM) is theirs
+            signal.signal(signal.SIGTERM, saved)
+            with lineage_run(JOB):
+                assert signal.getsignal(signal.SIGTERM) is saved
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 class TestUsageErrors:
     @pytest.mark.parametrize(
         ("options", "error"),
