@@ -263,8 +263,8 @@ class Held:
         (as delivered), and events still waiting (as pending, leased to it). Called before
         a read of its outbox, from the reader's thread."""
         with SHIELD, self.store_lock:
-            queued = [item for item in self.queue.queued() if item is not None]
-            with self.lock:  # in order: in hand, taken, queued (an item may have moved on)
+            with self.lock:  # in order: in hand, taken, queued (the sender takes under it)
+                queued = [item for item in self.queue.queued() if item is not None]
                 held = [*self.in_hand, *self.taken, *queued]
                 waiting = [i for i in held if not i.sent and i.event_id is None]
             self.save()

@@ -35,14 +35,13 @@ class Inbox(Generic[T]):
         self._items.append(item)
         self._tokens.put(None)
 
-    def get(self, timeout: float) -> T:
-        """The oldest item, waiting up to ``timeout`` seconds for one; else :data:`Empty`."""
+    def wait(self, timeout: float) -> None:
+        """Return once something is queued (at once if it is); :data:`Empty` after
+        ``timeout`` seconds. It takes nothing: the taker takes, under its own lock if what
+        it holds must be seen whole (see :meth:`queued`)."""
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.get_nowait()
-            except Empty:
-                self._tokens.get(timeout=max(0.0, deadline - time.monotonic()))
+        while not self._items:
+            self._tokens.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def get_nowait(self) -> T:
         """The oldest item, else :data:`Empty`."""

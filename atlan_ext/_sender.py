@@ -174,7 +174,7 @@ class Sender(Owed):
             if self.unrecorded:  # delivered, their store failed: tried again after a while
                 wait = min(wait, _RECORD_AGAIN)
             try:
-                first = self.queue.get(wait)
+                self.queue.wait(wait)
             except Empty:
                 if self.unsaved or (self.unrecorded and not outbox_troubled(self.outbox)):
                     self._guarded(self.save)
@@ -203,12 +203,12 @@ class Sender(Owed):
                             self.forget()
                         return
                 continue
-            batch = [] if first is None else [first]
-            batch.extend(self.take(BATCH_LIMIT - len(batch)))
+            # Taken and shown in one hold of the lock: a settle or spill finds each item
+            # queued or taken, never between the two.
+            with self.lock:
+                batch = self.taken = self.take(BATCH_LIMIT)
             if not batch:  # a wake-up: a job sent on its own thread and left work
                 continue
-            with self.lock:  # seen by settle and spill while a job's send here goes on
-                self.taken = batch
             with self.handling:
                 with self.lock:
                     self.taken, self.in_hand = [], batch
