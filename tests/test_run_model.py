@@ -571,7 +571,6 @@ class TestSigterm:
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
-
     def test_a_handler_saved_and_put_back_is_ours_again(self) -> None:
         """Code that saves SIGTERM's handler, sets its own and later puts ours back (as
         ``wrap`` does around a command): its own is left be while set, and ours, put back,
