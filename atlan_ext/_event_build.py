@@ -1,10 +1,11 @@
 """Building a run's events from values checked already, and their JSON, for the job's thread.
 
-:func:`made_event` writes the shape of a run event as a dict (``build_event`` checks its
-arguments, then calls it). :func:`event_text` writes the same event as compact JSON, the same
-text as encoding that dict whole (tests/test_handoff.py holds the two equal): a run hands over
-only the text, made from its job's and datasets' JSON encoded once, so its hand-off encodes
-only its time and ids. :func:`check_facets` checks and detaches facets.
+:func:`event_text` writes the shape of a run event, once, as compact JSON made from its
+job's and datasets' JSON encoded once: a run hands over only that text, so its hand-off encodes
+only its time and ids. :func:`made_event` is the same event as a dict, read back from that
+text (``build_event`` checks its arguments, then calls it); tests/test_handoff.py holds the
+text equal to the spec's shape written out by hand. :func:`check_facets` checks and detaches
+facets.
 """
 
 from __future__ import annotations
@@ -85,32 +86,6 @@ def check_facets(facets: Optional[Mapping[str, Any]], where: str) -> Dict[str, A
     return checked
 
 
-def made_event(
-    state: RunState,
-    job: JobPart,
-    run_id: str,
-    *,
-    inputs: Sequence[Part],
-    outputs: Sequence[Part],
-    run_facets: Dict[str, Any],
-    when: str,
-    producer: Optional[str] = None,
-) -> Event:
-    """The event ``build_event`` makes, from values checked already (a run's own: its
-    job, run id and datasets were checked when the run was planned; ``run_facets`` is a
-    checked, detached dict; ``when`` a :func:`format_time` string)."""
-    return {
-        "eventTime": when,
-        "producer": producer or job.producer or PRODUCER,
-        "schemaURL": RUN_EVENT_SCHEMA_URL,
-        "eventType": state.value,
-        "run": {"runId": run_id, "facets": run_facets},
-        "job": job.to_dict(),
-        "inputs": [dataset.to_dict() for dataset in inputs],
-        "outputs": [dataset.to_dict() for dataset in outputs],
-    }
-
-
 # Compact and ASCII, as the journal and the outbox store events.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _SCHEMA_JSON = _ENCODER.encode(RUN_EVENT_SCHEMA_URL)
@@ -150,11 +125,35 @@ def facets_text(run_facets: Dict[str, Any]) -> str:
 
 
 def event_text(kind: str, when: str, run_id: str, facets: str, producer: str, parts: str) -> str:
-    """The run event :func:`made_event` makes, as compact ASCII JSON: the same text as
-    encoding that dict whole. ``facets``: :func:`facets_text`; ``producer``:
-    :func:`head_text`; ``parts``: :func:`parts_text`. A run's hand-off encodes only its time
-    and ids; its dict is read back from this text when something needs it."""
+    """A run event as compact ASCII JSON, the same text as encoding its dict whole: the one
+    place its shape is written (:func:`made_event` reads it back). ``facets``:
+    :func:`facets_text`; ``producer``: :func:`head_text`; ``parts``: :func:`parts_text`. A
+    run's hand-off encodes only its time and ids; its dict is read back from this text when
+    something needs it."""
     return (
         f'{{"eventTime":"{when}","producer":{producer},"schemaURL":{_SCHEMA_JSON},'
         f'"eventType":"{kind}","run":{{"runId":"{run_id}","facets":{facets}}},{parts}'
     )
+
+
+def made_event(
+    state: RunState,
+    job: JobPart,
+    run_id: str,
+    *,
+    inputs: Sequence[Part],
+    outputs: Sequence[Part],
+    run_facets: Dict[str, Any],
+    when: str,
+    producer: Optional[str] = None,
+) -> Event:
+    """The event ``build_event`` makes, from values checked already (a run's own: its
+    job, run id and datasets were checked when the run was planned; ``run_facets`` is a
+    checked, detached dict; ``when`` a :func:`format_time` string; ``producer`` a checked
+    URI). The shape is written once, by :func:`event_text`: this is its text read back."""
+    head = _ENCODER.encode(producer) if producer else head_text(job)
+    text = event_text(
+        state.value, when, run_id, facets_text(run_facets), head, parts_text(job, inputs, outputs)
+    )
+    parsed: Event = json.loads(text)
+    return parsed
