@@ -127,6 +127,7 @@ def open_sqlite(db: sqlite3.Connection, memory: bool) -> None:
     if not memory:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA cache_size=-256")
     if not tables:
         with _Transaction(db):
             for statement in statements("sqlite"):

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Union
 
-from atlan_ext._postgres import PostgresOutbox, is_url, redacted
+from atlan_ext._pg_url import is_url, redacted
 from atlan_ext.outbox import Outbox, default_path
 
 __all__ = [
@@ -49,6 +49,9 @@ def open_outbox(target: Union[str, os.PathLike[str], None] = None) -> Outbox:
     URL needs psycopg and it is not installed."""
     where = outbox_setting() if target is None else target
     if is_url(where):
+        # Loaded only for a URL: a SQLite outbox's processes (couriers among them) skip it.
+        from atlan_ext._postgres import PostgresOutbox
+
         return PostgresOutbox(str(where))
     return Outbox(where)
 
