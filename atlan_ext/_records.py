@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ class OutboxEvent:
     run_id: str
     event_type: str
     connector: str
-    event: Dict[str, Any]
+    #: The event as the outbox keeps it: its JSON, which a send puts on the wire as it is.
+    text: str
     created: float
     delivered: Optional[float]
     attempts: int
@@ -39,6 +41,13 @@ class OutboxEvent:
     def status(self) -> str:
         """``"delivered"`` or ``"pending"``."""
         return "delivered" if self.delivered is not None else "pending"
+
+    @functools.cached_property
+    def event(self) -> Dict[str, Any]:
+        """The event, read from :attr:`text` when first asked for (a replay sends the text
+        without reading it)."""
+        parsed: Dict[str, Any] = json.loads(self.text)
+        return parsed
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def event_from_row(row: Sequence[Any]) -> OutboxEvent:
         run_id=row[1],
         event_type=row[2],
         connector=row[3],
-        event=json.loads(row[4]),
+        text=row[4],
         created=row[5],
         delivered=row[6],
         attempts=row[7],

@@ -119,10 +119,11 @@ def item_of(event: Event, lifecycle: Optional[str], event_id: Optional[int] = No
 
 
 def stored_item(stored: OutboxEvent) -> Item:
-    """An item for an event read back from the outbox."""
+    """An item for an event read back from the outbox: its stored JSON, read into a dict
+    only if something asks for it."""
     kind = stored.event_type
     lifecycle = None if kind == "OTHER" else kind
-    return Item(stored.event, stored.id, stored.run_id, kind in TERMINAL, lifecycle)
+    return Item(None, stored.id, stored.run_id, kind in TERMINAL, lifecycle, stored.text)
 
 
 def ids_of(items: Sequence[Item]) -> List[int]:

@@ -132,7 +132,7 @@ def _first_tries(
     outcomes: List[Optional[LineageDeliveryError]] = []
     for connector, group in groups:
         try:
-            send_checked(client, [stored.event for stored in group], connector)
+            send_checked(client, [stored.text for stored in group], connector)
         except LineageDeliveryError as error:
             outcomes.append(error)
             break
@@ -177,7 +177,7 @@ def _replay_group(
 ) -> bool:
     """Send one connector's share of a batch; True when replay should stop (Atlan down)."""
     try:
-        send_checked(client, [stored.event for stored in group], connector)
+        send_checked(client, [stored.text for stored in group], connector)
     except LineageDeliveryError as error:
         return _answered(client, outbox, connector, group, error, blocked, report)
     _delivered(outbox, group, report)
