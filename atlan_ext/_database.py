@@ -37,6 +37,10 @@ class Database:
     #: Appended to the reads a claim or a checked add acts on: locks the rows where a
     #: transaction does not already hold the whole database.
     _LOCK_ROWS = ""
+    #: Follows ``events`` in a read or write of events by id: SQLite's planner (no table
+    #: statistics) would otherwise pick the pending index for ``delivered IS NULL`` and walk
+    #: every pending event for each batch; the rowid look-up stays allowed.
+    _BY_ID = " NOT INDEXED"
 
     def __init__(self, path: os.PathLike[str] | str, *, wait: float = WAIT_SECONDS) -> None:
         self.path = str(path)
@@ -184,7 +188,7 @@ class Database:
             )
         # In the order the events were made across chunks too: a run's START stored after its
         # COMPLETE (a crowded sender) must still go first.
-        found.sort(key=lambda stored: (stored.event.get("eventTime", ""), stored.id))
+        found.sort(key=lambda stored: (stored.event_time, stored.id))
         return found
 
 

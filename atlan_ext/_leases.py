@@ -90,7 +90,7 @@ class Leases(Database):
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             self._db.execute(
-                f"UPDATE events SET {assignments} WHERE id IN ({marks}){where}",  # noqa: S608
+                f"UPDATE events{self._BY_ID} SET {assignments} WHERE id IN ({marks}){where}",  # noqa: S608
                 [*params, *chunk, *where_params],
             )
 
@@ -122,8 +122,9 @@ class Leases(Database):
                 taken.extend(
                     row[0]
                     for row in self._db.execute(
-                        f"SELECT id, claimed_by, claimed_until FROM events WHERE id IN ({marks})"  # noqa: S608
-                        f" AND delivered IS NULL ORDER BY id{self._LOCK_ROWS}",
+                        "SELECT id, claimed_by, claimed_until"  # noqa: S608
+                        f" FROM events{self._BY_ID} WHERE id IN ({marks}) AND delivered IS NULL"
+                        f" ORDER BY id{self._LOCK_ROWS}",
                         chunk,
                     )
                     if not self._held_elsewhere(row[1], row[2], now)

@@ -52,6 +52,7 @@ class PostgresOutbox(Outbox):
 
     _NEWEST = "updated DESC, created DESC, run_id"
     _LOCK_ROWS = " FOR UPDATE"
+    _BY_ID = ""
     _closed = False  # after close(): never reconnected (a use raises OutboxError)
 
     def __init__(self, url: str, *, wait: float = 5.0) -> None:
@@ -385,5 +386,5 @@ class PostgresOutbox(Outbox):
                 (self.owner, until, list(ids)),
             )
         ]
-        found.sort(key=lambda stored: (stored.event.get("eventTime", ""), stored.id))
+        found.sort(key=lambda stored: (stored.event_time, stored.id))
         return found

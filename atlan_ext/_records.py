@@ -36,6 +36,8 @@ class OutboxEvent:
     delivered: Optional[float]
     attempts: int
     last_error: Optional[str]
+    #: The event's ``eventTime`` as stored beside it (the order of a run's events).
+    event_time: str
 
     @property
     def status(self) -> str:
@@ -85,7 +87,9 @@ RUN_COLUMNS = (
     " updated, pid, host"
 )
 #: The columns :func:`event_from_row` reads, in its order.
-EVENT_COLUMNS = "id, run_id, event_type, connector, event, created, delivered, attempts, last_error"
+EVENT_COLUMNS = (
+    "id, run_id, event_type, connector, event, created, delivered, attempts, last_error, event_time"
+)
 
 
 def event_from_row(row: Sequence[Any]) -> OutboxEvent:
@@ -100,6 +104,7 @@ def event_from_row(row: Sequence[Any]) -> OutboxEvent:
         delivered=row[6],
         attempts=row[7],
         last_error=row[8],
+        event_time=row[9],
     )
 
 
