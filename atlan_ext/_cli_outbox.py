@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any, Dict, List, Sequence
+from typing import List, Sequence
 
 from atlan_ext._cli_common import (
     PROG,
@@ -102,11 +102,11 @@ def prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _event_time(event: Dict[str, Any]) -> str:
+def _event_time(event_time: str) -> str:
     """When the event happened (its eventTime), in local time to the second."""
     from atlan_ext._values import parse_time
 
-    moment = parse_time(str(event.get("eventTime", "")))
+    moment = parse_time(event_time)
     return "-" if moment is None else when(moment.timestamp())
 
 
@@ -124,7 +124,7 @@ def status(args: argparse.Namespace) -> int:
         events = outbox.events(record.run_id)
         # When the run started is its START's eventTime: the record may be written later
         # (a START kept elsewhere first, or stored late); without a START here, the record's.
-        starts = [stored.event for stored in events if stored.event_type == "START"]
+        starts = [stored.event_time for stored in events if stored.event_type == "START"]
         started = _event_time(starts[0]) if starts else f"{when(record.created)} (recorded)"
         print(
             f"\n{record.job_namespace}/{record.job_name}  run {record.run_id}  "
@@ -132,7 +132,7 @@ def status(args: argparse.Namespace) -> int:
         )
         for stored in events:
             line = (
-                f"  {stored.event_type:<9} {_event_time(stored.event)}  {stored.status:<9} "
+                f"  {stored.event_type:<9} {_event_time(stored.event_time)}  {stored.status:<9} "
                 f"attempts {stored.attempts}"
             )
             if stored.last_error and stored.delivered is None:

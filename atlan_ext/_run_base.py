@@ -182,7 +182,7 @@ class RunBase:
             stored = self._delivery.outbox.events(self.run_id)
         except Exception:  # the outbox is a nicety here; the run shows without it
             return {}
-        return {item.event["eventTime"]: item.status for item in stored}
+        return {item.event_time: item.status for item in stored}
 
     # -- events, built under the lock; the state moves only if the event is legal -------------
 

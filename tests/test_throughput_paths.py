@@ -93,6 +93,21 @@ class TestSameBytesAsPyatlan:
         assert bodies[1] == bodies[0]
         assert json.loads(bodies[1]) == event(1, "START", 0)
 
+    def test_replay_sends_what_the_outbox_keeps(self, bodies: List[bytes], tmp_path: Path) -> None:
+        """Replay sends the events the outbox keeps, byte for byte as pyatlan's own send of
+        them, in the order they were made: a START stored after its COMPLETE goes first."""
+        made = [event(1, "START", 0), event(1, "COMPLETE", 1)]
+        box = Outbox(tmp_path / "outbox.db")
+        for stored in reversed(made):
+            box.add(stored, "spark")
+        target = client()
+        raw_send(target, made)
+        report = replay(target, box)
+        box.close()
+        assert report.delivered == 2
+        assert bodies[1] == bodies[0]
+        assert json.loads(bodies[1]) == made
+
     def test_the_events_are_left_as_they_were(self, bodies: List[bytes]) -> None:
         """The caller's events are not changed by the send."""
         events = [event(1, "START", 0), event(1, "COMPLETE", 1)]
