@@ -22,6 +22,13 @@ __all__ = ["lineage_run"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _in_use() -> RunInUseError:
+    return RunInUseError(
+        "this lineage_run is already in use: create one per run (or use it as a decorator, "
+        "which makes a fresh run per call)"
+    )
+
+
 class lineage_run:
     """Report one unit of work as an OpenLineage run: START, then exactly one of COMPLETE,
     FAIL or ABORT.
@@ -50,18 +57,13 @@ class lineage_run:
     def __init__(self, job: object, **options: Any) -> None:
         # Every argument is checked now, before anything is sent, and kept checked: each use
         # builds its run afresh from the same plan, as start_run does.
-        rest = {
-            key: value
-            for key, value in options.items()
-            if key not in ("inputs", "outputs", "run_id", "parent")
-        }
         self._plan = make_plan(
             job,
-            options.get("run_id"),
-            options.get("parent"),
-            options.get("inputs", ()),
-            options.get("outputs", ()),
-            rest,
+            options.pop("run_id", None),
+            options.pop("parent", None),
+            options.pop("inputs", ()),
+            options.pop("outputs", ()),
+            options,  # the rest (a dict of this call's own)
         )
         self._run: Optional[RunBase] = None
 
@@ -71,31 +73,28 @@ class lineage_run:
         helper._run = None
         return helper
 
-    def _claim(self) -> None:
-        if self._run is not None:
-            raise RunInUseError(
-                "this lineage_run is already in use: create one per run (or use it as a "
-                "decorator, which makes a fresh run per call)"
-            )
-
     def __enter__(self) -> Run:
-        self._claim()
+        if self._run is not None:
+            raise _in_use()
         run = begin(self._plan)
         self._run = run
         return run.__enter__()
 
     def __exit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
-        run, self._run = cast(Run, self._run), None
+        run: Any = self._run  # the Run of __enter__
+        self._run = None
         run.__exit__(kind, error, trace)
 
     async def __aenter__(self) -> AsyncRun:
-        self._claim()
+        if self._run is not None:
+            raise _in_use()
         run = await begin_async(self._plan)
         self._run = run
         return await run.__aenter__()
 
     async def __aexit__(self, kind: Any, error: Optional[BaseException], trace: Any) -> None:
-        run, self._run = cast(AsyncRun, self._run), None
+        run: Any = self._run  # the AsyncRun of __aenter__
+        self._run = None
         await run.__aexit__(kind, error, trace)
 
     # -- decorator ----------------------------------------------------------------------------

@@ -13,18 +13,16 @@ import contextvars
 import logging
 import threading
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from atlan_ext import _sigterm, display
-from atlan_ext._event_build import check_facets, event_text, facets_text, head_text, parts_text
+from atlan_ext._event_build import check_facets, event_text, facets_text, parts_text
 from atlan_ext._outcome import Aborted, outcome_facets
-from atlan_ext._run_plan import Settings
+from atlan_ext._run_plan import Plan
 from atlan_ext._store import Item
-from atlan_ext.delivery import Delivery
-from atlan_ext.events import Dataset, DatasetLike, Job, as_dataset
+from atlan_ext.events import Dataset, DatasetLike, as_dataset
 from atlan_ext.exceptions import LineageDeliveryError, RunInUseError
 from atlan_ext.parent import Parent
-from atlan_ext.send import NO_TENANT, tenant_from_settings
 from atlan_ext.states import Outcome, RunState, check_transition, terminal_state
 
 __all__ = ["Facets", "RunBase", "current_run"]
@@ -44,18 +42,13 @@ def current_run() -> Optional[RunBase]:
     return _current.get()
 
 
-def _target(settings: Settings) -> Tuple[Any, Optional[str]]:
-    """Where the run's events go: the client given, the tenant the environment names (its
-    client is built off the job's thread), or ``None`` (kept locally) with the reason when a
-    setting is wrong."""
-    if isinstance(settings.client, str):  # "local": asked for, so nothing to say
-        return None, None
-    if settings.client is not None:
-        return settings.client, None
-    tenant, problem = tenant_from_settings(timeout=settings.timeout)
-    if tenant is None and problem is None:
-        problem = NO_TENANT
-    return tenant, problem
+def _with(
+    added: Optional[Dict[Tuple[str, str], Dataset]], planned: Tuple[Dataset, ...], new: Dataset
+) -> Dict[Tuple[str, str], Dataset]:
+    """A run's datasets on one side with ``new`` (in place of one of the same name)."""
+    datasets = {(d.namespace, d.name): d for d in planned} if added is None else added
+    datasets[(new.namespace, new.name)] = new
+    return datasets
 
 
 class RunBase:
@@ -65,44 +58,27 @@ class RunBase:
     #: handler; an async run's cannot.
     ends_on_signal = False
 
-    def __init__(
-        self,
-        job: Job,
-        run_id: str,
-        settings: Settings,
-        inputs: Iterable[Dataset],
-        outputs: Iterable[Dataset],
-        parent: Optional[Parent],
-        resumed: bool,
-    ) -> None:
-        self.job = job
+    def __init__(self, plan: Plan, run_id: str, parent: Optional[Parent], resumed: bool) -> None:
+        self.job = plan.job
         self.run_id = run_id
-        self._settings = settings
-        target, unconfigured = _target(settings)
-        self._delivery = Delivery(
-            target,
-            settings.connector,
-            unconfigured=unconfigured,
-            outbox=settings.outbox,
-            timeout=settings.timeout,
-            background=settings.background,
-            strict=settings.strict,
-        )
-        self._inputs: Dict[Tuple[str, str], Dataset] = {}
-        self._outputs: Dict[Tuple[str, str], Dataset] = {}
-        for dataset in inputs:
-            self._inputs[(dataset.namespace, dataset.name)] = dataset
-        for dataset in outputs:
-            self._outputs[(dataset.namespace, dataset.name)] = dataset
-        self._run_facets = dict(settings.run_facets)
+        self._plan = plan
+        self._settings = settings = plan.settings
+        self._delivery = plan.delivery()
+        # The datasets, by (namespace, name): the plan's until the run adds one (None).
+        self._inputs: Optional[Dict[Tuple[str, str], Dataset]] = None
+        self._outputs: Optional[Dict[Tuple[str, str], Dataset]] = None
         self.parent = parent
-        if parent is not None:
-            self._run_facets["parent"] = parent.facet()
-        # The event's JSON parts that change rarely, made once (None: not made yet, or the
-        # datasets changed since): see _prepare.
+        # The event's JSON parts that change rarely (see _prepare): the plan's, made once for
+        # all its runs, unless a parent or an added dataset makes them this run's own (None:
+        # made when the next event needs them).
+        self._run_facets = settings.run_facets  # never changed in place
         self._facets_json: Optional[str] = None
-        self._parts: Optional[str] = None
-        self._producer = head_text(job)
+        if parent is not None:
+            self._run_facets = {**settings.run_facets, "parent": parent.facet()}
+        else:
+            self._facets_json = plan.facets_json
+        self._parts: Optional[str] = plan.parts_json
+        self._producer = plan.producer_json
         self._lock = threading.RLock()  # RLock: SIGTERM may end the run inside its own call
         # A resumed run began elsewhere; it is checked against what the outbox remembers.
         self._lifecycle: Optional[RunState] = RunState.START if resumed else None
@@ -137,19 +113,19 @@ class RunBase:
     @property
     def inputs(self) -> List[Dataset]:
         """The run's input datasets so far."""
-        return list(self._inputs.values())
+        return list(self._plan.inputs if self._inputs is None else self._inputs.values())
 
     @property
     def outputs(self) -> List[Dataset]:
         """The run's output datasets so far."""
-        return list(self._outputs.values())
+        return list(self._plan.outputs if self._outputs is None else self._outputs.values())
 
     def add_input(self, dataset: DatasetLike) -> Dataset:
         """Add an input dataset found during the run (a ``Dataset`` or a URI); it is sent
         with the run's next event."""
         checked = as_dataset(dataset)
         with self._lock:
-            self._inputs[(checked.namespace, checked.name)] = checked
+            self._inputs = _with(self._inputs, self._plan.inputs, checked)
             self._parts = None
         return checked
 
@@ -158,7 +134,7 @@ class RunBase:
         with the run's next event."""
         checked = as_dataset(dataset)
         with self._lock:
-            self._outputs[(checked.namespace, checked.name)] = checked
+            self._outputs = _with(self._outputs, self._plan.outputs, checked)
             self._parts = None
         return checked
 
@@ -242,11 +218,10 @@ class RunBase:
             self.error_message = error.get("message") if isinstance(error, dict) else None
             return self._prepare(state, merged)
 
-    def _check(self, item: Item) -> Optional[Callable[[Optional[str]], None]]:
+    def _check(self, item: Item) -> Callable[[Optional[str]], None]:
         """For a run that began elsewhere: ``item``'s transition checked against the state
-        the outbox remembers, inside its transaction (no record: it cannot be checked here)."""
-        if not self._checked:
-            return None
+        the outbox remembers, inside its transaction (no record: it cannot be checked here).
+        Asked only of such a run (``_checked``)."""
         new = item.lifecycle or RunState.OTHER.value
 
         def still_legal(stored: Optional[str]) -> None:

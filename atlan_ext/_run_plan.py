@@ -12,13 +12,16 @@ import difflib
 import inspect
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from atlan_ext._event_build import facets_text, head_text, parts_text
+from atlan_ext.delivery import Delivery
 from atlan_ext.events import Dataset, DatasetLike, Job, RunId, as_dataset, as_job, build_event
 from atlan_ext.exceptions import InvalidClientError, InvalidDatasetError, InvalidOptionError
 from atlan_ext.outbox import Outbox
 from atlan_ext.parent import Parent
-from atlan_ext.send import Tenant, connector_value
+from atlan_ext.send import NO_TENANT, Tenant, connector_value, tenant_from_settings
 from atlan_ext.states import RunState
 
 __all__ = ["Plan", "Settings", "make_plan"]
@@ -105,7 +108,16 @@ def _settings(
     )
 
 
-def _datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
+def _datasets(items: Iterable[DatasetLike], side: str) -> Tuple[Dataset, ...]:
+    """The datasets given, checked, each once (a later one with the same namespace and name
+    takes the place of the first)."""
+    unique: Dict[Tuple[str, str], Dataset] = {}
+    for dataset in _checked_datasets(items, side):
+        unique[(dataset.namespace, dataset.name)] = dataset
+    return tuple(unique.values())
+
+
+def _checked_datasets(items: Iterable[DatasetLike], side: str) -> List[Dataset]:
     if type(items) is list or type(items) is tuple:  # most often: no ABC checks to pass
         return [as_dataset(item) for item in items]
     if isinstance(items, (str, bytes)):
@@ -135,8 +147,64 @@ class Plan:
     settings: Settings
     run_id: Optional[str]  # None: a fresh one per run
     parent: Optional[Parent]  # None: the enclosing run's, or the environment's, per run
-    inputs: Tuple[Dataset, ...]
+    inputs: Tuple[Dataset, ...]  # each (namespace, name) once
     outputs: Tuple[Dataset, ...]
+
+    # What every run of the plan shares, made once, when its first run needs it: the parts
+    # of its events' JSON that do not change (see atlan_ext._event_build.event_text) and
+    # where they go.
+
+    @cached_property
+    def producer_json(self) -> str:
+        return head_text(self.job)
+
+    @cached_property
+    def parts_json(self) -> str:
+        """The job and datasets, until a run adds one."""
+        return parts_text(self.job, self.inputs, self.outputs)
+
+    @cached_property
+    def facets_json(self) -> str:
+        """The run facets of a run without a parent."""
+        return facets_text(self.settings.run_facets)
+
+    @cached_property
+    def _route(self) -> Optional[Delivery]:
+        # With no client given, the environment names the tenant: it may change between
+        # runs, so each run reads it (see delivery()).
+        if self.settings.client is None:
+            return None
+        return _delivery(self.settings)
+
+    def delivery(self) -> Delivery:
+        """Where one run of this plan sends: a copy of the plan's own for a client given (or
+        ``"local"``), checked once; from the environment's settings as they are now, for
+        none. Either way the run looks up the default outbox afresh."""
+        route = self._route
+        return _delivery(self.settings) if route is None else route.fresh()
+
+
+def _delivery(settings: Settings) -> Delivery:
+    """A :class:`Delivery` for ``settings``: the client given, the tenant the environment
+    names (its client is built off the job's thread), or none (kept locally), with the reason
+    when a setting is wrong."""
+    unconfigured = None
+    target: Any = settings.client
+    if isinstance(target, str):  # "local": asked for, so nothing to say
+        target = None
+    elif target is None:
+        target, unconfigured = tenant_from_settings(timeout=settings.timeout)
+        if target is None and unconfigured is None:
+            unconfigured = NO_TENANT
+    return Delivery(
+        target,
+        settings.connector,
+        unconfigured=unconfigured,
+        outbox=settings.outbox,
+        timeout=settings.timeout,
+        background=settings.background,
+        strict=settings.strict,
+    )
 
 
 #: The plans of recent arguments, as :mod:`re` keeps compiled patterns: a job run in a loop
@@ -207,6 +275,6 @@ def _checked_plan(
         _settings(checked_job, **options),
         RunId.check(run_id) if run_id is not None else None,
         Parent.parse(parent) if parent is not None else None,
-        tuple(_datasets(inputs, "inputs")),
-        tuple(_datasets(outputs, "outputs")),
+        _datasets(inputs, "inputs"),
+        _datasets(outputs, "outputs"),
     )

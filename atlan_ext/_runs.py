@@ -8,7 +8,7 @@ START; :func:`resume_run` takes up a run started elsewhere. All are public throu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
 
 from atlan_ext._outcome import Aborted, failure
 from atlan_ext._run_base import Facets, RunBase, current_run
@@ -43,24 +43,27 @@ class Run(RunBase):
     #: SIGTERM ends it with ABORT (see :mod:`atlan_ext._sigterm`).
     ends_on_signal = True
 
-    def _send(self, make: Callable[[], Optional[Item]]) -> None:
-        """Make an event (``make`` checks the transition and moves the state) and deliver it.
-        Making it and handing it over are one shielded section: a SIGTERM landing between
-        them is handled once the event is handed over, so the ABORT it sends always comes
-        after this event, never before it (the wait for Atlan is outside the section)."""
-        handed = None
+    def _send(self, make: Callable[..., Optional[Item]], *args: Any) -> bool:
+        """Make an event (``make(*args)``: a ``_prepare`` that checks the transition and
+        moves the state) and deliver it; False when there was none to make. Making it and
+        handing it over are one shielded section: a SIGTERM landing between them is handled
+        once the event is handed over, so the ABORT it sends always comes after this event,
+        never before it (the wait for Atlan is outside the section)."""
         try:
             with SHIELD:
                 previous = self._lifecycle
-                item = make()
+                item = make(*args)
                 if item is None:
-                    return
+                    return False
                 try:
-                    handed = self._delivery.hand_over(item, self._check(item))
+                    handed = self._delivery.hand_over(
+                        item, self._check(item) if self._checked else None
+                    )
                 except InvalidTransitionError:
                     self._refused(previous)
                     raise
-            self._delivery.finish(handed)
+            if handed is not None:
+                self._delivery.finish(handed)
         except InvalidTransitionError:
             raise
         except Exception as error:
@@ -68,11 +71,12 @@ class Run(RunBase):
         finally:
             if self.ended:
                 self._closed()
+        return True
 
     def _start(self) -> None:
         self._opened()
         try:
-            self._send(lambda: self._prepare(RunState.START, None))
+            self._send(self._prepare, RunState.START, None)
         except InvalidTransitionError as error:
             self._trouble(error, None)
         except LineageDeliveryError as error:  # strict: the run does not begin
@@ -81,29 +85,21 @@ class Run(RunBase):
 
     def running(self, facets: Facets = None) -> None:
         """Send RUNNING (with extra run facets, e.g. progress)."""
-        self._send(lambda: self._prepare(RunState.RUNNING, facets))
+        self._send(self._prepare, RunState.RUNNING, facets)
 
     def other(self, facets: Facets = None) -> None:
         """Send OTHER: more facets for the run, at any time before it ends."""
-        self._send(lambda: self._prepare(RunState.OTHER, facets))
+        self._send(self._prepare, RunState.OTHER, facets)
 
     def end(self, outcome: Outcome = None, *, facets: Facets = None) -> Optional[RunState]:
         """End the run for ``outcome`` (``None``: success; an exception; a process exit
         status, negative for a signal) and return its terminal state. Idempotent: once the
         run has ended, nothing more is sent and ``None`` is returned."""
-        made: List[Item] = []
-
-        def make() -> Optional[Item]:
-            item = self._prepare_end(outcome, facets, explicit=False)
-            if item is not None:
-                made.append(item)
-            return item
-
-        self._send(make)
+        made = self._send(self._prepare_end, outcome, facets, False)
         return self._lifecycle if made else None
 
     def _end_explicitly(self, outcome: Outcome, facets: Facets) -> None:
-        self._send(lambda: self._prepare_end(outcome, facets, explicit=True))
+        self._send(self._prepare_end, outcome, facets, True)
 
     def complete(self, facets: Facets = None) -> None:
         """End the run with COMPLETE now; the block's exit will not override it."""
@@ -152,7 +148,7 @@ class AsyncRun(RunBase):
         if item is None:
             return
         try:
-            await self._delivery.send_async(item, self._check(item))
+            await self._delivery.send_async(item, self._check(item) if self._checked else None)
         except InvalidTransitionError:
             self._refused(previous)
             raise
@@ -225,7 +221,7 @@ def _make(cls: Any, plan: Plan, resumed: bool) -> Any:
         enclosing = current_run()
         parent = enclosing.as_parent() if enclosing is not None else Parent.from_env()
     run_id = plan.run_id if plan.run_id is not None else RunId.new()
-    run = cls(plan.job, run_id, plan.settings, plan.inputs, plan.outputs, parent, resumed)
+    run = cls(plan, run_id, parent, resumed)
     if cls is Run and run._delivery.is_async:  # made, nothing sent
         raise InvalidClientError(
             "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "

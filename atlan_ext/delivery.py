@@ -147,9 +147,9 @@ def _settle(outbox: Outbox) -> None:
 
 # -- the per-run delivery policy -------------------------------------------------------------
 
-#: A handed-over event: its sender, the item, whether the job sends it on its own thread,
-#: and whether it waits for the answer.
-Handed = Tuple[Sender, Item, bool, bool]
+#: A handed-over event the job waits for: its sender, the item, and whether the job sends it
+#: on its own thread.
+Handed = Tuple[Sender, Item, bool]
 
 
 class Delivery:
@@ -183,6 +183,7 @@ class Delivery:
             )
         self.client = client
         self.connector = connector_value(connector)
+        self._given = outbox
         self._outbox = outbox
         self.timeout = min(float(timeout), threading.TIMEOUT_MAX)  # what a wait can take
         self.background = background
@@ -197,6 +198,15 @@ class Delivery:
             # everything else, with a sync AtlanClient for the same tenant built on the
             # delivery thread; a coroutine awaits the answer without blocking its loop.
             self.client = tenant_of(client, self.timeout)
+
+    def fresh(self) -> Delivery:
+        """A copy for another run: the same settings, checked already, and the default
+        outbox (when none was given) looked up when the copy first needs it, as a new
+        Delivery would."""
+        copy: Delivery = object.__new__(Delivery)
+        copy.__dict__.update(self.__dict__)
+        copy._outbox = self._given
+        return copy
 
     @property
     def outbox(self) -> Outbox:
@@ -250,22 +260,12 @@ class Delivery:
             handed = self.hand_over(item_of(event, lifecycle), check)
         self.finish(handed)
 
-    def hand_over(self, item: Item, check: Optional[StateCheck] = None) -> Optional[Handed]:
-        """The first half of :meth:`send`, which never waits for Atlan: ``item`` left where
-        a kill cannot lose it and handed to its sender. The caller holds ``SHIELD`` around it
-        together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
-        comes between the two. A run hands over its events as text (see
-        :meth:`atlan_ext._store.Item.of_text`). ``None``: nothing more to do."""
-        if STATE.captures and captured(item.event):  # read without a lock: usually empty
-            return None
-        return self._hand_over(item, check)
-
     def finish(self, handed: Optional[Handed]) -> None:
         """The second half of :meth:`send`: send it here or wait for its answer, per the
         policy above (at most :attr:`timeout`)."""
         if handed is None:
             return
-        sender, item, here, waiting = handed
+        sender, item, here = handed
         if here:
             first = sender
             if not sender.send_here(item, len(item.text or ""), self.timeout):
@@ -273,8 +273,6 @@ class Delivery:
                     sender = sender_for(self.client, self.connector, self.outbox)
                     sender.submit(item)
             first.drop_mine(item)
-        if not waiting:
-            return
         if not cast(threading.Event, item.done).wait(self.timeout):
             sender.slow.add(item.run_id)
             loading = sender.loading_since
@@ -306,10 +304,16 @@ class Delivery:
         if item.error is not None:
             self._report(item.error)
 
-    def _hand_over(self, item: Item, check: Optional[StateCheck]) -> Optional[Handed]:
-        """Leave ``item`` where a kill cannot lose it (the journal, else the outbox) and give
-        it to its sender, unless the job sends it itself (see :data:`Handed`); ``None``:
-        stored, nothing to send."""
+    def hand_over(self, item: Item, check: Optional[StateCheck] = None) -> Optional[Handed]:
+        """The first half of :meth:`send`, which never waits for Atlan: ``item`` left where
+        a kill cannot lose it (the journal, else the outbox) and given to its sender, unless
+        the job sends it itself (see :data:`Handed`). The caller holds ``SHIELD`` around it
+        together with the making of the event (see ``Run``), so that a SIGTERM's ABORT never
+        comes between the two. A run hands over its events as text (see
+        :meth:`atlan_ext._store.Item.of_text`). ``None``: nothing more to do (stored, or
+        handed over with nothing to wait for)."""
+        if STATE.captures and captured(item.event):  # read without a lock: usually empty
+            return None
         offset = -1
         outbox, client = self.outbox, self.client
         crowded = False
@@ -347,12 +351,12 @@ class Delivery:
             sender = sender_for(client, self.connector, outbox)
             return self._give(sender, item, offset, crowded)
 
-    def _give(self, sender: Sender, item: Item, offset: int, crowded: bool) -> Handed:
+    def _give(self, sender: Sender, item: Item, offset: int, crowded: bool) -> Optional[Handed]:
         """Give ``item`` (journal ``offset``, or -1) to ``sender``; under ``STATE.lock``."""
         item.journal = offset
         if crowded and item.event_id is not None:
             sender.keep(item)
-            return sender, item, False, False
+            return None
         # strict waits for the answer every time (a tenant that is down answers at once);
         # others do not wait for a tenant that is down, a run already late, or a client
         # whose pyatlan import outlasted a job's wait already.
@@ -376,14 +380,14 @@ class Delivery:
             sender.keep_mine(item)
         else:
             sender.submit(item)
-        return sender, item, here, waiting
+        return (sender, item, here) if waiting else None
 
     async def send_async(self, item: Item, check: Optional[StateCheck] = None) -> None:
         """Deliver ``item`` from a coroutine: handed over as :meth:`send` does, and the
         answer awaited (when the run waits for it) off the event loop."""
         with SHIELD:  # as in send: a SIGTERM's spill never finds the queue's lock held
             handed = self.hand_over(item, check)
-        if handed is None or not handed[3]:  # nothing to wait for: no thread hop
+        if handed is None:  # nothing to wait for: no thread hop
             return
         import asyncio  # here: only async code pays for it
 

@@ -36,8 +36,10 @@ from atlan_ext import (
     resume_run_async,
     start_run,
 )
+from atlan_ext.delivery import flush
 from atlan_ext.outbox import Outbox
-from atlan_ext.testing import assert_paired, capture_lineage
+from atlan_ext.run import current_run
+from atlan_ext.testing import assert_paired, capture_lineage, isolated_outbox
 
 JOB = Job("ol-demo", "model")
 Events = List[Dict[str, Any]]
@@ -120,6 +122,39 @@ class TestStartAndEnd:
         with pytest.raises(InvalidOptionError, match="delivery_timeout"):
             lineage_run(JOB, delivery_timeout=1)
             lineage_run(JOB, delivery_timeout=True)  # == 1, yet no number of seconds
+
+    def test_runs_of_one_plan_share_only_what_was_checked(self, tmp_path: Path) -> None:
+        """The runs of one lineage_run share its checked arguments, not their state: each
+        stores in the outbox ATLAN_EXT_HOME names when it runs (a notebook or a test suite
+        moves it between calls), a dataset one run adds is not in the next run's events, a
+        dataset given twice is sent once, and a parent is each run's own."""
+        helper = lineage_run(
+            JOB, client="local", inputs=["s3://b/in", "s3://b/in"], background=True
+        )
+
+        @helper
+        def work(extra: str = "") -> None:
+            if extra:
+                run = current_run()
+                assert run is not None
+                run.add_output(extra)
+
+        homes = [tmp_path / "first", tmp_path / "second"]
+        for home, extra in zip(homes, ["s3://b/added", ""]):
+            with isolated_outbox(home) as outbox:
+                work(extra)
+                flush(60)
+                events = [stored.event for stored in outbox.iter_events()]
+            assert types(events) == ["START", "COMPLETE"], home
+            assert [d["name"] for d in events[0]["inputs"]] == ["in"]
+            assert [d["name"] for d in events[1]["outputs"]] == (["added"] if extra else [])
+            assert "parent" not in events[0]["run"]["facets"]
+        with capture_lineage() as captured:
+            with lineage_run(JOB, client="local", background=True) as outer:
+                work()
+        assert [e["run"]["facets"]["parent"]["run"]["runId"] for e in captured[1:3]] == [
+            outer.run_id
+        ] * 2
 
 
 class TestResume:
