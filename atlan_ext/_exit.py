@@ -17,10 +17,10 @@ __all__ = ["holding", "leave_to_courier", "stop_sending"]
 def holding() -> bool:
     """True while a sender of this process holds events not yet delivered (queued, in hand,
     kept to send again, or delivered but not yet recorded)."""
-    return any(
-        not sender.idle() or sender.parked or sender.unstored or sender.unrecorded
-        for sender in senders()
-    )
+    for sender in senders():  # a loop, not any(...): no generator to close per run
+        if not sender.idle() or sender.parked or sender.unstored or sender.unrecorded:
+            return True
+    return False
 
 
 def stop_sending() -> None:

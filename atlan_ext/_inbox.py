@@ -35,6 +35,11 @@ class Inbox(Generic[T]):
         self._items.append(item)
         self._tokens.put(None)
 
+    def add(self, item: T) -> None:
+        """Queue ``item`` without waking a taker: for a taker that looks on its own (its
+        :meth:`wait` has a short timeout), one C call and no system call."""
+        self._items.append(item)
+
     def wait(self, timeout: float) -> None:
         """Return once something is queued (at once if it is); :data:`Empty` after
         ``timeout`` seconds. It takes nothing: the taker takes, under its own lock if what

@@ -105,7 +105,7 @@ class Journal:
                 _HEADS[(connector, lifecycle)] = head
         payload = f"{head}{text}}}".encode()
         with SHIELD, self._lock:
-            memory = self._open()
+            memory = self._map if self._map is not None else self._open()
             start = self._position
             end = start + _HEADER.size + len(payload)
             if memory is None:

@@ -41,6 +41,8 @@ __all__ = ["Sender", "sender_for", "senders"]
 log = logging.getLogger("atlan_ext")
 
 _IDLE_SECONDS = 10.0  # a sender thread with nothing to do for this long exits
+_LOOK_EVERY = 0.02  # seconds: how often the thread looks at its queue on its own ...
+_LOOK_FOR = 1.0  # ... for this long after it last took work
 _RECORD_AGAIN = 5.0  # seconds between tries to record delivered events the outbox refused
 _QUEUE_LIMIT = 10_000  # events waiting in memory per sender; more stay in the outbox
 
@@ -62,14 +64,24 @@ class Sender(Owed):
         self.answered_at = -math.inf  # when Atlan last accepted a send (monotonic)
         self.active_at = 0.0  # when a job last sent on its own thread
         self.save_due = False  # the thread was asked to store what jobs delivered
+        # For a moment after it took work, the thread looks at its queue on its own, every
+        # _LOOK_EVERY: an event nobody waits for is queued without waking it (see submit).
+        self.looking = False
+        self.took_at = 0.0
 
     # -- the job's side ------------------------------------------------------------------------
 
-    def submit(self, item: Item) -> None:
-        """Queue ``item`` for this sender's thread."""
+    def submit(self, item: Item, wake: bool = True) -> None:
+        """Queue ``item`` for this sender's thread. ``wake=False`` (nobody waits for its
+        answer): a thread that looks at its queue on its own finds it within
+        :data:`_LOOK_EVERY`, without being woken (a system call, and on a virtual machine a
+        signal between processors: a background run's largest cost)."""
         with self.lock:
             self.busy += 1
-            self.queue.put(item)
+            if wake or not self.looking:
+                self.queue.put(item)
+            else:
+                self.queue.add(item)
             if not self.wake.is_set():
                 self.wake.set()  # a drain under way returns to the queue
             if self.thread is None:
@@ -163,6 +175,10 @@ class Sender(Owed):
                 owed = self.owed()
                 if not owed and not self.unsaved:
                     self.save_due = False  # nothing to look at: a job's send must wake it
+                if self.looking and time.monotonic() - self.took_at > _LOOK_FOR:
+                    # Under the lock: a submit from now on wakes it; what was queued before
+                    # without waking is in the queue, and its wait returns at once for it.
+                    self.looking = False
             if owed:
                 wait = self.breaker.wait_left()
             if self.unsaved:
@@ -173,6 +189,8 @@ class Sender(Owed):
                 wait = min(wait, _SAVE_LATER if jobs_send else _SAVE_AFTER)
             if self.unrecorded:  # delivered, their store failed: tried again after a while
                 wait = min(wait, _RECORD_AGAIN)
+            if self.looking:
+                wait = min(wait, _LOOK_EVERY)
             try:
                 self.queue.wait(wait)
             except Empty:
@@ -207,6 +225,8 @@ class Sender(Owed):
             # queued or taken, never between the two.
             with self.lock:
                 batch = self.taken = self.take(BATCH_LIMIT)
+                if batch:
+                    self.looking, self.took_at = True, time.monotonic()
             if not batch:  # a wake-up: a job sent on its own thread and left work
                 continue
             with self.handling:

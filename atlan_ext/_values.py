@@ -112,18 +112,19 @@ def _zoneless(part: object) -> bool:
         return False
 
 
-#: 76-bit random numbers (a UUIDv7's rand_a and rand_b) from the operating system, made a
-#: few hundred at a time (one system call per few hundred run ids); ``list.pop`` takes one
-#: without a lock. A forked child starts with none of its parent's (it would repeat its ids).
-_RANDOM: List[int] = []
+#: The random ends of fresh run ids (a UUIDv7's text after its timestamp: version, rand_a,
+#: variant, rand_b), from the operating system, made a few hundred at a time (one system
+#: call per few hundred run ids); ``list.pop`` takes one without a lock. A forked child
+#: starts with none of its parent's (it would repeat its ids).
+_TAILS: List[str] = []
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_RANDOM.clear)
+    os.register_at_fork(after_in_child=_TAILS.clear)
 
 
-def _more_random_bits() -> int:
+def _more_tails() -> str:
     data = os.urandom(4000)
-    _RANDOM.extend(int.from_bytes(data[i : i + 10], "big") >> 4 for i in range(0, 4000, 10))
-    return _RANDOM.pop()
+    _TAILS.extend(_uuid7_tail(int.from_bytes(data[i : i + 10], "big")) for i in range(0, 4000, 10))
+    return _TAILS.pop()
 
 
 class RunId:
@@ -133,10 +134,10 @@ class RunId:
     def new() -> str:
         """A fresh UUIDv7 for the current time."""
         try:
-            bits = _RANDOM.pop()
+            tail = _TAILS.pop()
         except IndexError:
-            bits = _more_random_bits()
-        return _uuid7_text(time.time_ns() // 1_000_000, bits)
+            tail = _more_tails()
+        return _uuid7(time.time_ns() // 1_000_000, tail)
 
     @staticmethod
     def from_key(*parts: object, at: Optional[datetime] = None) -> str:
@@ -191,7 +192,7 @@ class RunId:
         instant = instant.astimezone(timezone.utc)
         data = json.dumps([str(part) for part in parts]).encode("utf-8")
         digest = hashlib.sha1(instant.isoformat().encode("utf-8") + data).digest()  # noqa: S324
-        return _uuid7_text(int(instant.timestamp() * 1000), int(digest.hex(), 16) >> 84)
+        return _uuid7(int(instant.timestamp() * 1000), _uuid7_tail(int(digest.hex(), 16) >> 84))
 
     @staticmethod
     def check(value: object) -> str:
@@ -223,11 +224,19 @@ def run_key(run_id: object) -> str:
         return text
 
 
-def _uuid7_text(timestamp_ms: int, node: int) -> str:
-    """The UUIDv7 of these bits as its canonical string, formatted directly (what
-    ``str(uuid.UUID(int=...))`` gives, without building the object: a run's hand-off)."""
-    value = (timestamp_ms & 0xFFFFFFFFFFFF) << 80 | (node & 0xFFFFFFFFFFFFFFFFFFFF)
-    value = (value & ~(0xF000 << 64)) | (7 << 76)
+def _uuid7(timestamp_ms: int, tail: str) -> str:
+    """The canonical text of the UUIDv7 of ``timestamp_ms`` and ``tail`` (see
+    :func:`_uuid7_tail`), formatted directly: what ``str(uuid.UUID(int=...))`` gives,
+    without building the object (a run's hand-off)."""
+    h = f"{timestamp_ms & 0xFFFFFFFFFFFF:012x}"
+    return f"{h[:8]}-{h[8:]}-{tail}"
+
+
+def _uuid7_tail(node: int) -> str:
+    """A UUIDv7's text after its timestamp, from the low 80 bits of ``node``: its version
+    (7) and variant (RFC 4122) in place of five of them."""
+    value = node & 0xFFFFFFFFFFFFFFFFFFFF
+    value = (value & ~(0xF << 76)) | (7 << 76)
     value = (value & ~(0xC000 << 48)) | (0x8000 << 48)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = f"{value:020x}"
+    return f"{h[:4]}-{h[4:8]}-{h[8:]}"

@@ -379,7 +379,7 @@ class Delivery:
         if here:
             sender.keep_mine(item)
         else:
-            sender.submit(item)
+            sender.submit(item, wake=waiting)
         return (sender, item, here) if waiting else None
 
     async def send_async(self, item: Item, check: Optional[StateCheck] = None) -> None:
