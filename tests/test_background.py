@@ -49,6 +49,25 @@ class TestOrder:
         assert len(tenant.received) < 100
         assert_paired(tenant.accepted)
 
+    def test_delivered_promptly_after_a_pause(self) -> None:
+        """Runs close together are handed over without waking the delivery thread, which
+        looks at its queue on its own for a moment after it took work; a run after a longer
+        pause wakes it: delivered at once, not after the thread's 10 s idle wait."""
+        with MockAtlan() as tenant:
+            client = tenant.client()  # one client: one sender, its thread alive throughout
+            for _ in range(20):
+                with lineage_run(JOB, client=client, background=True):
+                    pass
+            assert flush(600)  # pyatlan loaded, and the thread looking
+            time.sleep(1.5)  # it stopped looking (1 s after it last took work)
+            started = time.monotonic()
+            with lineage_run(JOB, client=client, background=True):
+                pass
+            assert flush(600)
+            took = time.monotonic() - started
+        assert len(tenant.accepted) == 42
+        assert took < 6, f"the run after a pause waited {took:.1f} s for the delivery thread"
+
     def test_failure_keeps_the_rest_behind(self, caplog: pytest.LogCaptureFixture) -> None:
         """A background START that is not accepted keeps its run's later events behind it
         (nothing overtakes it), one warning says so, and once Atlan answers again the sender
