@@ -482,9 +482,9 @@ armed = []
 
 def hook(frame, event, arg):
     journal = event == "c_call" and arg is zlib.crc32  # the journal's lock is held
-    handed = (  # between the item and its token, in the queue's put
+    handed = (  # the item queued: before its token (put), or before add returns
         event == "c_return"
-        and frame.f_code is Inbox.put.__code__
+        and frame.f_code in (Inbox.put.__code__, Inbox.add.__code__)
         and getattr(arg, "__name__", "") == "append"
     )
     if armed and (journal if sys.argv[1] == "journal" else handed):
@@ -512,11 +512,13 @@ def hook(frame, event, arg):
     if (
         armed
         and event == "c_return"
-        and frame.f_code is Inbox.put.__code__
+        and frame.f_code in (Inbox.put.__code__, Inbox.add.__code__)
         and getattr(arg, "__name__", "") == "append"
     ):
         armed.clear()
-        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the item and its token
+        # Ctrl-C once the item is queued: before its token (a put that wakes the sender),
+        # or before an add (the sender looking at its queue on its own) returns
+        os.kill(os.getpid(), signal.SIGINT)
 
 try:
     with lineage_run(Job("ol-demo", "ctrl-c"), background=True) as run:
@@ -537,7 +539,8 @@ class TestCtrlC:
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:
         """Ctrl-C landing inside the hand-off of RUNNING (after the event is queued, before
-        the sender is woken for it): the user gets their KeyboardInterrupt, and RUNNING and
+        the sender is woken for it, or before an add that does not wake it returns): the
+        user gets their KeyboardInterrupt, and RUNNING and
         the block's ABORT are still delivered, in order, without waiting out a timeout."""
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(CTRL_C_IN_A_HAND_OFF)],
