@@ -41,12 +41,18 @@ class Inbox(Generic[T]):
         self._items.append(item)
 
     def wait(self, timeout: float) -> None:
-        """Return once something is queued (at once if it is); :data:`Empty` after
-        ``timeout`` seconds. It takes nothing: the taker takes, under its own lock if what
-        it holds must be seen whole (see :meth:`queued`)."""
+        """Return once something is queued (at once if it is; an item queued by :meth:`add`
+        meanwhile, by the end of ``timeout`` at the latest); :data:`Empty` after ``timeout``
+        seconds with nothing queued. It takes nothing: the taker takes, under its own lock if
+        what it holds must be seen whole (see :meth:`queued`)."""
         deadline = time.monotonic() + timeout
         while not self._items:
-            self._tokens.get(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                self._tokens.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Empty:
+                if self._items:  # added without a token
+                    return
+                raise
 
     def get_nowait(self) -> T:
         """The oldest item, else :data:`Empty`."""
@@ -54,7 +60,9 @@ class Inbox(Generic[T]):
             item = self._items.popleft()
         except IndexError:
             raise Empty from None
-        with contextlib.suppress(Empty):  # its token, unless a taker used it to wake up
+        # A token, unless a taker used it to wake up or none came (added): which item's it
+        # was does not matter, only that no more are left than items.
+        with contextlib.suppress(Empty):
             self._tokens.get_nowait()
         return item
 

@@ -45,16 +45,19 @@ class Run(RunBase):
 
     def _send(self, make: Callable[..., Optional[Item]], *args: Any) -> bool:
         """Make an event (``make(*args)``: a ``_prepare`` that checks the transition and
-        moves the state) and deliver it; False when there was none to make. Making it and
-        handing it over are one shielded section: a SIGTERM landing between them is handled
-        once the event is handed over, so the ABORT it sends always comes after this event,
-        never before it (the wait for Atlan is outside the section)."""
+        moves the state) and deliver it; False when none was made (the run had ended, or
+        making it failed and was logged). Making it and handing it over are one shielded
+        section: a SIGTERM landing between them is handled once the event is handed over, so
+        the ABORT it sends always comes after this event, never before it (the wait for Atlan
+        is outside the section)."""
+        made = False
         try:
             with SHIELD:
                 previous = self._lifecycle
                 item = make(*args)
                 if item is None:
                     return False
+                made = True
                 try:
                     handed = self._delivery.hand_over(
                         item, self._check(item) if self._checked else None
@@ -71,7 +74,7 @@ class Run(RunBase):
         finally:
             if self.ended:
                 self._closed()
-        return True
+        return made
 
     def _start(self) -> None:
         self._opened()

@@ -189,11 +189,14 @@ class Sender(Owed):
                 wait = min(wait, _SAVE_LATER if jobs_send else _SAVE_AFTER)
             if self.unrecorded:  # delivered, their store failed: tried again after a while
                 wait = min(wait, _RECORD_AGAIN)
+            due = wait
             if self.looking:
                 wait = min(wait, _LOOK_EVERY)
             try:
                 self.queue.wait(wait)
             except Empty:
+                if wait < due:  # only a look at the queue: what the wait was for is not due
+                    continue
                 if self.unsaved or (self.unrecorded and not outbox_troubled(self.outbox)):
                     self._guarded(self.save)
                     continue

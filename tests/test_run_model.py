@@ -70,6 +70,16 @@ class TestStartAndEnd:
             assert run.end(ValueError("later")) is None
         assert types(events) == ["START", "COMPLETE"]
 
+    def test_end_returns_none_when_no_event_was_made(self) -> None:
+        """end() with facets that are not JSON logs the error, sends nothing and returns
+        None (the run has not ended); a later end() still ends it."""
+        with capture_lineage() as events:
+            run = start_run(JOB)
+            assert run.end(facets={"x": object()}) is None
+            assert not run.ended
+            assert run.end() is RunState.COMPLETE
+        assert types(events) == ["START", "COMPLETE"]
+
     def test_end_decides_by_outcome(self) -> None:
         """end() takes what terminal_state takes: an exception, an exit status, a signal."""
         with capture_lineage() as events:
