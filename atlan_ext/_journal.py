@@ -11,7 +11,12 @@ process left pending.
 Record layout, 12-byte header then the payload (JSON ``{"c": connector, "l": lifecycle,
 "e": event}``)::
 
-    state (1: pending, 2: done; 0 ends the chain) | 3 spare | length (4) | crc32 (4)
+    state (1: pending, 2: done; 0 ends the chain) | checksum kind (1) | 2 spare | length (4)
+    | checksum (4)
+
+The checksum is Adler-32 (kind 1): no tables, so a job's first hand-off after other work
+fetches a few cache lines for it, where CRC-32's tables took about 140. Records of earlier
+releases (kind 0) carry a CRC-32, and are read as such.
 
 An append writes the payload, then a zero header after it (the new end of the chain), then
 its length and checksum, and its state byte last: a record cut short by a kill reads as the end.
@@ -37,11 +42,16 @@ __all__ = ["Journal", "pending_records", "writer_pid"]
 
 _FIRST_SIZE = 1024 * 1024  # allocated up front: a page of a map that the disk cannot back
 _LAST_SIZE = 64 * 1024 * 1024  # would kill the process (SIGBUS), so the file is never sparse
-_HEADER = struct.Struct("<B3xII")
+_HEADER = struct.Struct("<BB2xII")
 _SIZES = struct.Struct("<II")  # the header's length and checksum, written before its state
 _NO_HEADER = bytes(_HEADER.size)  # where the next record starts: none yet
 _END, _PENDING, _DONE = 0, 1, 2
-_PREFIX = "journal-"
+_ADLER32 = 1  # the checksum kind written (0: CRC-32, by earlier releases)
+# The file names: "journal2-" for records with a checksum kind (written now), "journal-" for
+# those of earlier releases (CRC-32, read still). An earlier release looks for "journal-"
+# files only, so it never takes a newer journal for a broken one and deletes it.
+_PREFIX = "journal2-"
+_PREFIXES = (_PREFIX, "journal-")
 # One encoder, not one per call as json.dumps; ASCII, compact: the outbox stores events alike.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 # A record's start for each (connector, lifecycle) seen: {"c":...,"l":...,"e":
@@ -114,7 +124,8 @@ class Journal:
                 return -1
             memory[start + _HEADER.size : end] = payload
             memory[end : end + _HEADER.size] = _NO_HEADER
-            _SIZES.pack_into(memory, start + 4, len(payload), zlib.crc32(payload))
+            _SIZES.pack_into(memory, start + 4, len(payload), zlib.adler32(payload))
+            memory[start + 1] = _ADLER32
             memory[start] = _PENDING
             self._position = end
             self._pending += 1
@@ -165,12 +176,13 @@ def _allocate(handle: int, start: int, end: int) -> None:
 def _records(data: bytes) -> Iterator[Record]:
     position = 0
     while position + _HEADER.size <= len(data):
-        state, length, checksum = _HEADER.unpack_from(data, position)
+        state, kind, length, checksum = _HEADER.unpack_from(data, position)
         if state not in (_PENDING, _DONE):
             return
         start = position + _HEADER.size
         payload = data[start : start + length]
-        if len(payload) != length or zlib.crc32(payload) != checksum:
+        check = zlib.adler32 if kind == _ADLER32 else zlib.crc32
+        if len(payload) != length or check(payload) != checksum:
             return
         if state == _PENDING:
             try:
@@ -186,7 +198,9 @@ def pending_records(folder: os.PathLike[str] | str) -> List[Tuple[Path, List[Rec
     file (the caller stores them in the outbox, then removes the file)."""
     found: List[Tuple[Path, List[Record]]] = []
     try:
-        entries = list(Path(folder).glob(f"{_PREFIX}{HOST}-*.bin"))
+        entries = [
+            path for prefix in _PREFIXES for path in Path(folder).glob(f"{prefix}{HOST}-*.bin")
+        ]
     except OSError:
         return found
     for path in entries:
@@ -205,7 +219,8 @@ def writer_pid(path: os.PathLike[str] | str) -> Optional[int]:
     """The id of the process of this host that wrote the journal at ``path`` (from its name),
     or ``None`` for a file that is not one of this host's journals."""
     name = Path(path).name
-    if not name.startswith(f"{_PREFIX}{HOST}-"):
-        return None
-    pid_text = name[len(_PREFIX) + len(HOST) + 1 :].split("-", 1)[0]
-    return int(pid_text) if pid_text.isdigit() else None
+    for prefix in _PREFIXES:
+        if name.startswith(f"{prefix}{HOST}-"):
+            pid_text = name[len(prefix) + len(HOST) + 1 :].split("-", 1)[0]
+            return int(pid_text) if pid_text.isdigit() else None
+    return None

@@ -9,16 +9,19 @@ answers, a refused one a closed port, a locked outbox another connection holding
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import sqlite3
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -31,16 +34,19 @@ from atlan_ext import (
     Job,
     LineageAuthenticationError,
     LineageDeliveryError,
+    RunId,
     lineage_run,
 )
 from atlan_ext.courier import drain
 from atlan_ext.delivery import flush
+from atlan_ext.events import build_event
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import Tenant as AtlanTenant
 from atlan_ext.testing import MockAtlan, assert_paired
 
 JOB = Job("ol-spark", "fault_job")
 KEY = "sk-fault-test-0123456789abcdef"
+RUN_ID = RunId.new()
 BAD_URLS = ["http://127.0.0.1:", "htp:/x", "tenant.atlan.com", "https://", "http://h:99999"]
 
 
@@ -432,6 +438,27 @@ class TestNothingLost:
         pending = [e.event for e in Outbox(tmp_path / "outbox.db").events(pending_only=True)]
         assert [e["eventType"] for e in pending] == ["START", "ABORT"]
         assert_paired(pending)
+
+    def test_a_journal_an_earlier_release_left_is_taken_in(self, tmp_path: Path) -> None:
+        """Journal records written before the checksum became Adler-32 (kind 0 in the
+        header: CRC-32) by a process now gone are still read and stored when the outbox is
+        opened; a record whose checksum does not match ends the chain, as before."""
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        events = [build_event(state, JOB, RUN_ID) for state in ("START", "COMPLETE")]
+        data = b""
+        for number, event in enumerate(events):
+            payload = json.dumps({"c": "spark", "l": event["eventType"], "e": event}).encode()
+            checksum = zlib.crc32(payload) ^ (1 if number == 1 else 0)  # the second: torn
+            data += struct.pack("<B3xII", 1, len(payload), checksum) + payload
+        data += bytes(12)
+        folder = tmp_path / "journal"
+        folder.mkdir()
+        name = f"journal-{socket.gethostname()}-{gone.stdout.strip()}-0123456789ab.bin"
+        (folder / name).write_bytes(data)
+        stored = Outbox(tmp_path / "outbox.db").events(RUN_ID)
+        assert [(e.event_type, e.status) for e in stored] == [("START", "pending")]
+        assert stored[0].event == events[0]
 
     def test_wrap_of_a_missing_command_sends_fail(self, tmp_path: Path) -> None:
         done = lineage_cli(

@@ -337,7 +337,7 @@ class TestRecoveryAfterAKill:
         finally:
             writer.send_signal(signal.SIGKILL)
             writer.wait(60)
-        assert list(home.glob("journal-pg-*/journal-*.bin")) != []  # the START is journaled
+        assert list(home.glob("journal-pg-*/journal2-*.bin")) != []  # the START is journaled
         monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
         with psycopg.connect(pg_url, autocommit=True) as db:
             db.execute("UPDATE public.hold SET until = %s", (time.time(),))
@@ -355,7 +355,7 @@ class TestRecoveryAfterAKill:
         stored = outbox.events(run_id)
         print(json.dumps({"killed": 1, "journaled": 1, "stored": len(stored)}))
         assert [e.event_type for e in stored] == ["START"]
-        assert list(home.glob("journal-pg-*/journal-*.bin")) == []
+        assert list(home.glob("journal-pg-*/journal2-*.bin")) == []
         outbox.close()
 
 

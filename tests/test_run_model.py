@@ -491,7 +491,7 @@ atlan_ext.delivery.exit_flush_seconds = 1
 armed = []
 
 def hook(frame, event, arg):
-    journal = event == "c_call" and arg is zlib.crc32  # the journal's lock is held
+    journal = event == "c_call" and arg is zlib.adler32  # the journal's lock is held
     handed = (  # the item queued: before its token (put), or before add returns
         event == "c_return"
         and frame.f_code in (Inbox.put.__code__, Inbox.add.__code__)

@@ -480,7 +480,7 @@ with lineage_run(job, client=client):  # warm: the next START goes out from this
 armed = []
 
 def hook(frame, event, arg):
-    if armed and event == "c_call" and arg is zlib.crc32:  # inside the START's hand-off
+    if armed and event == "c_call" and arg is zlib.adler32:  # inside the START's hand-off
         armed.clear()
         os.kill(os.getpid(), signal.SIGTERM)
 
