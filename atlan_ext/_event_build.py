@@ -11,8 +11,9 @@ facets.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from typing import Any, Dict, Optional, Protocol, Sequence
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from atlan_ext._version import PRODUCER
 from atlan_ext.exceptions import InvalidFacetError
@@ -28,6 +29,7 @@ __all__ = [
     "facets_text",
     "head_text",
     "made_event",
+    "now_text",
     "parts_text",
 ]
 
@@ -122,6 +124,23 @@ def head_text(job: JobPart) -> str:
 def facets_text(run_facets: Dict[str, Any]) -> str:
     """Run facets (checked) as compact ASCII JSON."""
     return _ENCODER.encode(run_facets) if run_facets else "{}"
+
+
+#: The last second :func:`now_text` wrote, and its date and time of day (one tuple, replaced
+#: whole: a reader on another thread sees an old pair or the new one, never half of each).
+_SECOND: List[Tuple[Optional[int], str]] = [(None, "")]
+
+
+def now_text() -> str:
+    """The current UTC time as an event's ``eventTime``, to the microsecond, as
+    ``format_time(datetime.now(timezone.utc))`` writes it; the date and time of day are
+    formatted once per second, not per event."""
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    known, day_and_time = _SECOND[0]
+    if known != second:
+        day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND[0] = (second, day_and_time)
+    return f"{day_and_time}.{micro:06d}+00:00"
 
 
 def event_text(kind: str, when: str, run_id: str, facets: str, producer: str, parts: str) -> str:

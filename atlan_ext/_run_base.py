@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from atlan_ext import _sigterm, display
-from atlan_ext._event_build import check_facets, event_text, facets_text, parts_text
+from atlan_ext._event_build import check_facets, event_text, facets_text, now_text, parts_text
 from atlan_ext._outcome import Aborted, outcome_facets
 from atlan_ext._run_plan import Plan
 from atlan_ext._store import Item
@@ -84,7 +84,7 @@ class RunBase:
         self._lifecycle: Optional[RunState] = RunState.START if resumed else None
         self._checked = resumed
         self._token: Optional[contextvars.Token[Optional[RunBase]]] = None
-        self.history: List[Tuple[RunState, datetime]] = []
+        self._sent: List[Tuple[RunState, str]] = []  # each event made: state, eventTime
         #: The errorMessage of a run that ended with FAIL or ABORT (as sent), else ``None``.
         self.error_message: Optional[str] = None
 
@@ -104,6 +104,11 @@ class RunBase:
     def state(self) -> Optional[RunState]:
         """The run's lifecycle state: the last of START, RUNNING, COMPLETE, ABORT, FAIL."""
         return self._lifecycle
+
+    @property
+    def history(self) -> List[Tuple[RunState, datetime]]:
+        """Each event the run made, in order: its state and its ``eventTime``."""
+        return [(state, datetime.fromisoformat(when)) for state, when in self._sent]
 
     @property
     def ended(self) -> bool:
@@ -179,11 +184,11 @@ class RunBase:
             parts = self._parts
             if parts is None:
                 parts = self._parts = parts_text(self.job, self.inputs, self.outputs)
-            when = datetime.now(timezone.utc)
+            when = now_text()
             kind: str = state._value_  # (the value property is a descriptor call)
             text = event_text(
                 kind,
-                when.isoformat(timespec="microseconds"),
+                when,
                 self.run_id,
                 facets_json,
                 self._producer,
@@ -193,7 +198,7 @@ class RunBase:
             if state is not RunState.OTHER:
                 self._lifecycle = state
                 lifecycle = kind
-            self.history.append((state, when))
+            self._sent.append((state, when))
         return Item.of_text(text, self.run_id, kind, lifecycle)
 
     def _prepare_end(self, outcome: Outcome, facets: Facets, explicit: bool) -> Optional[Item]:
@@ -246,7 +251,7 @@ class RunBase:
         """The outbox refused the event just prepared: the run did not move."""
         with self._lock:
             self._lifecycle = previous
-            self.history.pop()
+            self._sent.pop()
 
     def _trouble(self, error: Exception, user_error: Optional[BaseException]) -> None:
         """A lineage failure: raised only with ``strict=True`` and never over the user's own
