@@ -17,13 +17,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional, Union
 from urllib.parse import urlsplit
 
 from atlan_ext import facets as _facets
-from atlan_ext._event_build import RUN_EVENT_SCHEMA_URL, check_facets, made_event
+from atlan_ext._event_build import RUN_EVENT_SCHEMA_URL, check_facets, made_event, now_text
 from atlan_ext._event_checks import Event, check_event, event_problems
 from atlan_ext._foreign import FOREIGN_DATASETS, FOREIGN_JOBS, as_event, as_events, foreign_dict
 from atlan_ext._values import RunId, check_text, check_uri, format_time
@@ -304,7 +304,7 @@ def build_event(
     event_type = RunState.coerce(state)
     job = as_job(job)
     checked_run_id = RunId.check(run_id)
-    when = format_time(event_time if event_time is not None else datetime.now(timezone.utc))
+    when = format_time(event_time) if event_time is not None else now_text()
     checked_producer = check_uri(
         producer or job.producer or PRODUCER, "producer", InvalidEventError
     )
