@@ -10,11 +10,12 @@ its default action back; a handler the user installed is left alone.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from atlan_ext._state import STATE, defer_signal
 from atlan_ext.delivery import holding, shutdown, stop_sending
@@ -24,19 +25,33 @@ __all__ = ["unwatch", "watch"]
 log = logging.getLogger("atlan_ext")
 
 
+def _c_getsignal() -> Callable[[int], Any]:
+    # signal.getsignal answers through an Enum lookup that fails, raising and catching inside,
+    # for every handler that is a function (ours): about a tenth of a background run's cold
+    # cost when asked per run. The C function beneath it (CPython's _signal) gives the same
+    # handler, with SIG_DFL as the plain 0 that equals signal.SIG_DFL.
+    try:
+        c_function: Callable[[int], Any] = importlib.import_module("_signal").getsignal
+        return c_function
+    except (ImportError, AttributeError):  # another interpreter
+        return signal.getsignal
+
+
+_handler = _c_getsignal()
+
+
 def watch(run: Any) -> None:
     """Remember an open run; in the main thread, while SIGTERM still has its default action,
     take SIGTERM over so that it first ends the open runs (a user's own handler is left be)."""
     with STATE.lock:
         STATE.open_runs[id(run)] = run
-    if threading.get_ident() != STATE.main or STATE.sigterm_taken:
-        return  # ours already (looked up once: a lookup per run costs an exception inside)
+    if threading.get_ident() != STATE.main:
+        return
     try:
-        current = signal.getsignal(signal.SIGTERM)
-        if current is signal.SIG_DFL:
+        # Asked every time, never remembered: a library may have set the default action
+        # back meanwhile (asyncio's remove_signal_handler does, under nbclient or papermill).
+        if _handler(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
-            current = _on_sigterm
-        STATE.sigterm_taken = current is _on_sigterm  # (ours, put back by whoever saved it)
     except (ValueError, OSError):  # no signals here (an embedded interpreter)
         return
 
@@ -53,9 +68,8 @@ def unwatch(run: Any) -> None:
             return
     if threading.get_ident() != STATE.main or holding():
         return
-    STATE.sigterm_taken = False
     try:
-        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        if _handler(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except (ValueError, OSError):
         return
@@ -83,7 +97,6 @@ def _on_sigterm(number: int, frame: Any) -> None:
                 log.warning("atlan_ext: ABORT of run %s not recorded: %s", run.run_id, error)
     shutdown(wait=False)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    STATE.sigterm_taken = False
     os.kill(os.getpid(), signal.SIGTERM)
     # Still here: a process that ignores SIGTERM's default action (PID 1 of a container).
     # It was asked to stop, and sends nothing more: leave as SIGTERM's default would.

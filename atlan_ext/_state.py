@@ -62,7 +62,6 @@ class State:
         self.env_clients: OrderedDict[Tuple[object, ...], Any] = OrderedDict()
         self.said: OrderedDict[str, None] = OrderedDict()
         self.open_runs: Dict[int, Any] = {}
-        self.sigterm_taken = False  # atlan_ext._sigterm set its handler (and has not undone it)
         self.main = threading.main_thread().ident  # where signal handlers run
         self.shielded = 0  # how deep the main thread is in shielded sections
         self.deferred: Optional[Callable[[], None]] = None  # a handler's work, for their end

@@ -619,6 +619,23 @@ class TestSigterm:
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
+    def test_taken_over_again_after_a_library_resets_it(self) -> None:
+        """A library that sets SIGTERM back to its default action while our handler is in
+        place (asyncio's ``remove_signal_handler`` does, e.g. under nbclient or papermill):
+        the next run takes SIGTERM over again, and SIGTERM again ends the open runs."""
+        with capture_lineage():
+            with lineage_run(JOB):
+                loop = asyncio.new_event_loop()
+                try:
+                    loop.add_signal_handler(signal.SIGTERM, lambda: None)
+                    loop.remove_signal_handler(signal.SIGTERM)
+                finally:
+                    loop.close()
+                assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+                with lineage_run(Job("ol-demo", "inner")):
+                    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
     def test_a_handler_saved_and_put_back_is_ours_again(self) -> None:
         """Code that saves SIGTERM's handler, sets its own and later puts ours back (as
         ``wrap`` does around a command): its own is left be while set, and ours, put back,
