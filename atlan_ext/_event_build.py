@@ -128,19 +128,30 @@ def facets_text(run_facets: Dict[str, Any]) -> str:
 
 #: The last second :func:`now_text` wrote, and its date and time of day (one tuple, replaced
 #: whole: a reader on another thread sees an old pair or the new one, never half of each).
-_SECOND: List[Tuple[Optional[int], str]] = [(None, "")]
+_SECOND: List[Tuple[Optional[int], str]] = [(None, "")]  # the last second, as text
+_DAY: List[Tuple[Optional[int], str]] = [(None, "")]  # the last day, as text
 
 
 def now_text() -> str:
     """The current UTC time as an event's ``eventTime``, to the microsecond, as
-    ``format_time(datetime.now(timezone.utc))`` writes it; the date and time of day are
-    formatted once per second, not per event."""
+    ``format_time(datetime.now(timezone.utc))`` writes it. Written with ``str`` of numbers
+    only (no format specs, no strftime: their code is a cold run's cache misses); the date
+    is formatted once per day, the time of day once per second."""
     second, micro = divmod(time.time_ns() // 1000, 1_000_000)
     known, day_and_time = _SECOND[0]
     if known != second:
-        day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        day, clock = divmod(second, 86_400)
+        known_day, date = _DAY[0]
+        if known_day != day:
+            date = time.strftime("%Y-%m-%d", time.gmtime(second))
+            _DAY[0] = (day, date)
+        hour, clock = divmod(clock, 3600)
+        minute, clock = divmod(clock, 60)
+        day_and_time = (
+            f"{date}T{str(100 + hour)[1:]}:{str(100 + minute)[1:]}:{str(100 + clock)[1:]}"
+        )
         _SECOND[0] = (second, day_and_time)
-    return f"{day_and_time}.{micro:06d}+00:00"
+    return f"{day_and_time}.{str(1_000_000 + micro)[1:]}+00:00"
 
 
 def event_text(kind: str, when: str, run_id: str, facets: str, producer: str, parts: str) -> str:

@@ -228,8 +228,8 @@ def _uuid7(timestamp_ms: int, tail: str) -> str:
     """The canonical text of the UUIDv7 of ``timestamp_ms`` and ``tail`` (see
     :func:`_uuid7_tail`), formatted directly: what ``str(uuid.UUID(int=...))`` gives,
     without building the object (a run's hand-off)."""
-    h = f"{timestamp_ms & 0xFFFFFFFFFFFF:012x}"
-    return f"{h[:8]}-{h[8:]}-{tail}"
+    h = hex(timestamp_ms & 0xFFFFFFFFFFFF | 1 << 48)  # "0x1" and 12 digits (no format spec)
+    return f"{h[3:11]}-{h[11:]}-{tail}"
 
 
 def _uuid7_tail(node: int) -> str:
