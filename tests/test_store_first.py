@@ -7,6 +7,7 @@ import concurrent.futures
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -648,6 +649,64 @@ class TestRefused:
         assert "HTTP 400" in done.stderr
         assert [e.event_type for e in kept(home) if e.delivered is None] == ["START", "COMPLETE"]
 
+
+class TestLockedOutboxAnd503:
+    def test_a_locked_outbox_and_a_503_do_not_make_the_sender_send_in_a_loop(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Atlan answers 503 (Retry-After: 1) while another process holds the outbox, and the
+        job goes on making a background run every 20 ms: the sender waits out each pause
+        instead of sending again as each run hands over, and every event is in the outbox
+        once it is free. (The storm of 3ad34ef, a sender cutting its pause short each time it
+        looked at its queue, is not reproduced by this setup: this pins the outcome only.)"""
+        loopback_tenant.script.extend([503] * 10_000)
+        loopback_tenant.retry_after = "1"
+        home = tmp_path / "storm"
+        home.mkdir()
+        Outbox(home / "outbox.db").close()
+        holder = sqlite3.connect(home / "outbox.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        go_on = tmp_path / "go-on"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            running = pool.submit(
+                python,
+                STORM,
+                home,
+                ATLAN_BASE_URL=loopback_tenant.base_url,
+                ATLAN_API_KEY=KEY,
+                ATLAN_EXT_COURIER="off",
+                GO_ON=str(go_on),
+            )
+            try:
+                assert eventually(lambda: len(loopback_tenant.received) > 0)
+                first = len(loopback_tenant.received)
+                time.sleep(3)
+                sent = len(loopback_tenant.received) - first
+            finally:
+                holder.execute("ROLLBACK")  # freed before the process exits: it stores then
+                holder.close()
+                go_on.touch()
+            done = running.result()
+        assert done.returncode == 0, done.stderr
+        runs = int(done.stdout.split()[-1])
+        # 3 s under Retry-After: 1 is a few tries (each a batch of what waits), not dozens.
+        assert sent <= 6, (sent, runs, done.stderr)
+        assert arrived(loopback_tenant) == []
+        assert Outbox(home / "outbox.db").counts() == (2 * runs, 0), done.stderr
+
+
+STORM = """
+import os, time
+import pyatlan.client.atlan  # imported before the runs begin
+from atlan_ext import Job, lineage_run
+runs = 0
+while not os.path.exists(os.environ["GO_ON"]):  # until the test saw enough
+    with lineage_run(Job("ol-spark", "storm"), background=True):
+        pass
+    runs += 1
+    time.sleep(0.02)
+print(runs, flush=True)
+"""
 
 BACKLOG = """
 from atlan_ext import Job, lineage_run
