@@ -128,8 +128,8 @@ def facets_text(run_facets: Dict[str, Any]) -> str:
 
 #: The last second :func:`now_text` wrote, and its date and time of day (one tuple, replaced
 #: whole: a reader on another thread sees an old pair or the new one, never half of each).
-_SECOND: List[Tuple[Optional[int], str]] = [(None, "")]  # the last second, as text
-_DAY: List[Tuple[Optional[int], str]] = [(None, "")]  # the last day, as text
+_SECOND: List[Tuple[Optional[int], str]] = [(None, "")]
+_DAY: List[Tuple[Optional[int], str]] = [(None, "")]  # the last day and its date, alike
 
 
 def now_text() -> str:
