@@ -37,7 +37,7 @@ def _c_getsignal() -> Callable[[int], Any]:
         return signal.getsignal
 
 
-_handler = _c_getsignal()
+_getsignal = _c_getsignal()
 
 
 def watch(run: Any) -> None:
@@ -50,7 +50,7 @@ def watch(run: Any) -> None:
     try:
         # Asked every time, never remembered: a library may have set the default action
         # back meanwhile (asyncio's remove_signal_handler does, under nbclient or papermill).
-        if _handler(signal.SIGTERM) == signal.SIG_DFL:
+        if _getsignal(signal.SIGTERM) == signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):  # no signals here (an embedded interpreter)
         return
@@ -69,7 +69,7 @@ def unwatch(run: Any) -> None:
     if threading.get_ident() != STATE.main or holding():
         return
     try:
-        if _handler(signal.SIGTERM) is _on_sigterm:
+        if _getsignal(signal.SIGTERM) is _on_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except (ValueError, OSError):
         return

@@ -471,11 +471,19 @@ class TestParents:
 
 
 SCRIPT = """
-import signal, sys, time
+import asyncio, signal, sys, time
 from atlan_ext import Job, lineage_run
 if sys.argv[1] == "own-handler":
     signal.signal(signal.SIGTERM, lambda n, f: sys.exit(0))
 with lineage_run(Job("ol-demo", "script"), client="local"):
+    if sys.argv[1] == "reset-by-asyncio":  # as nbclient does around a notebook it runs
+        loop = asyncio.new_event_loop()
+        loop.add_signal_handler(signal.SIGTERM, lambda: None)
+        loop.remove_signal_handler(signal.SIGTERM)  # SIGTERM's default action again
+        loop.close()
+        with lineage_run(Job("ol-demo", "inner"), client="local"):
+            print("ready", flush=True)
+            time.sleep(60)
     print("ready", flush=True)
     time.sleep(60)
 """
@@ -619,10 +627,25 @@ class TestSigterm:
             assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
-    def test_taken_over_again_after_a_library_resets_it(self) -> None:
-        """A library that sets SIGTERM back to its default action while our handler is in
-        place (asyncio's ``remove_signal_handler`` does, e.g. under nbclient or papermill):
-        the next run takes SIGTERM over again, and SIGTERM again ends the open runs."""
+    def test_taken_over_again_after_a_library_resets_it(self, tmp_path: Path) -> None:
+        """A library sets SIGTERM back to its default action while a run is open (asyncio's
+        ``remove_signal_handler`` does, e.g. under nbclient or papermill): the next run
+        takes SIGTERM over again, and SIGTERM then ends both open runs with ABORT."""
+        assert self.run_and_terminate(tmp_path, "reset-by-asyncio") == -signal.SIGTERM
+        events = [e.event for e in stored(tmp_path)]
+        assert sorted((e["job"]["name"], e["eventType"]) for e in events) == [
+            ("inner", "ABORT"),
+            ("inner", "START"),
+            ("script", "ABORT"),
+            ("script", "START"),
+        ]
+        assert {message(e) for e in events if e["eventType"] == "ABORT"} == {
+            "killed by SIGTERM (15)"
+        }
+
+    def test_given_back_after_a_library_reset_it(self) -> None:
+        """The same in one process: inside the inner run SIGTERM is not the default, and once
+        both runs end it is the default again."""
         with capture_lineage():
             with lineage_run(JOB):
                 loop = asyncio.new_event_loop()
