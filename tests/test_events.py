@@ -6,6 +6,7 @@ import ast
 import json
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -280,8 +281,6 @@ class TestEvent:
         """The default eventTime and a new run id (its text, and its time bits), at a given
         instant (padding, midnight, a leap day, before 1970), one microsecond later (the
         next day, for the last microsecond of one) and a day later."""
-        import time
-
         if when.year < 1970 and sys.platform == "win32":
             pytest.skip("time.gmtime takes no time before 1970 on Windows")
         for step in (timedelta(0), timedelta(microseconds=1), timedelta(days=1)):

@@ -661,7 +661,7 @@ class TestLockedOutboxAnd503:
         looked at its queue, is not reproduced by this setup: this pins the outcome only.)"""
         loopback_tenant.script.extend([503] * 10_000)
         loopback_tenant.retry_after = "1"
-        home = tmp_path / "storm"
+        home = tmp_path / "locked"
         home.mkdir()
         Outbox(home / "outbox.db").close()
         holder = sqlite3.connect(home / "outbox.db", isolation_level=None)
@@ -670,7 +670,7 @@ class TestLockedOutboxAnd503:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             running = pool.submit(
                 python,
-                STORM,
+                RUNS_UNTIL_TOLD,
                 home,
                 ATLAN_BASE_URL=loopback_tenant.base_url,
                 ATLAN_API_KEY=KEY,
@@ -699,13 +699,13 @@ class TestLockedOutboxAnd503:
             outbox.close()
 
 
-STORM = """
+RUNS_UNTIL_TOLD = """
 import os, time
 import pyatlan.client.atlan  # imported before the runs begin
 from atlan_ext import Job, lineage_run
 runs = 0
 while not os.path.exists(os.environ["GO_ON"]):  # until the test saw enough
-    with lineage_run(Job("ol-spark", "storm"), background=True):
+    with lineage_run(Job("ol-spark", "locked"), background=True):
         pass
     runs += 1
     time.sleep(0.02)
