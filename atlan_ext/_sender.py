@@ -293,15 +293,17 @@ class Sender(Owed):
         # Those others are stored as delivered when the sender has a moment
         # (:data:`_SAVE_AFTER` without work, or a read of the outbox): no next event waits,
         # not even for a store under way (only the stored ones need the store lock).
-        stored = ids_of(sendable)
-        if stored:
-            with self.store_lock, contextlib.suppress(OutboxError):  # at worst, sent again
-                self.outbox.mark_delivered(stored)
         with self.lock:  # sent and waiting to be stored at once, as settle and spill see it
             for item in sendable:
                 item.sent = True
+            # Each one stored (marked here) or not (stored by save, which marks one a settle
+            # stores meanwhile): a settle may store an event until it is marked sent.
+            stored = ids_of(sendable)
             self.unsaved.extend(item for item in sendable if item.event_id is None)
             full = len(self.unsaved) >= _SAVE_BATCH
+        if stored:
+            with self.store_lock, contextlib.suppress(OutboxError):  # at worst, sent again
+                self.outbox.mark_delivered(stored)
         journaled(self.outbox, sendable)
         for item in sendable:  # the job goes on now
             item.answer()

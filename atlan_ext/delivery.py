@@ -232,6 +232,12 @@ class Delivery:
         outbox does not take it, spilled at exit)."""
         if STATE.captures and captured(item.event):
             return
+        if self.client is not None:
+            # The run's START, still in the sender's hands or queue, is stored first (leased
+            # to it): no courier on this outbox, in any process, sends the ABORT before it.
+            with STATE.lock:
+                sender = sender_for(self.client, self.connector, self.outbox)
+            sender.settle()
         store(self.outbox, self.connector, [item], claim=False, wait=self.timeout)
         if self.client is not None:
             with STATE.lock:

@@ -176,6 +176,7 @@ class Tenant(ThreadingHTTPServer):
         self.received: List[Tuple[str, Dict[str, str], Any, int]] = []
         self.script: List[int] = []
         self.delay = 0.0
+        self.holds: List[threading.Event] = []  # a POST each, in order: it waits until set
         self.retry_after: Optional[str] = None  # sent with every answer that is not a 2xx
         self.arriving = 0  # POSTs begun (answered or not): a test can wait for one in flight
 
@@ -190,6 +191,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         self.server.arriving += 1
+        if self.server.holds:
+            self.server.holds.pop(0).wait(120)
         if self.server.delay:
             time.sleep(self.server.delay)
         status = self.server.script.pop(0) if self.server.script else 202

@@ -40,9 +40,10 @@ from atlan_ext import (
 from atlan_ext.courier import drain
 from atlan_ext.delivery import flush
 from atlan_ext.events import build_event
+from atlan_ext.exceptions import TenantSettingsError
 from atlan_ext.outbox import Outbox
 from atlan_ext.send import Tenant as AtlanTenant
-from atlan_ext.testing import MockAtlan, assert_paired
+from atlan_ext.testing import MockAtlan, assert_paired, fast_retry
 
 JOB = Job("ol-spark", "fault_job")
 KEY = "sk-fault-test-0123456789abcdef"
@@ -438,6 +439,57 @@ class TestNothingLost:
         pending = [e.event for e in Outbox(tmp_path / "outbox.db").events(pending_only=True)]
         assert [e["eventType"] for e in pending] == ["START", "ABORT"]
         assert_paired(pending)
+
+    def test_a_strict_runs_abort_waits_behind_its_start_for_every_courier(
+        self, loopback_tenant: Tenant
+    ) -> None:
+        """strict=True, and Atlan holds the START past the job's wait: the job gives up on
+        it while the delivery thread still has it in hand. The run's ABORT is stored behind
+        that START, so a replay in another process (as ``atlan-lineage replay`` or another
+        process's courier) does not send the ABORT first; this process sends both, START
+        first, once Atlan answers."""
+        outbox = Path(os.environ["ATLAN_EXT_HOME"]) / "outbox.db"
+        replaying = subprocess.Popen(  # pyatlan imported first (3-30 s), then told to go
+            [sys.executable, "-c", textwrap.dedent(f"""
+                import sys
+                from atlan_ext.outbox import Outbox
+                from atlan_ext.replay import replay
+                from atlan_ext.testing import fast_retry
+                from pyatlan.client.atlan import AtlanClient
+                client = AtlanClient(
+                    base_url={loopback_tenant.base_url!r}, api_key="k", retry=fast_retry()
+                )
+                print("ready", flush=True)
+                sys.stdin.readline()
+                print(replay(client, Outbox({str(outbox)!r}), time_limit=1).delivered)
+            """)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert replaying.stdout is not None
+        assert replaying.stdout.readline().strip() == "ready"
+        from pyatlan.client.atlan import AtlanClient
+
+        client = AtlanClient(base_url=loopback_tenant.base_url, api_key="k", retry=fast_retry())
+        answer = threading.Event()
+        loopback_tenant.holds = [answer]  # the START waits for the test
+        loopback_tenant.script = [503]
+        loopback_tenant.retry_after = "1"
+        try:
+            with (
+                pytest.raises(LineageDeliveryError),
+                lineage_run(JOB, client=client, strict=True, delivery_timeout=0.5),
+            ):
+                pass
+            assert loopback_tenant.arriving == 1  # the START, in the delivery thread's hands
+            out, _ = replaying.communicate("go\n", timeout=120)
+            assert out.strip() == "0"  # the ABORT waits behind the START
+        finally:
+            answer.set()
+            if replaying.poll() is None:
+                replaying.kill()
+        assert flush(120)
+        sent = [(body["eventType"], status) for _, _, body, status in loopback_tenant.received]
+        assert sent == [("START", 503), ("START", 202), ("ABORT", 202)]
 
     def test_a_journal_an_earlier_release_left_is_taken_in(self, tmp_path: Path) -> None:
         """Journal records written before the checksum became Adler-32 (kind 0 in the
