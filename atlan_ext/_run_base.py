@@ -57,6 +57,9 @@ class RunBase:
     #: Whether SIGTERM ends it with ABORT: a sync run's ``end`` can be called from the
     #: handler; an async run's cannot.
     ends_on_signal = False
+    #: True while one of its events is being made and handed over (a sync run's): SHIELD
+    #: holds a SIGTERM off the main thread's, and the handler waits a moment for another's.
+    making = False
 
     def __init__(self, plan: Plan, run_id: str, parent: Optional[Parent], resumed: bool) -> None:
         self.job = plan.job

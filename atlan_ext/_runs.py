@@ -54,17 +54,21 @@ class Run(RunBase):
         try:
             with SHIELD:
                 previous = self._lifecycle
-                item = make(*args)
-                if item is None:
-                    return False
-                made = True
+                self.making = True  # on another thread, SIGTERM's handler waits for it
                 try:
-                    handed = self._delivery.hand_over(
-                        item, self._check(item) if self._checked else None
-                    )
-                except InvalidTransitionError:
-                    self._refused(previous)
-                    raise
+                    item = make(*args)
+                    if item is None:
+                        return False
+                    made = True
+                    try:
+                        handed = self._delivery.hand_over(
+                            item, self._check(item) if self._checked else None
+                        )
+                    except InvalidTransitionError:
+                        self._refused(previous)
+                        raise
+                finally:
+                    self.making = False
             if handed is not None:
                 self._delivery.finish(handed)
         except InvalidTransitionError:

@@ -15,7 +15,8 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, List
 
 from atlan_ext._state import STATE, defer_signal
 from atlan_ext.delivery import holding, shutdown, stop_sending
@@ -75,6 +76,19 @@ def unwatch(run: Any) -> None:
         return
 
 
+def _let_hand_overs_finish(runs: List[Any]) -> None:
+    """Another thread may be between making an event of its run and handing it over (SHIELD
+    holds the handler off only the main thread's): a bounded moment for it to finish, so
+    that the event is among what is left to the courier. Before the handler ends any run
+    itself (its own ``end`` calls would mark them making)."""
+    deadline = time.monotonic() + _HAND_OVER_WAIT
+    while any(run.making for run in runs) and time.monotonic() < deadline:
+        time.sleep(0.001)  # the other thread runs meanwhile
+
+
+_HAND_OVER_WAIT = 2.0  # seconds; a hand-over never waits for Atlan, only for the outbox
+
+
 def _on_sigterm(number: int, frame: Any) -> None:
     """End every open run that ends on a signal with ABORT, keep what is unsent, then die of
     SIGTERM as the process would have (status 143, or -15 to its parent). Landing inside a
@@ -89,6 +103,7 @@ def _on_sigterm(number: int, frame: Any) -> None:
     # so far (a send this signal interrupted included), and the courier that takes over at
     # exit sends them all in the order they were made.
     stop_sending()
+    _let_hand_overs_finish(runs)
     for run in runs:
         if run.ends_on_signal and run.state is not None:  # no START made: nothing to end
             try:
