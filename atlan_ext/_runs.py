@@ -16,7 +16,12 @@ from atlan_ext._run_plan import Plan, make_plan
 from atlan_ext._state import SHIELD
 from atlan_ext._store import Item
 from atlan_ext.events import DatasetLike, RunId
-from atlan_ext.exceptions import InvalidClientError, InvalidTransitionError, LineageDeliveryError
+from atlan_ext.exceptions import (
+    InvalidClientError,
+    InvalidTransitionError,
+    LineageDeliveryError,
+    TenantSettingsError,
+)
 from atlan_ext.parent import Parent
 from atlan_ext.send import Tenant
 from atlan_ext.states import Outcome, RunState
@@ -229,10 +234,17 @@ def _make(cls: Any, plan: Plan, resumed: bool) -> Any:
         parent = enclosing.as_parent() if enclosing is not None else Parent.from_env()
     run_id = plan.run_id if plan.run_id is not None else RunId.new()
     run = cls(plan, run_id, parent, resumed)
-    if cls is Run and run._delivery.is_async:  # made, nothing sent
+    delivery = run._delivery
+    if cls is Run and delivery.is_async:  # made, nothing sent
         raise InvalidClientError(
             "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
             "`async with` (or an async function) for an AsyncAtlanClient"
+        )
+    if delivery.strict and delivery.unconfigured:  # nothing could be delivered: none made
+        raise TenantSettingsError(
+            f"{delivery.unconfigured}; strict=True needs a tenant (client='local' keeps "
+            "lineage in the local outbox instead)",
+            retryable=False,
         )
     return run
 

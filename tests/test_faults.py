@@ -164,6 +164,37 @@ class TestMisconfigured:
         assert f"{missing} is not" in said
         assert f"set {missing}" in said
 
+    @pytest.mark.parametrize(
+        ("settings", "named"),
+        [
+            ({"ATLAN_BASE_URL": "https://tenant.atlan.test"}, "ATLAN_API_KEY is not"),
+            ({"ATLAN_BASE_URL": "htp:/x", "ATLAN_API_KEY": KEY}, "ATLAN_BASE_URL"),
+            ({}, "no Atlan tenant configured"),
+        ],
+    )
+    def test_strict_raises_for_a_tenant_setting_and_makes_nothing(
+        self, settings: Dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """strict=True asks for delivery: with the tenant's settings wrong or missing, the
+        block does not run, TenantSettingsError names the setting and the way to keep lineage
+        locally instead, and no event is made (nothing to pair); client="local" runs."""
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        ran = False
+        with pytest.raises(TenantSettingsError) as caught, lineage_run(JOB, strict=True):
+            ran = True
+        assert not ran
+        assert named in str(caught.value)
+        assert "client='local'" in str(caught.value)
+        assert KEY not in str(caught.value)
+        assert not caught.value.retryable
+        with lineage_run(JOB, strict=True, client="local") as run:
+            pass
+        assert [e.event_type for e in Outbox(run._delivery.outbox.path).events()] == [
+            "START",
+            "COMPLETE",
+        ]
+
     @pytest.mark.parametrize("damage", ["garbage", "folder", "symlink-to-text", "home-is-a-file"])
     def test_broken_outbox_still_sends_and_is_never_overwritten(
         self,
