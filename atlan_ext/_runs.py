@@ -18,6 +18,8 @@ from atlan_ext._store import Item
 from atlan_ext.events import DatasetLike, RunId
 from atlan_ext.exceptions import (
     InvalidClientError,
+    InvalidFacetError,
+    InvalidOutcomeError,
     InvalidTransitionError,
     LineageDeliveryError,
     TenantSettingsError,
@@ -51,10 +53,10 @@ class Run(RunBase):
     def _send(self, make: Callable[..., Optional[Item]], *args: Any) -> bool:
         """Make an event (``make(*args)``: a ``_prepare`` that checks the transition and
         moves the state) and deliver it; False when none was made (the run had ended, or
-        making it failed and was logged). Making it and handing it over are one shielded
-        section: a SIGTERM landing between them is handled once the event is handed over, so
-        the ABORT it sends always comes after this event, never before it (the wait for Atlan
-        is outside the section)."""
+        making it failed and was logged; a bad outcome, facet or transition is raised).
+        Making it and handing it over are one shielded section: a SIGTERM landing between
+        them is handled once the event is handed over, so the ABORT it sends always comes
+        after this event, never before it (the wait for Atlan is outside the section)."""
         made = False
         try:
             with SHIELD:
@@ -76,8 +78,8 @@ class Run(RunBase):
                     self.making = False
             if handed is not None:
                 self._delivery.finish(handed)
-        except InvalidTransitionError:
-            raise
+        except (InvalidTransitionError, InvalidOutcomeError, InvalidFacetError):
+            raise  # the caller's mistake (as from an async run): nothing was made or sent
         except Exception as error:
             self._trouble(error, None)
         finally:

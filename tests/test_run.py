@@ -11,13 +11,17 @@ import pytest
 
 from atlan_ext import (
     InvalidDatasetError,
+    InvalidFacetError,
     InvalidJobError,
+    InvalidOutcomeError,
     InvalidTransitionError,
     Job,
     RunId,
     RunState,
     UnsupportedConnectorError,
     lineage_run,
+    start_run,
+    start_run_async,
 )
 from atlan_ext.run import current_run
 from atlan_ext.testing import assert_paired, capture_lineage, datasets_of, runs_of
@@ -175,6 +179,30 @@ class TestContextManager:
         with capture_lineage() as events, pytest.raises(error):
             lineage_run(JOB, **kwargs)
         assert events == []
+
+    @pytest.mark.parametrize("outcome", ["weird", 3.5, True, object()])
+    def test_a_bad_outcome_is_raised_and_the_run_goes_on(self, outcome: Any) -> None:
+        """``run.end(...)`` with what is not an outcome raises InvalidOutcomeError naming it
+        (sync as async), makes no event, and the run can still end properly."""
+        with capture_lineage() as events:
+            run = start_run(JOB)
+            with pytest.raises(InvalidOutcomeError, match="is not an outcome"):
+                run.end(outcome)
+            assert run.state is RunState.START
+            with pytest.raises(InvalidFacetError, match="'x'"):
+                run.running(facets={"x": 3})
+            assert run.end() is RunState.COMPLETE
+        assert states(events) == ["START", "COMPLETE"]
+
+        async def in_async_code() -> None:
+            arun = await start_run_async(JOB)
+            with pytest.raises(InvalidOutcomeError, match="is not an outcome"):
+                await arun.end(outcome)
+            await arun.end()
+
+        with capture_lineage() as events:
+            asyncio.run(in_async_code())
+        assert states(events) == ["START", "COMPLETE"]
 
     def test_job_must_be_a_job(self) -> None:
         """A job that is not a Job is refused with the way to make one."""

@@ -24,6 +24,7 @@ from atlan_ext import (
     Dataset,
     InvalidClientError,
     InvalidDatasetError,
+    InvalidFacetError,
     InvalidOptionError,
     InvalidTransitionError,
     Job,
@@ -70,12 +71,13 @@ class TestStartAndEnd:
             assert run.end(ValueError("later")) is None
         assert types(events) == ["START", "COMPLETE"]
 
-    def test_end_returns_none_when_no_event_was_made(self) -> None:
-        """end() with facets that are not JSON logs the error, sends nothing and returns
-        None (the run has not ended); a later end() still ends it."""
+    def test_end_with_facets_that_are_not_json_raises_and_sends_nothing(self) -> None:
+        """end() with facets that are not JSON raises InvalidFacetError naming the facet (as
+        an async run's does), sends nothing and leaves the run open; a later end() ends it."""
         with capture_lineage() as events:
             run = start_run(JOB)
-            assert run.end(facets={"x": object()}) is None
+            with pytest.raises(InvalidFacetError, match="'x'"):
+                run.end(facets={"x": object()})
             assert not run.ended
             assert run.end() is RunState.COMPLETE
         assert types(events) == ["START", "COMPLETE"]
