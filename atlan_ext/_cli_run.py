@@ -45,6 +45,16 @@ def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[
     from atlan_ext.send import Tenant
 
     client = lineage_tenant(args)
+    if not isinstance(client, Tenant) and args.command != "wrap":
+        if outbox.path == ":memory:":  # before anything is made: no run id printed
+            raise Failure(
+                f"no outbox works here (see the warning above) and no Atlan tenant is "
+                f"configured, so the {args.command.upper()} event could be neither kept nor "
+                "sent: fix the outbox's folder (ATLAN_EXT_HOME), or set ATLAN_BASE_URL and "
+                "ATLAN_API_KEY",
+                1,
+            )
+        args.kept_only = True  # nothing delivers it: a --wait cannot be satisfied
     if isinstance(client, Tenant) and args.command != "wrap":
         if outbox.path != ":memory:":
             # A step command stores its event and returns; a courier process delivers it.
@@ -280,6 +290,14 @@ def hand_over(args: argparse.Namespace) -> None:
     could not deliver is said (once, here, where the user looks)."""
     courier: Optional[Tuple[Any, Any]] = getattr(args, "courier", None)
     if courier is None:
+        if getattr(args, "wait", False) and getattr(args, "kept_only", False):
+            raise Failure(
+                f"run {args.run_id_done}: --wait, but no Atlan tenant is configured (see the "
+                "warning above): its events are kept in the outbox, not delivered, so the "
+                "run's next step must not start yet. Set ATLAN_BASE_URL and ATLAN_API_KEY, "
+                f"then send them with `{PROG} replay`",
+                1,
+            )
         return
     tenant, outbox = courier
     from atlan_ext._spawn import spawn

@@ -324,13 +324,21 @@ class Delivery:
         outbox, client = self.outbox, self.client
         crowded = False
         if client is None and self.unconfigured:
-            say_once(
-                f"no-tenant:{self.unconfigured}",
-                "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
-                "atlan-lineage replay",
-                self.unconfigured,
-                outbox.path,
-            )
+            if outbox.path == ":memory:":  # no outbox works (said already): nothing keeps it
+                say_once(
+                    f"no-tenant:{self.unconfigured}",
+                    "atlan_ext: %s, and no outbox works here: lineage is neither sent nor "
+                    "kept, and is lost when this process exits",
+                    self.unconfigured,
+                )
+            else:
+                say_once(
+                    f"no-tenant:{self.unconfigured}",
+                    "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
+                    "atlan-lineage replay",
+                    self.unconfigured,
+                    outbox.path,
+                )
         if client is not None or check is None:
             # One hold of the lock for the usual case: the event is journaled (kept through a
             # kill; its sender stores it in the outbox, one commit a batch) and given to its

@@ -19,6 +19,7 @@ from conftest import Tenant
 from test_courier import wait_until
 from test_faults import KEY, child_env, free_port, hanging_tenant, lineage_cli, python
 
+from atlan_ext import RunId
 from atlan_ext.outbox import Outbox
 
 
@@ -253,6 +254,55 @@ class TestStepsWithoutAnOutbox:
         assert started.returncode == 1
         assert started.stdout.strip() == ""
         assert "Traceback" not in started.stderr
+
+    @pytest.mark.parametrize("command", ["start", "complete"])
+    def test_neither_an_outbox_nor_a_tenant_fails_before_anything_is_made(
+        self, command: str, tmp_path: Path
+    ) -> None:
+        """No usable outbox and no tenant: the event could be neither kept nor sent. The
+        command says so and exits 1, printing no run id (it printed one, and the event was
+        gone with the process)."""
+        home = tmp_path / "steps"
+        home.mkdir()
+        (home / "outbox.db").mkdir()
+        given = ["--run-id", RunId.new()] if command == "complete" else []
+        done = lineage_cli(command, "--connection", "ol-spark", "--job", "steps", *given, home=home)
+        assert done.returncode == 1, done.stderr
+        assert done.stdout.strip() == ""
+        assert "could be neither kept nor sent" in done.stderr
+        assert "replay" not in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_wrap_with_neither_says_the_lineage_is_lost(self, tmp_path: Path) -> None:
+        """wrap still runs its command and exits with its status, and says truthfully that
+        its lineage is neither sent nor kept (it said "kept locally in :memory:", and to
+        replay it)."""
+        home = tmp_path / "wrap"
+        home.mkdir()
+        (home / "outbox.db").mkdir()
+        done = lineage_cli(
+            "wrap", "--connection", "ol-spark", "--job", "w", "--", sys.executable, "-c",
+            "raise SystemExit(3)", home=home,
+        )  # fmt: skip
+        assert done.returncode == 3, done.stderr
+        assert "is lost when this process exits" in done.stderr
+        assert ":memory:" not in done.stderr
+        assert "replay" not in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_wait_without_a_tenant_exits_1(self, tmp_path: Path) -> None:
+        """`start --wait` exists to order steps across hosts: with no tenant nothing
+        delivers the START, so it exits 1 (it exited 0); the run id is printed and the
+        event kept, for a replay once the tenant is set."""
+        home = tmp_path / "steps"
+        started = lineage_cli(
+            "start", "--connection", "ol-spark", "--job", "w", "--wait", home=home
+        )
+        assert started.returncode == 1, started.stderr
+        assert "no Atlan tenant is configured" in started.stderr
+        assert "Traceback" not in started.stderr
+        run_id = started.stdout.strip()
+        assert [e.event_type for e in Outbox(home / "outbox.db").events(run_id)] == ["START"]
 
 
 LEFTOVERS = """
