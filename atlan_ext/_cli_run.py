@@ -96,7 +96,7 @@ def wrap(args: argparse.Namespace) -> int:
         child = subprocess.Popen(command, env=child_env)  # noqa: S603 - the user's command
     except OSError as error:
         run.end(127)
-        flush(args.timeout)
+        flush(args.timeout, retries=False)
         raise Failure(f"cannot run {command[0]!r}: {error.strerror}", 127) from None
 
     def forward(number: int, frame: Any) -> None:
@@ -116,7 +116,7 @@ def wrap(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     try:
         run.end(code)  # the one way every run ends
-        flush(args.timeout)
+        flush(args.timeout, retries=False)
     except Exception as error:  # lineage never changes the command's status
         log.warning("atlan_ext: terminal event not recorded: %s", error)
     return 128 - code if code < 0 else code

@@ -434,6 +434,24 @@ class TestNotConfigured:
         assert [e.event_type for e in kept(tmp_path)] == ["START", "COMPLETE"]
 
 
+    def test_wrap_does_not_wait_out_its_timeout_for_a_tenant_that_is_down(
+        self, tmp_path: Path
+    ) -> None:
+        """A tenant that refuses connections is down after the first try: wrap --timeout
+        600 does not wait for it to come back (it did, the whole 600 s, as a Python run
+        does not); what is left goes to a courier, the events kept."""
+        started = time.monotonic()
+        done = lineage_cli(
+            "wrap", "--connection", "ol-spark", "--job", "refused", "--timeout", "600", "--",
+            "true", home=tmp_path, timeout=400, ATLAN_EXT_COURIER="off",
+            ATLAN_BASE_URL=f"http://127.0.0.1:{free_port()}", ATLAN_API_KEY=KEY,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert time.monotonic() - started < 300  # pyatlan's import (up to a minute) first
+        assert "could not connect" in done.stderr
+        assert [e.event_type for e in kept(tmp_path)] == ["START", "COMPLETE"]
+
+
 class TestCourierStopsAtOnce:
     def test_not_configured_stops_the_courier_with_one_line(
         self, tmp_path: Path, loopback_tenant: Tenant
