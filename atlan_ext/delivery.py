@@ -272,6 +272,7 @@ class Delivery:
         if handed is None:
             return
         sender, item, here = handed
+        asked = time.monotonic()
         if here:
             first = sender
             if not sender.send_here(item, len(item.text or ""), self.timeout):
@@ -280,9 +281,18 @@ class Delivery:
                     sender.submit(item)
             first.drop_mine(item)
         if not cast(threading.Event, item.done).wait(self.timeout):
+            if item.sent:  # Atlan took it; only its record waits (another outbox writer)
+                return
             sender.slow.add(item.run_id)
             loading = sender.loading_since
-            if loading is not None:
+            if sender.answered_at > asked:
+                # Atlan answered meanwhile, other events first: this one waits its turn.
+                reason = (
+                    f"not sent within {self.timeout:g} s: events handed over earlier were "
+                    f"sent first ({sender.label} answers); it is sent in the background"
+                )
+                say_once(f"queued:{sender.label}", "atlan_ext: lineage %s", reason)
+            elif loading is not None:
                 # The time went on pyatlan's import, not on Atlan: no breaker is tripped.
                 sender.cold = True
                 reason = (

@@ -38,7 +38,7 @@ from atlan_ext import (
     lineage_run,
 )
 from atlan_ext.courier import drain
-from atlan_ext.delivery import flush
+from atlan_ext.delivery import Delivery, flush
 from atlan_ext.events import build_event
 from atlan_ext.exceptions import TenantSettingsError
 from atlan_ext.outbox import Outbox
@@ -452,6 +452,47 @@ class TestWhichFailure:
 
 
 # -- nothing lost, nothing half sent -----------------------------------------------------------
+
+
+class TestAtlanIsNotBlamed:
+    def test_a_slow_outbox_record_after_a_202_is_not_the_tenants_fault(
+        self, tmp_path: Path, loopback_tenant: Tenant, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Atlan answers 202 at once, but another connection holds the outbox for 3 s while
+        the delivery is recorded: a strict send that waits 1 s neither raises nor says Atlan
+        did not answer, and jobs go on waiting for Atlan (it said "no answer", tripped the
+        breaker and strict raised)."""
+        from pyatlan.client.atlan import AtlanClient
+
+        path = tmp_path / "outbox.db"
+        outbox = Outbox(path)
+        answer = threading.Event()
+        loopback_tenant.holds = [answer]
+
+        def hold_the_outbox() -> None:
+            wait_until(lambda: loopback_tenant.arriving == 1, 120)
+            other = sqlite3.connect(path, isolation_level=None, timeout=30)
+            other.execute("BEGIN IMMEDIATE")
+            answer.set()  # Atlan answers while the outbox is held
+            time.sleep(3)
+            other.execute("COMMIT")
+            other.close()
+
+        holder = threading.Thread(target=hold_the_outbox)
+        holder.start()
+        client = AtlanClient(base_url=loopback_tenant.base_url, api_key="k", retry=fast_retry())
+        delivery = Delivery(client, "spark", outbox=outbox, timeout=1, durable=True, strict=True)
+        try:
+            delivery.send(build_event("START", JOB, RunId.new()), "START")
+        finally:
+            answer.set()
+            holder.join()
+        said = " ".join(warnings_of(caplog))
+        assert "timed out" not in said
+        assert "no longer wait" not in said
+        assert flush(60)
+        assert [e.status for e in outbox.events()] == ["delivered"]
+        assert [status for *_, status in loopback_tenant.received] == [202]
 
 
 class TestNothingLost:
