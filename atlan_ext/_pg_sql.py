@@ -14,7 +14,7 @@ import zlib
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from atlan_ext._processes import HOST
-from atlan_ext._records import EVENT_COLUMNS, run_row
+from atlan_ext._records import EVENT_COLUMNS, RUN_UPSERT, run_row
 from atlan_ext._schema import SCHEMA_ID, SCHEMA_VERSION, statements
 from atlan_ext._state import start_thread
 from atlan_ext._values import run_key
@@ -62,13 +62,8 @@ _OPENED = f"""SELECT current_setting('search_path'), pg_advisory_lock_shared(?, 
 EVENT_INSERT = """INSERT INTO events (run_id, event_type, event_time, connector, event,
     created, claimed_by, claimed_until, delivered, attempts)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
-RUN_AND_EVENT_INSERT = f"""WITH run AS (
-    INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job, inputs,
-        outputs, created, updated, pid, host)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (run_id) DO UPDATE SET state=excluded.state, inputs=excluded.inputs,
-        outputs=excluded.outputs, updated=excluded.updated)
-{EVENT_INSERT}"""  # noqa: S608 - constant text only
+RUN_AND_EVENT_INSERT = f"""WITH run AS ({RUN_UPSERT})
+{EVENT_INSERT}"""
 # A batch of events leased, and read back, in one statement (not one UPDATE per event).
 LEASE = f"""UPDATE events SET claimed_by=?, claimed_until=? WHERE id = ANY(?)
     RETURNING {EVENT_COLUMNS}"""  # noqa: S608 - constant columns

@@ -14,6 +14,7 @@ from atlan_ext._values import run_key
 __all__ = [
     "EVENT_COLUMNS",
     "RUN_COLUMNS",
+    "RUN_UPSERT",
     "OutboxEvent",
     "RunRecord",
     "event_from_row",
@@ -124,6 +125,25 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         pid=row[10],
         host=row[11],
     )
+
+
+def _rank(state: str) -> str:
+    return f"(CASE {state} WHEN 'START' THEN 0 WHEN 'RUNNING' THEN 1 ELSE 2 END)"
+
+
+_MOVES_ON = f"{_rank('excluded.state')} >= {_rank('runs.state')} AND {_rank('runs.state')} < 2"
+
+#: A run's record from one of its lifecycle events (the values of :func:`run_row`). It never
+#: moves back: an earlier event stored late (a START sent before it was stored, saved after
+#: the run's failed COMPLETE was) leaves the later state, and its datasets, as they are.
+RUN_UPSERT = f"""INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
+        inputs, outputs, created, updated, pid, host)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (run_id) DO UPDATE SET
+        state = CASE WHEN {_MOVES_ON} THEN excluded.state ELSE runs.state END,
+        inputs = CASE WHEN {_MOVES_ON} THEN excluded.inputs ELSE runs.inputs END,
+        outputs = CASE WHEN {_MOVES_ON} THEN excluded.outputs ELSE runs.outputs END,
+        updated = excluded.updated"""  # noqa: S608 - constant text only
 
 
 def run_row(event: Dict[str, Any], connector: str, state: str, now: float) -> List[Any]:

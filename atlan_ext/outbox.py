@@ -32,6 +32,7 @@ from atlan_ext._processes import pid_alive as pid_alive  # public: imported from
 from atlan_ext._records import (
     EVENT_COLUMNS,
     RUN_COLUMNS,
+    RUN_UPSERT,
     OutboxEvent,
     RunRecord,
     event_from_row,
@@ -338,14 +339,7 @@ class Outbox(Leases, SharedState):
     def _remember(self, event: Dict[str, Any], connector: str, state: str, now: float) -> None:
         """Record the run (its job, datasets and state) from one of its lifecycle events, so
         later steps need only the run id. Inside the caller's transaction."""
-        self._db.execute(
-            """INSERT INTO runs (run_id, job_namespace, job_name, connector, state, job,
-                                 inputs, outputs, created, updated, pid, host)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT(run_id) DO UPDATE SET state=excluded.state,
-                   inputs=excluded.inputs, outputs=excluded.outputs, updated=excluded.updated""",
-            run_row(event, connector, state, now),
-        )
+        self._db.execute(RUN_UPSERT, run_row(event, connector, state, now))
 
     def events(
         self, run_id: Optional[str] = None, *, pending_only: bool = False

@@ -563,6 +563,31 @@ class TestNothingLost:
         sent = [(body["eventType"], status) for _, _, body, status in loopback_tenant.received]
         assert sent == [("START", 503), ("START", 202), ("ABORT", 202)]
 
+    def test_a_run_remembered_never_goes_back_to_an_earlier_state(
+        self, loopback_tenant: Tenant
+    ) -> None:
+        """A run's START is delivered before it is stored; its COMPLETE is refused (400) and
+        stored at once; the START stored after it leaves the run remembered as COMPLETE (it
+        went back to START: close-orphans would then add an ABORT, and a `complete` step
+        would pass its check)."""
+        from pyatlan.client.atlan import AtlanClient
+
+        client = AtlanClient(base_url=loopback_tenant.base_url, api_key="k", retry=fast_retry())
+        loopback_tenant.script = [202, 202, 202, 400]
+        for name in ("first", "second"):  # the first warms the connection: START goes here
+            with lineage_run(Job("ol-spark", name), client=client) as run:
+                pass
+        flush(60)
+        outbox = run._delivery.outbox
+        assert [(e.event_type, e.status) for e in outbox.events(run.run_id)] == [
+            ("START", "delivered"),
+            ("COMPLETE", "pending"),
+        ]
+        record = outbox.run(run.run_id)
+        assert record is not None
+        assert record.state == "COMPLETE"
+        assert run.run_id not in [orphan.run_id for orphan in outbox.orphans(0)]
+
     def test_a_journal_an_earlier_release_left_is_taken_in(self, tmp_path: Path) -> None:
         """Journal records written before the checksum became Adler-32 (kind 0 in the
         header: CRC-32) by a process now gone are still read and stored when the outbox is
