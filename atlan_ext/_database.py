@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type, cast
@@ -132,10 +133,25 @@ class Database:
         self._db = self._connect()
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[None]:
+    def _holding(self, wait: Optional[float]) -> Iterator[None]:
+        """This handle's lock (one thread at a time on its connection), waited for at most
+        ``wait`` seconds (``None``: as long as it takes): another thread of the process may
+        hold it while it waits for another process's transaction."""
+        if not self._lock.acquire(timeout=-1 if wait is None else max(wait, 0.0)):
+            raise OutboxError(
+                f"the outbox was busy for more than {wait:g} s (another thread of this "
+                "process waits for another process that holds it); it is tried again later"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
+    def _read(self, wait: Optional[float] = None) -> Iterator[None]:
         if self._pid != os.getpid():
             self._after_fork()
-        with SHIELD, self._lock:
+        with SHIELD, self._holding(wait):
             try:
                 yield
             except self._ERRORS as error:
@@ -144,8 +160,12 @@ class Database:
     @contextlib.contextmanager
     def _write(self, wait: Optional[float] = None) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction, waiting at most ``wait`` seconds (default:
-        :attr:`wait`) for another process's; committed, or rolled back on any error."""
-        with self._read():
+        :attr:`wait`) in all for this handle and another process's; committed, or rolled
+        back on any error."""
+        deadline = None if wait is None else time.monotonic() + wait
+        with self._read(wait):
+            if deadline is not None:
+                wait = max(deadline - time.monotonic(), 0.001)
             bounded = wait is not None and wait < self.wait
             if bounded:
                 self._db.execute(f"PRAGMA busy_timeout={int(cast(float, wait) * 1000)}")

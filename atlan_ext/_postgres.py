@@ -149,11 +149,11 @@ class PostgresOutbox(Outbox):
         self._db = self._connect()
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[None]:
+    def _read(self, wait: Optional[float] = None) -> Iterator[None]:
         self._refuse_if_closed()  # before a forked child would open a connection of its own
         if self._pid != os.getpid():
             self._after_fork()
-        with SHIELD, self._lock:
+        with SHIELD, self._holding(wait):
             self._refuse_if_closed()  # by another thread meanwhile (the beat's, say)
             if self._db.broken:  # the server restarted, or the network dropped: reconnect
                 self._db = self._connect()
@@ -166,7 +166,10 @@ class PostgresOutbox(Outbox):
     def _write(self, wait: Optional[float] = None) -> Iterator[None]:
         """One transaction, waiting at most ``wait`` seconds (default :attr:`wait`) for locks
         another session holds; committed, or rolled back on any error."""
-        with self._read(), self._db.connection.transaction():
+        deadline = None if wait is None else time.monotonic() + wait
+        with self._read(wait), self._db.connection.transaction():
+            if deadline is not None:
+                wait = max(deadline - time.monotonic(), 0.001)
             if wait is not None and wait < self.wait:  # else the session's (one round trip less)
                 self._db.execute(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
             yield

@@ -495,6 +495,43 @@ class TestAtlanIsNotBlamed:
         assert [status for *_, status in loopback_tenant.received] == [202]
 
 
+    def test_a_hand_off_waits_for_the_outbox_at_most_delivery_timeout(
+        self, tmp_path: Path, loopback_tenant: Tenant
+    ) -> None:
+        """Another process holds the outbox for 8 s while the delivery thread records a
+        delivery (holding this handle meanwhile): a durable hand-off with
+        delivery_timeout=1 waits about 1 s, not until the thread is done (it waited the 8 s),
+        and its event still arrives."""
+        from pyatlan.client.atlan import AtlanClient
+
+        path = tmp_path / "outbox.db"
+        answer = threading.Event()
+        loopback_tenant.holds = [answer]
+        client = AtlanClient(base_url=loopback_tenant.base_url, api_key="k", retry=fast_retry())
+        delivery = Delivery(
+            client, "spark", outbox=Outbox(path), timeout=1, durable=True, background=True
+        )
+        delivery.send(build_event("START", JOB, RunId.new()), "START")
+        assert wait_until(lambda: loopback_tenant.arriving == 1, 120)
+        other = sqlite3.connect(path, isolation_level=None, timeout=30)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            answer.set()  # the thread now records the delivery: it waits for the outbox
+            time.sleep(0.5)
+            started = time.monotonic()
+            delivery.send(build_event("START", JOB, RunId.new()), "START")
+            waited = time.monotonic() - started
+            holding = time.monotonic()
+            time.sleep(max(0.0, 8 - (holding - started)))
+        finally:
+            answer.set()
+            other.execute("COMMIT")
+            other.close()
+        assert waited < 5, waited
+        assert flush(60)
+        assert [status for *_, status in loopback_tenant.received] == [202, 202]
+
+
 class TestNothingLost:
     def test_strict_start_failure_leaves_no_lone_start(self, tmp_path: Path) -> None:
         """strict=True and a START that is not delivered: the error is raised, the body does
