@@ -92,6 +92,12 @@ class Database:
                 for suffix in ("", "-wal", "-shm", "-journal"):
                     guard_file(Path(f"{target}{suffix}"), create=not suffix)
             except OSError as error:
+                folder = next((p for p in target.parents if p.exists()), None)
+                if folder is not None and not folder.is_dir():  # a file where a folder goes
+                    raise OutboxError(
+                        f"cannot create the outbox at {self.path}: {folder} is a file, not a "
+                        "folder; set ATLAN_EXT_HOME to a folder you can write to"
+                    ) from None
                 raise OutboxError(
                     f"cannot create the outbox at {self.path} ({error.strerror}): set "
                     "ATLAN_EXT_HOME to a folder you can write to"

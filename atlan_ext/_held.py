@@ -225,8 +225,10 @@ class Held:
         self.store_delivered(sent)
         journaled(self.outbox, in_hand + waiting)
         reason = "not sent before the process exited"
-        if self.breaker.last_error or self.breaker.down:
-            reason += f" (last error: {self.breaker.last_error or self.breaker.down})"
+        if self.target is None:  # nothing was to send it: what the other kept events show
+            reason = "kept locally: no Atlan tenant was configured"
+        elif self.breaker.last_error or self.breaker.down:
+            reason += f"; before that: {self.breaker.last_error or self.breaker.down}"
         with contextlib.suppress(OutboxError):
             self.outbox.mark_failed(ids_of(waiting), reason, attempted=False)
         for item in waiting:
