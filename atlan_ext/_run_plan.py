@@ -24,7 +24,7 @@ from atlan_ext.parent import Parent
 from atlan_ext.send import NO_TENANT, Tenant, connector_value, tenant_from_settings
 from atlan_ext.states import RunState
 
-__all__ = ["Plan", "Settings", "make_plan"]
+__all__ = ["Plan", "Settings", "check_client", "make_plan"]
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,9 @@ class Settings:
     outbox: Optional[Outbox]
 
 
-def _settings(
-    job: Job,
-    *,
-    client: Any = None,
-    connector_type: object = "spark",
-    strict: bool = False,
-    delivery_timeout: float = 10.0,
-    background: bool = False,
-    include_stack_trace: bool = True,
-    run_facets: Optional[Mapping[str, Any]] = None,
-    outbox: Optional[Outbox] = None,
-) -> Settings:
+def check_client(client: Any) -> None:
+    """Raise :class:`InvalidClientError` unless ``client`` is one a run sends with: a pyatlan
+    client, an atlan_ext :class:`Tenant`, ``None`` (the environment's tenant) or ``"local"``."""
     # Identity and type checks only: `client == None` would make pyatlan's pydantic model
     # serialise itself to compare (a third of a run's cost).
     local = client is None or (isinstance(client, str) and client == "local")
@@ -66,6 +57,21 @@ def _settings(
             "client must be a pyatlan AtlanClient, AsyncAtlanClient, atlan_ext Tenant, None or "
             f"'local', got {shown}"
         )
+
+
+def _settings(
+    job: Job,
+    *,
+    client: Any = None,
+    connector_type: object = "spark",
+    strict: bool = False,
+    delivery_timeout: float = 10.0,
+    background: bool = False,
+    include_stack_trace: bool = True,
+    run_facets: Optional[Mapping[str, Any]] = None,
+    outbox: Optional[Outbox] = None,
+) -> Settings:
+    check_client(client)
     if (
         isinstance(delivery_timeout, bool)
         or not isinstance(delivery_timeout, (int, float))

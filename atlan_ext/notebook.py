@@ -9,6 +9,8 @@ still fails as any cell does: the traceback shows and the exception reaches IPyt
 After each ``%%lineage`` cell, a summary (one line and the run's picture) shows under the
 cell's output and is updated in place when delivery ends (``%lineage config --no-summary``
 turns it off). A failing cell's traceback starts at the user's own code: one cell, theirs.
+A bad argument of the magic's own (or a setting it reads) is IPython's ``UsageError`` with
+the library's message, raised before the cell runs.
 
 Everything here is synchronous: nothing calls ``asyncio.run`` or patches the notebook's event
 loop, and a user's ``AsyncAtlanClient`` is never driven from another loop.
@@ -18,20 +20,22 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import shlex
 import sys
 import time
 from types import FrameType, TracebackType
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from atlan_ext._run_plan import check_client
 from atlan_ext._summary import Summary, why_kept
 from atlan_ext.display import RunsView, run_text
 from atlan_ext.events import Dataset, Job
-from atlan_ext.exceptions import AtlanExtError
+from atlan_ext.exceptions import AtlanExtError, InvalidClientError
 from atlan_ext.run import AsyncRun, Run, lineage_run
 from atlan_ext.send import connector_value, is_async_client
 
@@ -46,6 +50,18 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: Optional[str] = None) -> Any:
         raise UsageError(message or self.format_help())
+
+
+@contextlib.contextmanager
+def _usage_errors() -> Iterator[None]:
+    """An atlan-ext error raised by the magic's own arguments or settings (a dataset URI, a
+    connector, a job's name...) becomes IPython's usage error, with the same message: what to
+    fix, without a traceback through atlan-ext. The user's cell never runs inside it, so its
+    errors stay its own."""
+    try:
+        yield
+    except AtlanExtError as error:
+        raise UsageError(str(error)) from None
 
 
 def _cell_parser() -> _Parser:
@@ -132,8 +148,18 @@ class LineageMagics(Magics):  # type: ignore[misc]
     def lineage(self, line: str, cell: Optional[str] = None) -> Any:
         """Lineage for notebook cells; ``%lineage`` alone prints the usage."""
         __tracebackhide__ = True  # IPython leaves our frames out of the user's traceback
-        if cell is not None:
-            return self._run_cell(line, cell)
+        if cell is None:
+            with _usage_errors():
+                return self._line(line)
+        with _usage_errors():  # checked and planned before the cell runs
+            helper = self._planned(line)
+        with helper as run:
+            self.runs.append(run)
+            self._ended.append(run)
+            return self._execute(cell)
+
+    def _line(self, line: str) -> Any:
+        """``%lineage COMMAND ...``."""
         words = shlex.split(line)
         if not words:
             print(_USAGE)
@@ -155,21 +181,12 @@ class LineageMagics(Magics):  # type: ignore[misc]
 
     def _config(self, words: Sequence[str]) -> None:
         args = _config_parser().parse_args(words)
-        if args.connector:
-            self.connector = connector_value(args.connector)
+        # Both checked before either is kept: a refused value leaves the settings as they were.
+        connector = connector_value(args.connector) if args.connector else self.connector
+        client = self._variable_client(args.client) if args.client else self.client
+        self.connector, self.client = connector, client
         if args.connection:
             self.connection = args.connection
-        if args.client:
-            if args.client not in self.shell.user_ns:
-                raise UsageError(f"--client {args.client}: no such variable in the notebook")
-            client = self.shell.user_ns[args.client]
-            if is_async_client(client):
-                raise UsageError(
-                    f"--client {args.client} is an AsyncAtlanClient; the magic sends with a sync "
-                    "AtlanClient (an async client's connections belong to the loop it first ran "
-                    "on). Use `async with lineage_run(...)` in the cell instead."
-                )
-            self.client = client
         if args.local is not None:
             self.local = args.local
         if args.wait is not None:
@@ -191,8 +208,27 @@ class LineageMagics(Magics):  # type: ignore[misc]
             f"{'in the background' if self.background else 'waiting for Atlan'}"
         )
 
-    def _run_cell(self, line: str, cell: str) -> Any:
-        __tracebackhide__ = True
+    def _variable_client(self, name: str) -> Any:
+        """The client in the notebook variable ``name``, checked as :class:`lineage_run`
+        checks one, and sync: a bad one is refused now, not by every later cell."""
+        if name not in self.shell.user_ns:
+            raise UsageError(f"--client {name}: no such variable in the notebook")
+        client = self.shell.user_ns[name]
+        if is_async_client(client):
+            raise UsageError(
+                f"--client {name} is an AsyncAtlanClient; the magic sends with a sync "
+                "AtlanClient (an async client's connections belong to the loop it first ran "
+                "on). Use `async with lineage_run(...)` in the cell instead."
+            )
+        try:
+            check_client(client)
+        except InvalidClientError as error:
+            raise UsageError(f"--client {name}: {error}") from None
+        return client
+
+    def _planned(self, line: str) -> lineage_run:
+        """The run of a ``%%lineage`` cell, its arguments and the notebook's settings checked
+        (nothing is sent yet)."""
         args = _cell_parser().parse_args(shlex.split(line))
         connection = args.connection or self.connection
         if not connection:
@@ -200,7 +236,7 @@ class LineageMagics(Magics):  # type: ignore[misc]
                 "%%lineage needs a connection: --connection C, or once for the notebook: "
                 "%lineage config --connection C"
             )
-        helper = lineage_run(
+        return lineage_run(
             Job(connection, args.job, job_type=args.job_type or "JOB"),
             client="local" if self.local else self.client,
             inputs=args.input,
@@ -208,10 +244,6 @@ class LineageMagics(Magics):  # type: ignore[misc]
             connector_type=args.connector or self.connector,
             background=self.background,
         )
-        with helper as run:
-            self.runs.append(run)
-            self._ended.append(run)
-            return self._execute(cell)
 
     def _summarise(self, result: Any = None) -> None:
         """After a cell (its output and traceback shown): the summary of each run it ended."""

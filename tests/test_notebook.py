@@ -412,3 +412,60 @@ class TestConfig:
         stored = default_outbox().events()
         assert [e.event_type for e in stored] == ["START", "COMPLETE"]
         assert {e.connector for e in stored} == {"airflow"}
+
+
+def said_on(notebook: Any, index: int, stream: str) -> str:
+    return "".join(o.text for o in outputs(notebook, index, "stream") if o.name == stream)
+
+
+class TestBadMagicArgumentsInAKernel:
+    def test_a_usage_error_that_names_the_value_and_the_fix(
+        self, tmp_path: Path, monkeypatch: Any
+    ) -> None:
+        """A malformed dataset URI, an unknown connector and a --client that is not a client
+        are usage errors with the library's own message, without a traceback; the cell body
+        does not run, the settings stay as they were, and later cells run. An atlan-ext
+        error raised by the user's own code in the cell stays theirs, traceback and all."""
+        from atlan_ext import Dataset, InvalidDatasetError, UnsupportedConnectorError
+        from atlan_ext.send import connector_value
+
+        notebook = run_notebook(
+            [
+                "%load_ext atlan_ext\n%lineage config --connection ol-nb",
+                "%%lineage --job bad --input orders.csv\nran = True",
+                "%lineage config --connector bogus",
+                "x = 5",
+                "%lineage config --connector airflow --client x",
+                "%lineage config",
+                "%%lineage --job after\nafter = True",
+                "%%lineage --job mine\nfrom atlan_ext import Job, lineage_run\n"
+                "lineage_run(Job('ol-nb', 'inner'), inputs=['orders.csv'])",
+                "print(sorted(name for name in ('ran', 'after') if name in globals()))",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+        )
+        with pytest.raises(InvalidDatasetError) as uri:
+            Dataset.parse("orders.csv")
+        with pytest.raises(UnsupportedConnectorError) as connector:
+            connector_value("bogus")
+        expected = {
+            1: f"UsageError: {uri.value}\n",
+            2: f"UsageError: {connector.value}\n",
+            4: "UsageError: --client x: client must be a pyatlan AtlanClient, AsyncAtlanClient, "
+            "atlan_ext Tenant, None or 'local', got int\n",
+        }
+        for index, message in expected.items():
+            assert outputs(notebook, index, "error") == [], notebook.cells[index].source
+            assert said_on(notebook, index, "stderr") == message
+        assert "connector spark, sending to ATLAN_BASE_URL" in printed(notebook, 5)
+        assert outputs(notebook, 6, "error") == []
+
+        (mine,) = outputs(notebook, 7, "error")
+        assert mine.ename == "InvalidDatasetError"
+        assert mine.evalue == str(uri.value)
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in mine.traceback]
+        assert [line.split(",")[0] for line in lines if line.startswith("Cell In[")] == [
+            "Cell In[8]"
+        ]
+        assert printed(notebook, 8) == "['after']\n"
