@@ -1,6 +1,6 @@
 """The summary under a ``%%lineage`` cell: one line and the run's picture, shown with an
 IPython display id and updated in place when delivery ends (``delivered``, or ``kept in the
-outbox`` and why).
+outbox``, why, and who sends them).
 
 Delivery is watched only through the run's public ``delivery()`` (event time -> ``pending``
 or ``delivered``), from one daemon thread per summary, up to a bounded deadline: a kernel
@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+from atlan_ext._breaker import REFUSED, RETRY, STOP
+from atlan_ext._held import undelivered_note
+from atlan_ext._sender import verdict_on
 from atlan_ext._state import start_thread
 from atlan_ext.display import summary_bundle
 from atlan_ext.send import tenant_from_settings
 
-__all__ = ["WATCH_SECONDS", "Summary", "why_kept"]
+__all__ = ["WATCH_SECONDS", "Summary", "kept_in_outbox", "why_kept"]
 
 #: How long a summary watches delivery before it says what is kept in the outbox.
 WATCH_SECONDS = 120.0
 _REPLAY = "atlan-lineage replay sends them"
+_STATUS = "atlan-lineage status shows them"
 # Said until delivery ends, so a notebook saved before then (its kernel stopped first) tells
 # the truth about where its events are.
 _SENDING = (
@@ -42,6 +46,36 @@ def why_kept(local: bool, client: Any) -> Optional[str]:
     if tenant is not None:
         return None
     return problem or _NO_TENANT
+
+
+def kept_in_outbox(runs: Sequence[Any], kept: Optional[str]) -> str:
+    """Where the undelivered events of ``runs`` are, why, and who sends them. ``kept``:
+    :func:`why_kept`'s reason, when there is no tenant to send to (then a replay sends them,
+    once one is set). With a tenant: the last error stored, and who sends them in the words
+    of the process's own warnings (:func:`~atlan_ext._held.undelivered_note`): the kernel
+    when Atlan answers, and after it exits a courier process; after an answer that a fixed
+    setting alone changes, a replay once it is fixed; an event Atlan refused holds its run's
+    later events (``atlan-lineage status`` shows why)."""
+    if kept is not None:
+        return f"kept in the outbox ({kept}); {_REPLAY}"
+    verdicts = {verdict_on(run.run_id) for run in runs}
+    verdict = next((each for each in (STOP, REFUSED) if each in verdicts), RETRY)
+    why = _last_error(runs) or "no answer from Atlan yet"
+    watch = f"; {_STATUS}" if verdict == RETRY else ""
+    return f"kept in the outbox ({why}){undelivered_note(verdict)}{watch}"
+
+
+def _last_error(runs: Sequence[Any]) -> Optional[str]:
+    """The error last stored with a pending event of ``runs``, if any."""
+    from atlan_ext.delivery import default_outbox
+
+    try:
+        outbox = default_outbox()
+        stored = [item for run in runs for item in outbox.events(run.run_id)]
+    except Exception:  # the outbox is a nicety here
+        return None
+    errors = [item.last_error for item in stored if item.status == "pending" and item.last_error]
+    return errors[-1] if errors else None
 
 
 class Summary:
@@ -70,7 +104,7 @@ class Summary:
     def _look(self) -> str:
         """How delivery stands now, in words."""
         if self._kept is not None:
-            return f"kept in the outbox ({self._kept}); {_REPLAY}"
+            return kept_in_outbox([self.run], self._kept)
         try:
             states = self.run.delivery()
         except Exception:  # the outbox is a nicety here
@@ -82,19 +116,7 @@ class Summary:
             return _SENDING
         if not states:
             return "not in the outbox (captured, or the outbox could not be read)"
-        return f"kept in the outbox ({self._last_error() or 'no answer from Atlan yet'}); {_REPLAY}"
-
-    def _last_error(self) -> Optional[str]:
-        from atlan_ext.delivery import default_outbox
-
-        try:
-            stored = default_outbox().events(self.run.run_id)
-        except Exception:
-            return None
-        errors = [
-            item.last_error for item in stored if item.status == "pending" and item.last_error
-        ]
-        return errors[-1] if errors else None
+        return kept_in_outbox([self.run], None)
 
     def _watch(self) -> None:
         deadline = time.monotonic() + WATCH_SECONDS

@@ -32,7 +32,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from atlan_ext._run_plan import check_client
-from atlan_ext._summary import Summary, why_kept
+from atlan_ext._summary import Summary, kept_in_outbox, why_kept
 from atlan_ext.display import RunsView, run_text
 from atlan_ext.events import Dataset, Job
 from atlan_ext.exceptions import AtlanExtError, InvalidClientError
@@ -282,11 +282,8 @@ class LineageMagics(Magics):  # type: ignore[misc]
         if not pending:
             print(f"lineage: every event of this notebook's {len(self.runs)} run(s) delivered")
             return
-        print(
-            f"lineage: {pending} event(s) kept in the outbox "
-            f"({why_kept(self.local, self.client) or 'no answer from Atlan yet'}); "
-            "send them with: atlan-lineage replay"
-        )
+        kept = kept_in_outbox(self.runs, why_kept(self.local, self.client))
+        print(f"lineage: {pending} event(s) {kept}")
 
     def _show(self, words: Sequence[str]) -> Any:
         """``%lineage show ASSET``: the asset's lineage read back from Atlan, drawn."""

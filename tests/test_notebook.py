@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -297,15 +297,20 @@ class TestRealKernel:
         assert pictures.count(rows, "#8c959f", tolerance=20) > 1000  # outlines and arrows
 
 
-def run_notebook(sources: List[str], home: Path, monkeypatch: Any) -> Any:
+def run_notebook(
+    sources: List[str], home: Path, monkeypatch: Any, tenant: Optional[str] = None
+) -> Any:
     """Run ``sources`` as a notebook's cells in a real kernel (nbclient); errors are kept as
-    outputs."""
+    outputs. ``tenant``: the base URL the kernel's environment names (else none)."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     monkeypatch.setenv("ATLAN_EXT_HOME", str(home))
     for name in ("ATLAN_BASE_URL", "ATLAN_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    if tenant is not None:
+        monkeypatch.setenv("ATLAN_BASE_URL", tenant)
+        monkeypatch.setenv("ATLAN_API_KEY", "notebook-test-key")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
     nbclient.NotebookClient(
@@ -469,3 +474,70 @@ class TestBadMagicArgumentsInAKernel:
             "Cell In[8]"
         ]
         assert printed(notebook, 8) == "['after']\n"
+
+
+# pyatlan imported first (seconds): the kernel's first send then comes at once, not after
+# the wait.
+_PYATLAN_LOADED = (
+    "import pyatlan.client.atlan\n%load_ext atlan_ext\n%lineage config --connection ol-nb"
+)
+
+
+class TestWaitSaysWhoSends:
+    def test_a_tenant_that_does_not_answer_is_left_to_a_courier(
+        self, tmp_path: Path, monkeypatch: Any, loopback_tenant: Any
+    ) -> None:
+        """With a tenant configured that answers 503, %lineage wait and the summary say the
+        events are sent again when Atlan answers, by the kernel or after it by a courier
+        process, and how to watch them: never to replay them."""
+        monkeypatch.delenv("ATLAN_EXT_COURIER", raising=False)
+        loopback_tenant.script = [503] * 1000
+        notebook = run_notebook(
+            [
+                _PYATLAN_LOADED,
+                "%%lineage --job held\npass",
+                "%lineage wait 5",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+            tenant=loopback_tenant.base_url,
+        )
+        said = said_on(notebook, 2, "stdout")
+        assert said.startswith("lineage: 2 event(s) kept in the outbox (Atlan answered HTTP 503"), (
+            said
+        )
+        (summary,) = outputs(notebook, 1, "display_data")
+        for text in (said, summary.data["text/plain"]):
+            assert (
+                "sent again when Atlan answers (by this process, or after it exits by a "
+                "courier process); atlan-lineage status shows them" in text
+            ), text
+            assert "replay" not in text
+
+    def test_a_refused_key_is_for_a_replay_once_fixed(
+        self, tmp_path: Path, monkeypatch: Any, loopback_tenant: Any
+    ) -> None:
+        """When the tenant refuses the key (an answer only a fixed setting changes), nothing
+        more is tried: %lineage wait and the summary say to fix it and then replay, and no
+        courier is promised."""
+        loopback_tenant.script = [401] * 1000
+        notebook = run_notebook(
+            [
+                _PYATLAN_LOADED,
+                "%%lineage --job refused\npass",
+                "%lineage wait 30",
+            ],
+            tmp_path / "home",
+            monkeypatch,
+            tenant=loopback_tenant.base_url,
+        )
+        said = said_on(notebook, 2, "stdout")
+        assert said.startswith("lineage: 2 event(s) kept in the outbox ("), said
+        (summary,) = outputs(notebook, 1, "display_data")
+        for text in (said, summary.data["text/plain"]):
+            assert "401" in text, text
+            assert (
+                "nothing more is sent to it until that is fixed: then send it with: "
+                "atlan-lineage replay" in text
+            ), text
+            assert "courier" not in text, text
