@@ -24,7 +24,7 @@ from atlan_ext._breaker import REFUSED, RETRY, STOP
 from atlan_ext._held import target_key
 from atlan_ext._inbox import Empty
 from atlan_ext._owed import Owed
-from atlan_ext._state import SHIELD, STATE, start_thread
+from atlan_ext._state import SHIELD, STATE, say_once, start_thread
 from atlan_ext._store import Item, ids_of, journaled, outbox_troubled
 from atlan_ext.exceptions import LineageDeliveryError, OutboxError
 from atlan_ext.outbox import Outbox
@@ -113,6 +113,43 @@ class Sender(Owed):
         """The tenant did not answer in time: no job waits for it until it does."""
         with self.lock:
             self.breaker.trip(reason)
+
+    def not_answered(self, item: Item, timeout: float, asked: float) -> str:
+        """A job waited ``timeout`` s (from ``asked``) for ``item`` in vain: why, said once;
+        the tenant is down (no job waits for it) only if Atlan itself did not answer."""
+        self.slow.add(item.run_id)
+        loading = self.loading_since
+        if self.answered_at > asked:
+            # Atlan answered meanwhile, other events first: this one waits its turn.
+            reason = (
+                f"not sent within {timeout:g} s: events handed over earlier were sent first "
+                f"({self.label} answers); it is sent in the background"
+            )
+            say_once(f"queued:{self.label}", "atlan_ext: lineage %s", reason)
+        elif loading is not None:
+            # The time went on pyatlan's import, not on Atlan: no breaker is tripped.
+            self.cold = True
+            reason = (
+                f"not sent within {timeout:g} s: pyatlan was still being imported "
+                f"({time.monotonic() - loading:.0f} s so far), so Atlan was not asked yet; "
+                "it is sent as soon as pyatlan is loaded"
+            )
+            say_once(f"loading:{self.label}", "atlan_ext: lineage %s", reason)
+        else:
+            reason = (
+                f"timed out: no answer from {self.label} within {timeout:g} s; delivery goes "
+                "on in the background"
+            )
+            self.trip(reason)
+            say_once(
+                f"undelivered:{self.label}",
+                "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; jobs in this "
+                "process no longer wait for Atlan until it answers",
+                self.label,
+                reason,
+                self.outbox.path,
+            )
+        return reason
 
     def send_here(self, item: Item, size: int, timeout: float) -> bool:
         """Send ``item`` on the calling job's thread, which then waits for Atlan as it would

@@ -283,38 +283,7 @@ class Delivery:
         if not cast(threading.Event, item.done).wait(self.timeout):
             if item.sent:  # Atlan took it; only its record waits (another outbox writer)
                 return
-            sender.slow.add(item.run_id)
-            loading = sender.loading_since
-            if sender.answered_at > asked:
-                # Atlan answered meanwhile, other events first: this one waits its turn.
-                reason = (
-                    f"not sent within {self.timeout:g} s: events handed over earlier were "
-                    f"sent first ({sender.label} answers); it is sent in the background"
-                )
-                say_once(f"queued:{sender.label}", "atlan_ext: lineage %s", reason)
-            elif loading is not None:
-                # The time went on pyatlan's import, not on Atlan: no breaker is tripped.
-                sender.cold = True
-                reason = (
-                    f"not sent within {self.timeout:g} s: pyatlan was still being imported "
-                    f"({time.monotonic() - loading:.0f} s so far), so Atlan was not asked yet; "
-                    "it is sent as soon as pyatlan is loaded"
-                )
-                say_once(f"loading:{sender.label}", "atlan_ext: lineage %s", reason)
-            else:
-                reason = (
-                    f"timed out: no answer from {sender.label} within {self.timeout:g} s; "
-                    "delivery goes on in the background"
-                )
-                sender.trip(reason)
-                say_once(
-                    f"undelivered:{sender.label}",
-                    "atlan_ext: lineage not delivered to %s: %s. It is kept in %s; jobs in "
-                    "this process no longer wait for Atlan until it answers",
-                    sender.label,
-                    reason,
-                    self.outbox.path,
-                )
+            reason = sender.not_answered(item, self.timeout, asked)
             self._report(LineageDeliveryError(reason, retryable=True))
             return
         if item.error is not None:
@@ -334,21 +303,14 @@ class Delivery:
         outbox, client = self.outbox, self.client
         crowded = False
         if client is None and self.unconfigured:
-            if outbox.path == ":memory:":  # no outbox works (said already): nothing keeps it
-                say_once(
-                    f"no-tenant:{self.unconfigured}",
-                    "atlan_ext: %s, and no outbox works here: lineage is neither sent nor "
-                    "kept, and is lost when this process exits",
-                    self.unconfigured,
-                )
-            else:
-                say_once(
-                    f"no-tenant:{self.unconfigured}",
-                    "atlan_ext: %s; lineage is kept locally in %s. Send it later with: "
-                    "atlan-lineage replay",
-                    self.unconfigured,
-                    outbox.path,
-                )
+            kept = (  # no outbox works (said already): nothing keeps it
+                ", and no outbox works here: lineage is neither sent nor kept, and is lost "
+                "when this process exits"
+                if outbox.path == ":memory:"
+                else f"; lineage is kept locally in {outbox.path}. Send it later with: "
+                "atlan-lineage replay"
+            )
+            say_once(f"no-tenant:{self.unconfigured}", "atlan_ext: %s%s", self.unconfigured, kept)
         if client is not None or check is None:
             # One hold of the lock for the usual case: the event is journaled (kept through a
             # kill; its sender stores it in the outbox, one commit a batch) and given to its

@@ -494,7 +494,6 @@ class TestAtlanIsNotBlamed:
         assert [e.status for e in outbox.events()] == ["delivered"]
         assert [status for *_, status in loopback_tenant.received] == [202]
 
-
     def test_a_hand_off_waits_for_the_outbox_at_most_delivery_timeout(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:

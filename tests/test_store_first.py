@@ -433,7 +433,6 @@ class TestNotConfigured:
         assert "HTTP 401" in done.stderr or "refused the API token" in done.stderr
         assert [e.event_type for e in kept(tmp_path)] == ["START", "COMPLETE"]
 
-
     def test_wrap_does_not_wait_out_its_timeout_for_a_tenant_that_is_down(
         self, tmp_path: Path
     ) -> None:
