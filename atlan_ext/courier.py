@@ -208,8 +208,9 @@ def _work(tenant: Tenant, path: str) -> int:
         with lock(path, tenant.base_url) as mine:
             if not mine:
                 return 0  # another courier works on it
+            before = outbox.counts()[0]
             if client is None:
-                _say(f"delivering {outbox.counts()[0]} pending event(s) to {where}")
+                _say(f"delivering {before} pending event(s) to {where}")
                 client = tenant.client()
             done = drain(
                 client,
@@ -229,13 +230,16 @@ def _work(tenant: Tenant, path: str) -> int:
                 "send them with: atlan-lineage replay"
             )
             return 1
-        if not done.delivered and looked_again:
+        # A step that stored an event while this courier held the lock left it to this
+        # courier: more pending than when the round began is another round's work.
+        idle = not done.delivered and pending <= before
+        if idle and looked_again:
             # What is left was refused, or another process sends it.
             _say(f"{pending} event(s) left pending: refused by Atlan, or sent by another process")
             return 0
         # Once more after a round that delivered nothing: a step may have stored an event
-        # while this courier held the lock, and left it to this courier.
-        looked_again = not done.delivered
+        # after this courier's last look, and found the lock taken.
+        looked_again = idle
         # The lock is free: a step that stored an event just now may have found it taken.
 
 
