@@ -39,9 +39,9 @@ from openlineage.client.transport.transport import Config, Transport
 from atlan_ext._state import say_once
 from atlan_ext.delivery import Delivery, flush
 from atlan_ext.events import as_event
-from atlan_ext.exceptions import AtlanExtError, InvalidOptionError
+from atlan_ext.exceptions import AtlanExtError, InvalidOptionError, LineageDeliveryError
 from atlan_ext.outbox import Outbox
-from atlan_ext.send import NO_TENANT, Tenant, connector_value, tenant_from_settings
+from atlan_ext.send import NO_TENANT, Tenant, connector_value, redact, tenant_from_settings
 
 __all__ = ["AtlanConfig", "AtlanTransport"]
 
@@ -239,6 +239,11 @@ class AtlanTransport(Transport):
             if self.config.strict:
                 raise
             say_once(f"transport-error:{type(error).__name__}", "atlan_ext: %s", error)
+        except Exception as error:  # not the job's problem (e.g. no new thread at shutdown)
+            text = redact(f"{type(error).__name__}: {error}", self.delivery.secrets())
+            if self.config.strict:
+                raise LineageDeliveryError(f"event not handed over ({text})", retryable=False) from None
+            say_once(f"transport-error:{type(error).__name__}", "atlan_ext: event lost: %s", text)
 
     def close(self, timeout: float = -1) -> bool:
         """Wait up to ``timeout`` seconds (negative: the transport's own timeout) for what

@@ -21,7 +21,7 @@ from openlineage.client import event_v2 as v2
 from openlineage.client import run as v1
 from openlineage.client.uuid import generate_new_uuid
 
-from atlan_ext import InvalidOptionError
+from atlan_ext import InvalidOptionError, LineageDeliveryError
 from atlan_ext.outbox import Outbox
 from atlan_ext.testing import MockAtlan, assert_paired
 from atlan_ext.transport import AtlanConfig, AtlanTransport
@@ -223,6 +223,37 @@ class TestBadSettingsUnderOpenLineageClient:
             assert kept == ["START", "COMPLETE"]
         else:
             assert accepted == ["START", "COMPLETE"]
+
+    @pytest.mark.parametrize("strict", [False, True])
+    def test_an_unexpected_error_never_reaches_the_integration_untyped(
+        self, strict: bool, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An event whose reading fails with something not ours (here a mapping that raises
+        RuntimeError, with the key in its text): emit raises nothing and says so once,
+        without the key; with strict it raises LineageDeliveryError, also without it."""
+
+        class Broken(Dict[str, Any]):
+            def __getitem__(self, name: str) -> Any:
+                raise RuntimeError(f"cannot read {name} with {KEY}")
+
+            def items(self) -> Any:
+                raise RuntimeError(f"cannot read with {KEY}")
+
+        config = AtlanConfig.from_dict(
+            {"api_key": KEY, "base_url": "http://127.0.0.1:9", "strict": strict}
+        )
+        transport = AtlanTransport(config)
+        if strict:
+            with pytest.raises(LineageDeliveryError) as caught:
+                transport.emit(Broken(eventType="START"))
+            assert KEY not in str(caught.value)
+            assert "RuntimeError" in str(caught.value)
+        else:
+            transport.emit(Broken(eventType="START"))
+            transport.emit(Broken(eventType="START"))
+            said = [r.getMessage() for r in caplog.records if r.name == "atlan_ext"]
+            assert len([m for m in said if "RuntimeError" in m]) == 1, said
+            assert KEY not in " ".join(said)
 
     def test_strict_raises(self, env_transport: Dict[str, str], monkeypatch: Any) -> None:
         """With strict, the bad setting raises when the transport is built, naming it."""
