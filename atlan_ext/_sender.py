@@ -282,8 +282,12 @@ class Sender(Owed):
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
             work()
-        except Exception:  # never let the sender die with items unanswered
-            log.exception("atlan_ext: unexpected error while sending lineage")
+        except Exception as error:  # never let the sender die with items unanswered
+            if threading.main_thread().is_alive():
+                log.exception("atlan_ext: unexpected error while sending lineage")
+            else:  # the interpreter is exiting (no new threads or imports): the exit hook
+                log.debug("atlan_ext: sending stopped at exit: %r", error)  # leaves it all
+
             for item in self.in_hand:
                 if item.error is None and not item.answered:
                     item.error = LineageDeliveryError(

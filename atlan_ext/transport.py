@@ -242,7 +242,9 @@ class AtlanTransport(Transport):
         except Exception as error:  # not the job's problem (e.g. no new thread at shutdown)
             text = redact(f"{type(error).__name__}: {error}", self.delivery.secrets())
             if self.config.strict:
-                raise LineageDeliveryError(f"event not handed over ({text})", retryable=False) from None
+                raise LineageDeliveryError(
+                    f"event not handed over ({text})", retryable=False
+                ) from None
             say_once(f"transport-error:{type(error).__name__}", "atlan_ext: event lost: %s", text)
 
     def close(self, timeout: float = -1) -> bool:

@@ -637,6 +637,35 @@ class TestCrowded:
         assert overtaken == 0
 
 
+STRICT_WHILE_CROWDED = """
+from atlan_ext import Job, LineageDeliveryError, lineage_run
+job = Job("ol-spark", "crowded")
+for _ in range(6_000):  # 12,000 events: more than a sender holds in memory
+    with lineage_run(job, background=True):
+        pass
+try:
+    with lineage_run(job, strict=True, delivery_timeout=2):
+        print("body ran")
+except LineageDeliveryError as error:
+    print("raised", error.retryable)
+"""
+
+
+class TestStrictWhileCrowded:
+    def test_a_strict_start_waits_even_behind_a_crowd(self, tmp_path: Path) -> None:
+        """12,000 events wait for a tenant that hangs: a strict run's START is still waited
+        for (at most delivery_timeout) and, not delivered, raises; the body does not run.
+        The exit that follows prints no traceback (the delivery thread, still trying, found
+        the interpreter exiting and logged one)."""
+        with hanging_tenant() as url:
+            done = python(STRICT_WHILE_CROWDED, tmp_path, ATLAN_BASE_URL=url,
+                          ATLAN_API_KEY=KEY, ATLAN_EXT_COURIER="off")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "body ran" not in done.stdout
+        assert "raised True" in done.stdout, done.stdout
+        assert "Traceback" not in done.stderr, done.stderr
+
+
 STRICT_WITHOUT_AN_OUTBOX = """
 from atlan_ext import Job, lineage_run
 from atlan_ext.delivery import flush
