@@ -7,6 +7,7 @@ Nothing here imports pyatlan: each helper imports what it needs when it is calle
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import os
@@ -14,11 +15,13 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 __all__ = [
     "PROG",
     "Failure",
+    "Parser",
+    "add_command",
     "age",
     "api_key",
     "count",
@@ -231,3 +234,48 @@ def exit_status_of(error: Exception) -> int:
     from atlan_ext.exceptions import AtlanExtError
 
     return 2 if isinstance(error, AtlanExtError) and isinstance(error, ValueError) else 1
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with whole option names only (``--con`` is no ``--connector``: a typo must
+    not pick an option) and "did you mean" for an option it does not know."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Optional[Sequence[str]] = None, namespace: Any = None
+    ) -> argparse.Namespace:
+        parsed: argparse.Namespace
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None) or "", self)
+            known = [o for action in command._actions for o in action.option_strings]
+            hints = []
+            for extra in extras:
+                typed = extra.partition("=")[0]
+                # An abbreviation names the options it begins; a typo, the closest one.
+                close = [o for o in known if typed.startswith("--") and o.startswith(typed)]
+                close = close or difflib.get_close_matches(typed, known, n=1)
+                if extra.startswith("-") and close:
+                    hints.append(f"{extra} (did you mean {' or '.join(close)}?)")
+                else:
+                    hints.append(extra)
+            command.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+    def _commands(self) -> Dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+
+def add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` opens with what it does (its ``help``, unless it has a
+    description of its own)."""
+    text: str = options["help"]
+    options.setdefault("description", f"{text[0].upper()}{text[1:]}.")
+    parser: argparse.ArgumentParser = commands.add_parser(name, **options)
+    return parser

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import logging
 import os
 import sys
@@ -22,6 +21,8 @@ from atlan_ext import _cli_check, _cli_outbox, _cli_run
 from atlan_ext._cli_common import (
     PROG,
     Failure,
+    Parser,
+    add_command,
     age,
     count,
     duration,
@@ -30,6 +31,7 @@ from atlan_ext._cli_common import (
     one_line,
     rate,
 )
+from atlan_ext._version import __version__
 
 __all__ = ["main"]
 
@@ -49,44 +51,8 @@ def _joined_durations(argv: Sequence[str]) -> List[str]:
     return joined
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with whole option names only (``--con`` is no ``--connector``: a typo must
-    not pick an option) and "did you mean" for an option it does not know."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["allow_abbrev"] = False
-        super().__init__(*args, **kwargs)
-
-    def parse_args(  # type: ignore[override]
-        self, args: Optional[Sequence[str]] = None, namespace: Any = None
-    ) -> argparse.Namespace:
-        parsed: argparse.Namespace
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:
-            command = self._commands().get(getattr(parsed, "command", None) or "", self)
-            known = [o for action in command._actions for o in action.option_strings]
-            hints = []
-            for extra in extras:
-                typed = extra.partition("=")[0]
-                # An abbreviation names the options it begins; a typo, the closest one.
-                close = [o for o in known if typed.startswith("--") and o.startswith(typed)]
-                close = close or difflib.get_close_matches(typed, known, n=1)
-                if extra.startswith("-") and close:
-                    hints.append(f"{extra} (did you mean {' or '.join(close)}?)")
-                else:
-                    hints.append(extra)
-            command.error(f"unrecognized arguments: {' '.join(hints)}")
-        return parsed
-
-    def _commands(self) -> Dict[str, argparse.ArgumentParser]:
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return dict(action.choices)
-        return {}
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Report OpenLineage runs to Atlan; keep what cannot be delivered in a "
         "local outbox (ATLAN_EXT_HOME) and send it later.",
@@ -106,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     tenant_options(parser, None)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def job_options(command: argparse.ArgumentParser, required: bool = True) -> None:
@@ -113,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
             "--connection", required=required, help="the Atlan OpenLineage connection"
         )
         command.add_argument("--job", required=required, help="the job's name")
-        command.add_argument("--input", action="append", default=[], metavar="URI")
-        command.add_argument("--output", action="append", default=[], metavar="URI")
+        for side in ("input", "output"):
+            command.add_argument(f"--{side}", action="append", default=[], metavar="URI",
+                                 help=f"an {side} dataset's URI (again for more)")  # fmt: skip
         command.add_argument("--connector", default="spark", help="connector type (default spark)")
         command.add_argument(
             "--job-type", help="jobType facet: JOB (default; wrap: COMMAND), DAG, APPLICATION..."
@@ -136,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
             "the run's next step runs on another host",
         )
 
-    wrap = commands.add_parser(
+    wrap = add_command(
+        commands,
         "wrap",
         help="run a command as one lineage run",
         description="Send START, run CMD, send COMPLETE, FAIL or ABORT, "
@@ -147,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     timeout_option(wrap)
     wrap.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
 
-    start = commands.add_parser("start", help="start a run; prints its run id")
+    start = add_command(commands, "start", help="start a run; prints its run id")
     job_options(start)
     start.add_argument("--run-id", help="use this run id (a UUID) instead of a new one")
     timeout_option(start)
@@ -159,23 +128,24 @@ def _parser() -> argparse.ArgumentParser:
         ("fail", "end the run with FAIL"),
         ("abort", "end the run with ABORT"),
     ):
-        step = commands.add_parser(
+        step = add_command(
+            commands,
             name,
             help=f"{text} for --run-id",
             description=f"{text[0].upper()}{text[1:]} for a run started earlier. The job and "
             "datasets come from this machine's outbox; for a run started on another host, "
             "give --connection and --job (and its datasets).",
         )
-        step.add_argument("--run-id", required=True)
+        step.add_argument("--run-id", required=True, help="the run's id (`start` printed it)")
         job_options(step, required=False)
         timeout_option(step)
         wait_option(step)
-        if name == "fail":
-            step.add_argument("--message", default="failed")
-        if name == "abort":
-            step.add_argument("--reason", default="aborted")
+        if name in ("fail", "abort"):  # the errorMessage facet's message
+            option, default = ("--message", "failed") if name == "fail" else ("--reason", "aborted")
+            step.add_argument(option, default=default, help=f"why (default: {default})")
 
-    run_id = commands.add_parser(
+    run_id = add_command(
+        commands,
         "run-id",
         help="print the run id of a key (RunId.from_key)",
         description="Print the same run id as Python's RunId.from_key(*parts) for the same "
@@ -183,14 +153,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_id.add_argument("--key", nargs="+", required=True, metavar="PART")
 
-    replay = commands.add_parser("replay", help="send what the outbox holds")
-    replay.add_argument("--time-limit", type=duration, default=300.0, help="e.g. 5m (default)")
+    replay = add_command(commands, "replay", help="send what the outbox holds")
+    replay.add_argument(
+        "--time-limit", type=duration, default=300.0, help="keep trying this long (default 5m)"
+    )
     replay.add_argument("--limit", type=count, help="at most this many events")
     replay.add_argument(
         "--batch-size", type=count, default=100, help="events per request (default 100)"
     )
 
-    flush = commands.add_parser(
+    flush = add_command(
+        commands,
         "flush",
         help="wait until the outbox's events are delivered (e.g. before a container exits)",
         description="Make sure a courier delivers the outbox's pending events and wait for "
@@ -200,7 +173,8 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=duration, default=60.0, help="longest wait, e.g. 30s or 5m (default 60s)"
     )
 
-    doctor = commands.add_parser(
+    doctor = add_command(
+        commands,
         "doctor",
         help="check the settings, the outbox, the tenant and the connection, with fixes",
         description="One line per check, each with its fix: the tenant settings (the key is "
@@ -213,7 +187,8 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--connection", help="the OpenLineage connection your jobs name")
     doctor.add_argument("--connector", default="spark", help="its connector (default spark)")
 
-    verify = commands.add_parser(
+    verify = add_command(
+        commands,
         "verify",
         help="did the run's lineage land? job, process and each dataset, as Atlan has them",
         description="An HTTP 202 means Atlan took the events; it builds the assets later. "
@@ -232,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--format", choices=("text", "json"), default="text")
 
-    lint = commands.add_parser(
+    lint = add_command(
+        commands,
         "lint",
         help="check dataset names against the OpenLineage naming spec: files or run ids",
         description="Flag dataset names that break the OpenLineage naming spec for their "
@@ -245,7 +221,8 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--offline", action="store_true", help="do not ask Atlan")
     lint.add_argument("--format", choices=("text", "json"), default="text")
 
-    prune = commands.add_parser(
+    prune = add_command(
+        commands,
         "prune",
         help="delete delivered events now (done hourly anyway, after ATLAN_EXT_RETENTION_DAYS)",
     )
@@ -256,11 +233,12 @@ def _parser() -> argparse.ArgumentParser:
         help="delivered more than this long ago: 1d, 12h, 0s (default: the retention, 7d)",
     )
 
-    status = commands.add_parser("status", help="list runs and the delivery of their events")
+    status = add_command(commands, "status", help="list runs and the delivery of their events")
     status.add_argument("--run-id", help="only this run")
     status.add_argument("--limit", type=count, default=20, help="runs to show (default 20)")
 
-    validate = commands.add_parser(
+    validate = add_command(
+        commands,
         "validate",
         help="check events: files, folders or - (stdin); JSON, JSONL or a JSON array",
         description="Check events. Two judges, each named on its findings: openlineage (the "
@@ -290,9 +268,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also check dataset names against the OpenLineage naming spec (atlan-lineage lint)",
     )
 
-    commands.add_parser("states", help="print the run-state mapping table")
+    add_command(commands, "states", help="print the run-state mapping table")
 
-    courier = commands.add_parser(
+    courier = add_command(
+        commands,
         "courier",
         help="deliver the outbox's events as a service (e.g. a Deployment beside the workers)",
         description="Run in the foreground until SIGTERM (exit 0 after the request in flight): "
@@ -315,8 +294,10 @@ def _parser() -> argparse.ArgumentParser:
         "Atlan's limit per tenant)",
     )
 
-    orphans = commands.add_parser(
-        "close-orphans", help="end runs whose process died without a terminal event (ABORT)"
+    orphans = add_command(
+        commands,
+        "close-orphans",
+        help="end runs whose process died without a terminal event (ABORT)",
     )
     orphans.add_argument(
         "--older-than",

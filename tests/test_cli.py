@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 from conftest import Tenant, serve
 
+import atlan_ext
 from atlan_ext import Job, RunId, lineage_run
 from atlan_ext.events import build_event
 from atlan_ext.outbox import Outbox
@@ -525,6 +526,21 @@ class TestTools:
         assert done.returncode == 0
         assert "OpenLineageEventType.COMPLETE" in done.stdout
         assert len(done.stdout.strip().splitlines()) == 8
+
+    def test_version_and_every_commands_help_says_what_it_does(self, tmp_path: Path) -> None:
+        """--version prints the version; each command's --help opens with what it does, and
+        the options a newcomer reaches for first say what they take."""
+        version = cli("--version", home=tmp_path)
+        assert version.returncode == 0
+        assert version.stdout.strip() == f"atlan-lineage {atlan_ext.__version__}"
+        for command in ("replay", "prune", "status", "states", "close-orphans", "start"):
+            shown = cli(command, "--help", home=tmp_path)
+            assert shown.returncode == 0
+            assert shown.stdout.split("\n\n")[1].strip().endswith("."), shown.stdout
+        fail = cli("fail", "--help", home=tmp_path).stdout
+        assert "why (default: failed)" in fail
+        assert "an input dataset's URI" in fail
+        assert "the run's id" in fail
 
     def test_help_does_not_import_pyatlan(self, tmp_path: Path) -> None:
         """--help answers without importing pyatlan's client."""
