@@ -113,11 +113,14 @@ def _event_time(event_time: str) -> str:
 def status(args: argparse.Namespace) -> int:
     """``status``: the outbox's runs and the delivery of their events."""
     outbox = managed_outbox()
-    runs = [outbox.run(args.run_id)] if args.run_id else outbox.runs(args.limit)
+    runs = [outbox.run(args.run_id)] if args.run_id else outbox.runs(args.limit + 1)
     if args.run_id and runs[0] is None:
         raise Failure(f"unknown run id {args.run_id} in {outbox.path}")
     pending, delivered = outbox.counts()
-    print(f"outbox {outbox.path}: {pending} pending, {delivered} delivered")
+    more = len(runs) > args.limit and not args.run_id
+    shown = f"; the newest {args.limit} runs (more with --limit)" if more else ""
+    print(f"outbox {outbox.path}: {pending} pending, {delivered} delivered{shown}")
+    runs = runs[: args.limit] if more else runs
     for record in runs:
         if record is None:
             continue

@@ -255,7 +255,7 @@ def print_run_id(args: argparse.Namespace) -> int:
 def close_orphans(args: argparse.Namespace) -> int:
     """``close-orphans``: end with ABORT the runs whose process died before their end."""
     outbox = managed_outbox()
-    closed = 0
+    closed = would = 0
     for record in outbox.orphans(args.older_than):
         if record.process_alive:
             print(
@@ -263,23 +263,34 @@ def close_orphans(args: argparse.Namespace) -> int:
             )
             continue
         if args.dry_run:
+            would += 1
             print(
                 f"would close {record.run_id} ({record.job_name}), "
                 f"last heard {when(record.updated)}"
             )
             continue
-        hours = (time.time() - record.updated) / 3600
         reason = (
-            f"closed by `{PROG} close-orphans`: no terminal event {hours:.1f} h after "
-            f"{record.state}; the process that ran it (pid {record.pid} on {record.host}) "
-            "is gone"
+            f"closed by `{PROG} close-orphans`: no terminal event {_age(record.updated)} "
+            f"after {record.state}; the process that ran it (pid {record.pid} on "
+            f"{record.host}) is gone"
         )
         _resume(record, outbox, args).abort(reason)
         closed += 1
         print(f"closed {record.run_id} ({record.job_name}) with ABORT")
     if not args.dry_run:
         print(f"{closed} orphan run(s) closed")
+    elif not would:
+        print("no orphan run to close")
     return 0
+
+
+def _age(since: float) -> str:
+    """How long ago ``since`` was, in the largest unit that reads well (``40 s``, ``5 min``,
+    ``2.5 h``)."""
+    seconds = max(0.0, time.time() - since)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 # -- after a step: the hand-over to a courier --------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -417,6 +418,9 @@ class TestOrphans:
         message = events[1].event["run"]["facets"]["errorMessage"]["message"]
         assert "close-orphans" in message
         assert "is gone" in message
+        assert re.search(r"no terminal event \d+ s after START", message), message
+        none = cli("close-orphans", "--older-than", "0s", "--dry-run", home=tmp_path)
+        assert none.stdout.strip() == "no orphan run to close"
 
     @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
     def test_close_orphans_sees_a_reused_pid(self, tmp_path: Path) -> None:
@@ -486,6 +490,20 @@ class TestTools:
         assert done.returncode == 0, done.stderr
         shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made.timestamp()))
         assert f"started {shown}" in done.stdout
+
+    def test_status_says_when_it_shows_only_the_newest_runs(self, tmp_path: Path) -> None:
+        """25 runs, status shows 20 and says more are there (--limit); with --limit 30, all
+        of them and no such note."""
+        outbox = Outbox(tmp_path / "outbox.db")
+        for number in range(25):
+            event = build_event("START", Job("c", f"job{number}"), RunId.new())
+            outbox.add(event, "spark", lifecycle_state="START")
+        first = cli("status", home=tmp_path).stdout
+        assert first.count(" run ") == 20
+        assert "the newest 20 runs (more with --limit)" in first
+        every = cli("status", "--limit", "30", home=tmp_path).stdout
+        assert every.count(" run ") == 25
+        assert "more with --limit" not in every
 
     def test_validate(self, tmp_path: Path) -> None:
         """validate passes good files and reports every problem in bad ones, non-zero."""
