@@ -71,6 +71,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
     schema = SchemaValidator(folder, formats=args.formats) if folder else None
     items, unreadable = read_paths(args.files)
+    if not items and not unreadable:  # an empty folder or file: nothing was judged
+        raise Failure(f"no events to validate in {' '.join(args.files)}", 2)
     problems = unreadable + check_events(items, schema, rules=args.rules)
     errors = [p for p in problems if p.level == "error"]
     if args.rules == "openlineage":

@@ -69,7 +69,8 @@ class Problem:
     """One finding: ``level`` is ``"error"`` or ``"note"``; ``source`` says which event
     (``file:index`` or ``event N``); ``path`` is the JSON path inside it (``""``: the event
     itself, or the run as a whole); ``judge`` says whose rule it is: ``"openlineage"`` (the
-    official schema) or ``"atlan"`` (atlan-ext's stricter rules for Atlan)."""
+    official schema) or ``"atlan"`` (atlan-ext's stricter rules for Atlan); ``"input"``: no
+    event could be read there (a missing file, text that is not JSON)."""
 
     level: str
     source: str
@@ -263,7 +264,7 @@ def read_paths(paths: Iterable[str]) -> Tuple[List[Tuple[str, Any]], List[Proble
                 events = read_events(name)
             except (OSError, AtlanExtError) as error:
                 text = error.strerror if isinstance(error, OSError) else str(error)
-                unreadable.append(Problem("error", name, "", text or str(error)))
+                unreadable.append(Problem("error", name, "", text or str(error), "input"))
                 continue
             single = len(events) == 1
             found.extend((name if single else f"{name}:{i + 1}", e) for i, e in enumerate(events))

@@ -491,6 +491,18 @@ class TestTools:
         shown = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made.timestamp()))
         assert f"started {shown}" in done.stdout
 
+    def test_validate_says_when_there_is_nothing_to_judge(self, tmp_path: Path) -> None:
+        """A missing file is an [input] error (exit 1), not the schema's; an empty folder
+        has no event to judge: exit 2, said (it printed "0 event(s) valid", exit 0)."""
+        missing = cli("validate", str(tmp_path / "nonexistent.json"), home=tmp_path)
+        assert missing.returncode == 1
+        assert f"error [input]: {tmp_path / 'nonexistent.json'}" in missing.stdout
+        (tmp_path / "empty").mkdir()
+        empty = cli("validate", str(tmp_path / "empty"), home=tmp_path)
+        assert empty.returncode == 2
+        assert "no events to validate" in empty.stderr
+        assert "Traceback" not in empty.stderr + missing.stderr
+
     def test_status_says_when_it_shows_only_the_newest_runs(self, tmp_path: Path) -> None:
         """25 runs, status shows 20 and says more are there (--limit); with --limit 30, all
         of them and no such note."""
