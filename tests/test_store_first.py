@@ -651,6 +651,7 @@ except LineageDeliveryError as error:
 """
 
 
+@pytest.mark.slow
 class TestStrictWhileCrowded:
     def test_a_strict_start_waits_even_behind_a_crowd(self, tmp_path: Path) -> None:
         """12,000 events wait for a tenant that hangs: a strict run's START is still waited
