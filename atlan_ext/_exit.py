@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 from typing import Dict
 
+from atlan_ext._breaker import REFUSED, RETRY, STOP
 from atlan_ext._sender import Sender, senders
 from atlan_ext._state import STATE, say_once
 
-__all__ = ["holding", "leave_to_courier", "stop_sending"]
+__all__ = ["holding", "leave_to_courier", "stop_sending", "verdict_on"]
 
 
 def holding() -> bool:
@@ -97,3 +98,17 @@ def _announce(sender: Sender, count: int) -> None:
 
 #: How long exit waits for a drain's batches in flight (to a tenant that answers) to end.
 _QUIET_SECONDS = 5.0
+
+
+def verdict_on(run_id: str) -> str:
+    """What this process's senders make of ``run_id``'s undelivered events, as the breaker
+    says it: :data:`REFUSED` (Atlan refused one: left for a replay), :data:`STOP` (its
+    tenant gave an answer only a fixed setting changes: nothing more is tried), else
+    :data:`RETRY` (sent again when Atlan answers)."""
+    for sender in senders():
+        with sender.lock:
+            if run_id in sender.refused:
+                return REFUSED
+            if sender.breaker.final and run_id in sender.blocked:
+                return STOP
+    return RETRY

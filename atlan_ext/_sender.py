@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence
 
-from atlan_ext._breaker import REFUSED, RETRY, STOP
+from atlan_ext._breaker import REFUSED
 from atlan_ext._held import target_key
 from atlan_ext._inbox import Empty
 from atlan_ext._owed import Owed
@@ -36,7 +36,7 @@ from atlan_ext.send import (
     tenant_wide,
 )
 
-__all__ = ["Sender", "sender_for", "senders", "verdict_on"]
+__all__ = ["Sender", "sender_for", "senders"]
 
 log = logging.getLogger("atlan_ext")
 
@@ -396,17 +396,3 @@ def sender_for(target: Any, connector: str, outbox: Outbox) -> Sender:
 def senders() -> List[Sender]:
     with STATE.lock:
         return list(STATE.senders.values())
-
-
-def verdict_on(run_id: str) -> str:
-    """What this process's senders make of ``run_id``'s undelivered events, as the breaker
-    says it: :data:`REFUSED` (Atlan refused one: left for a replay), :data:`STOP` (its
-    tenant gave an answer only a fixed setting changes: nothing more is tried), else
-    :data:`RETRY` (sent again when Atlan answers)."""
-    for sender in senders():
-        with sender.lock:
-            if run_id in sender.refused:
-                return REFUSED
-            if sender.breaker.final and run_id in sender.blocked:
-                return STOP
-    return RETRY

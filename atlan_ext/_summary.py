@@ -14,8 +14,8 @@ import time
 from typing import Any, Optional, Sequence
 
 from atlan_ext._breaker import REFUSED, RETRY, STOP
+from atlan_ext._exit import verdict_on
 from atlan_ext._held import undelivered_note
-from atlan_ext._sender import verdict_on
 from atlan_ext._state import start_thread
 from atlan_ext.display import summary_bundle
 from atlan_ext.send import tenant_from_settings
