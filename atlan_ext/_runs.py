@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Union, cast
 from atlan_ext._outcome import Aborted, failure
 from atlan_ext._run_base import Facets, RunBase, current_run
 from atlan_ext._run_plan import Plan, make_plan
-from atlan_ext._state import SHIELD
+from atlan_ext._state import SHIELD, STATE
 from atlan_ext._store import Item
 from atlan_ext.events import DatasetLike, RunId
 from atlan_ext.exceptions import (
@@ -242,7 +242,7 @@ def _make(cls: Any, plan: Plan, resumed: bool) -> Any:
             "a plain `with` (or a sync function) needs pyatlan's sync AtlanClient; use "
             "`async with` (or an async function) for an AsyncAtlanClient"
         )
-    if delivery.strict and delivery.unconfigured:  # nothing could be delivered: none made
+    if delivery.strict and delivery.unconfigured and not STATE.captures:  # none made
         raise TenantSettingsError(
             f"{delivery.unconfigured}; strict=True needs a tenant (client='local' keeps "
             "lineage in the local outbox instead)",

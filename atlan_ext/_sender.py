@@ -283,10 +283,12 @@ class Sender(Owed):
         try:
             work()
         except Exception as error:  # never let the sender die with items unanswered
-            if threading.main_thread().is_alive():
+            if isinstance(error, RuntimeError) and "shutdown" in str(error):
+                # The interpreter is exiting: no new thread, executor or atexit-registering
+                # import. The exit hook leaves what is held to a courier.
+                log.debug("atlan_ext: sending stopped at exit: %s", error)
+            else:
                 log.exception("atlan_ext: unexpected error while sending lineage")
-            else:  # the interpreter is exiting (no new threads or imports): the exit hook
-                log.debug("atlan_ext: sending stopped at exit: %r", error)  # leaves it all
 
             for item in self.in_hand:
                 if item.error is None and not item.answered:

@@ -196,6 +196,9 @@ def main() -> int:
         return 1
 
 
+_EMPTY_ROUNDS = 3  # rounds in a row that deliver nothing while more arrives, at most
+
+
 def _work(tenant: Tenant, path: str) -> int:
     # A PostgreSQL URL comes without its password; ATLAN_EXT_OUTBOX (in the environment the
     # courier inherits, like the API key) may hold it.
@@ -204,6 +207,7 @@ def _work(tenant: Tenant, path: str) -> int:
     deadline = time.monotonic() + LIFE_SECONDS
     client = None
     looked_again = False
+    empty_rounds = 0  # rounds in a row that delivered nothing
     while True:
         with lock(path, tenant.base_url) as mine:
             if not mine:
@@ -231,9 +235,12 @@ def _work(tenant: Tenant, path: str) -> int:
             )
             return 1
         # A step that stored an event while this courier held the lock left it to this
-        # courier: more pending than when the round began is another round's work.
+        # courier: more pending than when the round began is another round's work (a few
+        # rounds: events that keep coming and cannot go, e.g. behind a refused one, do not
+        # keep it here).
         idle = not done.delivered and pending <= before
-        if idle and looked_again:
+        empty_rounds = 0 if done.delivered else empty_rounds + 1
+        if (idle and looked_again) or empty_rounds > _EMPTY_ROUNDS:
             # What is left was refused, or another process sends it.
             _say(f"{pending} event(s) left pending: refused by Atlan, or sent by another process")
             return 0

@@ -237,7 +237,8 @@ class Delivery:
             # to it): no courier on this outbox, in any process, sends the ABORT before it.
             with STATE.lock:
                 sender = sender_for(self.client, self.connector, self.outbox)
-            sender.settle()
+            with contextlib.suppress(Exception):  # as a read's settle: the ABORT is kept anyway
+                sender.settle()
         store(self.outbox, self.connector, [item], claim=False, wait=self.timeout)
         if self.client is not None:
             with STATE.lock:

@@ -245,7 +245,11 @@ class AtlanTransport(Transport):
                 raise LineageDeliveryError(
                     f"event not handed over ({text})", retryable=False
                 ) from None
-            say_once(f"transport-error:{type(error).__name__}", "atlan_ext: event lost: %s", text)
+            say_once(
+                f"transport-error:{type(error).__name__}",
+                "atlan_ext: event not handed over (kept in the outbox only if it was stored): %s",
+                text,
+            )
 
     def close(self, timeout: float = -1) -> bool:
         """Wait up to ``timeout`` seconds (negative: the transport's own timeout) for what

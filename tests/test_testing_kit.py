@@ -27,6 +27,13 @@ class TestMockAtlanOutbox:
         assert not real.exists() or Outbox(real).counts() == (0, 0)
         assert os.environ["ATLAN_EXT_HOME"] == str(real.parent)
 
+    def test_a_strict_job_is_captured_without_a_tenant(self) -> None:
+        """capture_lineage is for tests without a tenant: a strict run inside it runs and is
+        captured (strict=True raises TenantSettingsError only where events would go out)."""
+        with capture_lineage() as events, lineage_run(Job("ol-demo", "strict"), strict=True):
+            pass
+        assert [event["eventType"] for event in events] == ["START", "COMPLETE"]
+
     def test_a_given_home_is_used(self, tmp_path: Path) -> None:
         with MockAtlan(home=tmp_path) as tenant:
             with lineage_run(Job("ol-demo", "kept"), client=tenant.client()):
