@@ -294,6 +294,7 @@ def delivered_keys(tenant: Tenant) -> List[str]:
 
 
 class TestReplay:
+    @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_kill_9_during_replay_then_replay_again(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:

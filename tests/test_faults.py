@@ -991,6 +991,7 @@ def job_states(tenant: Tenant) -> List[Any]:
 
 
 class TestFork:
+    @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_a_child_forked_while_pyatlan_is_imported_hands_its_run_to_a_courier(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:

@@ -484,6 +484,7 @@ _PYATLAN_LOADED = (
 
 
 class TestWaitSaysWhoSends:
+    @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_a_tenant_that_does_not_answer_is_left_to_a_courier(
         self, tmp_path: Path, monkeypatch: Any, loopback_tenant: Any
     ) -> None:

@@ -383,6 +383,7 @@ print("job done", flush=True)
 
 
 class TestSlowImport:
+    @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_a_slow_pyatlan_import_is_not_blamed_on_the_tenant(
         self, tmp_path: Path, loopback_tenant: Tenant
     ) -> None:
@@ -508,6 +509,7 @@ class TestDurations:
 
 
 class TestReplayKeepsTrying:
+    @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_replay_outlasts_a_503(self, tmp_path: Path, loopback_tenant: Tenant) -> None:
         """replay under a few 503s keeps trying (with a pause) until everything is
         delivered, and exits 0."""
