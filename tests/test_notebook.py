@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -483,6 +483,22 @@ _PYATLAN_LOADED = (
 )
 
 
+def _kept_after_wait(
+    tmp_path: Path, monkeypatch: Any, tenant: Any, status: int, wait: int
+) -> Tuple[str, str]:
+    """One %%lineage cell against a tenant that always answers ``status``, then
+    ``%lineage wait``: what the wait printed and the cell's summary."""
+    tenant.script = [status] * 1000
+    notebook = run_notebook(
+        [_PYATLAN_LOADED, "%%lineage --job held\npass", f"%lineage wait {wait}"],
+        tmp_path / "home",
+        monkeypatch,
+        tenant=tenant.base_url,
+    )
+    (summary,) = outputs(notebook, 1, "display_data")
+    return said_on(notebook, 2, "stdout"), summary.data["text/plain"]
+
+
 class TestWaitSaysWhoSends:
     @pytest.mark.slow  # waits on real processes for long: run by .ci/run
     def test_a_tenant_that_does_not_answer_is_left_to_a_courier(
@@ -492,23 +508,11 @@ class TestWaitSaysWhoSends:
         events are sent again when Atlan answers, by the kernel or after it by a courier
         process, and how to watch them: never to replay them."""
         monkeypatch.delenv("ATLAN_EXT_COURIER", raising=False)
-        loopback_tenant.script = [503] * 1000
-        notebook = run_notebook(
-            [
-                _PYATLAN_LOADED,
-                "%%lineage --job held\npass",
-                "%lineage wait 5",
-            ],
-            tmp_path / "home",
-            monkeypatch,
-            tenant=loopback_tenant.base_url,
-        )
-        said = said_on(notebook, 2, "stdout")
+        said, summary = _kept_after_wait(tmp_path, monkeypatch, loopback_tenant, 503, 5)
         assert said.startswith("lineage: 2 event(s) kept in the outbox (Atlan answered HTTP 503"), (
             said
         )
-        (summary,) = outputs(notebook, 1, "display_data")
-        for text in (said, summary.data["text/plain"]):
+        for text in (said, summary):
             assert (
                 "sent again when Atlan answers (by this process, or after it exits by a "
                 "courier process); atlan-lineage status shows them" in text
@@ -521,21 +525,9 @@ class TestWaitSaysWhoSends:
         """When the tenant refuses the key (an answer only a fixed setting changes), nothing
         more is tried: %lineage wait and the summary say to fix it and then replay, and no
         courier is promised."""
-        loopback_tenant.script = [401] * 1000
-        notebook = run_notebook(
-            [
-                _PYATLAN_LOADED,
-                "%%lineage --job refused\npass",
-                "%lineage wait 30",
-            ],
-            tmp_path / "home",
-            monkeypatch,
-            tenant=loopback_tenant.base_url,
-        )
-        said = said_on(notebook, 2, "stdout")
+        said, summary = _kept_after_wait(tmp_path, monkeypatch, loopback_tenant, 401, 30)
         assert said.startswith("lineage: 2 event(s) kept in the outbox ("), said
-        (summary,) = outputs(notebook, 1, "display_data")
-        for text in (said, summary.data["text/plain"]):
+        for text in (said, summary):
             assert "401" in text, text
             assert (
                 "nothing more is sent to it until that is fixed: then send it with: "
