@@ -45,18 +45,18 @@ def _run_options(args: argparse.Namespace, outbox: Any, **options: Any) -> Dict[
     from atlan_ext.send import Tenant
 
     client = lineage_tenant(args)
-    if not isinstance(client, Tenant) and args.command != "wrap":
-        if outbox.path == ":memory:":  # before anything is made: no run id printed
-            raise Failure(
-                f"no outbox works here (see the warning above) and no Atlan tenant is "
-                f"configured, so the {args.command.upper()} event could be neither kept nor "
-                "sent: fix the outbox's folder (ATLAN_EXT_HOME), or set ATLAN_BASE_URL and "
-                "ATLAN_API_KEY",
-                1,
-            )
-        args.kept_only = True  # nothing delivers it: a --wait cannot be satisfied
-    if isinstance(client, Tenant) and args.command != "wrap":
-        if outbox.path != ":memory:":
+    if args.command != "wrap":  # wrap delivers in the background, as a Python run does
+        if not isinstance(client, Tenant):
+            if outbox.path == ":memory:":  # before anything is made: no run id printed
+                raise Failure(
+                    f"no outbox works here (see the warning above) and no Atlan tenant is "
+                    f"configured, so the {args.command.upper()} event could be neither kept nor "
+                    "sent: fix the outbox's folder (ATLAN_EXT_HOME), or set ATLAN_BASE_URL and "
+                    "ATLAN_API_KEY",
+                    1,
+                )
+            args.kept_only = True  # nothing delivers it: a --wait cannot be satisfied
+        elif outbox.path != ":memory:":
             # A step command stores its event and returns; a courier process delivers it.
             args.courier = (client, outbox)
             client = "local"

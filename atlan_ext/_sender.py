@@ -289,7 +289,6 @@ class Sender(Owed):
                 log.debug("atlan_ext: sending stopped at exit: %s", error)
             else:
                 log.exception("atlan_ext: unexpected error while sending lineage")
-
             for item in self.in_hand:
                 if item.error is None and not item.answered:
                     item.error = LineageDeliveryError(
